@@ -1,0 +1,47 @@
+# Quick start: `make run` (demo workflow end to end) and `make test` (the whole suite).
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint unit golden bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Reinstall only when the project metadata changes; the install is editable.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/prodigy run workflows/demo.yml
+
+# mypy sees the installed layout (prodigy.compiler, prodigy.runtime) through a symlink tree,
+# because the top-level folders are renamed into the `prodigy` namespace only at install time.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	rm -rf build/typecheck && mkdir -p build/typecheck/prodigy
+	for f in prodigy/*.py prodigy/py.typed prodigy/cli compiler runtime grammar schemas; do \
+	  ln -s "$(CURDIR)/$$f" build/typecheck/prodigy/; done
+	cd build/typecheck && $(abspath $(BIN))/mypy --config-file ../../pyproject.toml -p prodigy
+
+test: lint
+	$(BIN)/pytest --durations=10
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not e2e"
+
+golden: $(STAMP)
+	UPDATE_GOLDEN=1 $(BIN)/pytest tests/compiler -k golden
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python bench/bench_validate.py
+	$(BIN)/python bench/bench_filter.py
+	$(BIN)/python bench/bench_compile.py
+	$(BIN)/python bench/bench_exec.py
+
+clean:
+	rm -rf build dist *.egg-info .prodigy

@@ -1,0 +1,1 @@
+"""The prodigy compiler: YAML workflow -> validated model -> DAG -> Plan."""

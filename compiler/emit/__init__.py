@@ -1,0 +1,1 @@
+"""Plan emitters: one table, EMITTERS, maps an --emit name to a function."""

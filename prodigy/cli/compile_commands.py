@@ -1,0 +1,151 @@
+"""`prodigy validate` and `prodigy compile`: the front end's commands.
+
+Imports of the compiler happen inside the handlers so that `prodigy --help` and the run commands
+stay cheap; `validate` in a pre-commit hook pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def add_compile_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    validate = commands.add_parser(
+        "validate",
+        help="check workflow files without running them (for editors, CI and pre-commit)",
+        description="Load, schema-check, parse expressions and check the graph of each file. "
+        "Prints every problem at once; exits 0 when all files are valid, 2 otherwise.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="workflow YAML files")
+    validate.add_argument("--format", choices=("text", "json"), default="text",
+                          help="diagnostic output format (default: text)")
+    validate.add_argument("--strict", action="store_true",
+                          help="treat lint warnings as errors")
+    validate.set_defaults(handler=run_validate)
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile a workflow into a plan (json, dot or mermaid)",
+        description="Compile FILE into its plan. Same input gives byte-identical output.",
+    )
+    compile_.add_argument("file", metavar="FILE", help="workflow YAML file")
+    compile_.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    compile_.add_argument("--emit", choices=("json", "dot", "mermaid"), default="json",
+                          help="output format (default: json)")
+    add_binding_options(compile_)
+    compile_.add_argument("--format", choices=("text", "json"), default="text",
+                          help="diagnostic output format (default: text)")
+    compile_.set_defaults(handler=run_compile)
+
+
+def add_binding_options(parser: argparse.ArgumentParser) -> None:
+    """Options that bind workflow variables at compile time (shared with `run`)."""
+    parser.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
+                        help="bind ${NAME} (repeatable)")
+    parser.add_argument("--args", action="append", default=[], metavar="VALUE",
+                        dest="positional_args", help="bind $ARG, $ARG_1.., $1.. (repeatable)")
+    parser.add_argument("--profile", metavar="NAME", help="activate an env profile")
+
+
+def parse_bindings(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
+    """The --arg/--args values as variables; malformed ones are returned as error messages."""
+    bound: dict[str, str] = {}
+    errors: list[str] = []
+    for raw in args.arg:
+        name, sep, value = raw.partition("=")
+        if not sep or not name.strip():
+            errors.append(f"--arg expects NAME=VALUE, got {raw!r}")
+            continue
+        bound[name.strip()] = value
+    positional: list[str] = args.positional_args
+    if positional:
+        bound.setdefault("ARG", positional[0])
+        for index, value in enumerate(positional, start=1):
+            bound.setdefault(f"ARG_{index}", value)
+            bound.setdefault(str(index), value)
+    return bound, errors
+
+
+def print_diagnostics(diagnostics: list, fmt: str) -> None:  # type: ignore[type-arg]
+    from prodigy.compiler.diagnostics import render_json, render_text, sorted_unique
+
+    ordered = sorted_unique(diagnostics)
+    if fmt == "json":
+        sys.stdout.write(render_json(ordered))
+        return
+    sources: dict[str, str] = {}
+    for diag in ordered:
+        if diag.span is not None and diag.span.file not in sources:
+            try:
+                sources[diag.span.file] = Path(diag.span.file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                sources[diag.span.file] = ""
+    sys.stderr.write(render_text(ordered, sources))
+
+
+def _cli_diagnostic(message: str, code: str = "P501"):  # type: ignore[no-untyped-def]
+    from prodigy.compiler.diagnostics import Diagnostic
+
+    return Diagnostic(code, message, None)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from prodigy.compiler.diagnostics import Severity
+    from prodigy.compiler.pipeline import validate_file
+
+    diagnostics = []
+    for file in args.files:
+        diagnostics.extend(validate_file(file))
+    if args.strict:
+        failing = diagnostics
+    else:
+        failing = [d for d in diagnostics if d.severity is Severity.ERROR]
+    if diagnostics or args.format == "json":
+        print_diagnostics(diagnostics, args.format)
+    return 2 if failing else 0
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    from prodigy.compiler.diagnostics import CompileError
+    from prodigy.compiler.emit import EMITTERS
+    from prodigy.compiler.pipeline import compile_file
+
+    bindings, errors = parse_bindings(args)
+    if errors:
+        print_diagnostics([_cli_diagnostic(e) for e in errors], args.format)
+        return 2
+    try:
+        plan = compile_file(args.file, bindings, args.profile)
+    except CompileError as exc:
+        print_diagnostics(list(exc.diagnostics), args.format)
+        return 2
+    text = EMITTERS[args.emit](plan)
+    if args.output:
+        write_atomically(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temp file in the same directory and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def bindings_map(args: argparse.Namespace) -> Mapping[str, str]:
+    return parse_bindings(args)[0]

@@ -1,0 +1,1 @@
+"""How each node kind runs: one op per kind, registered in OPS."""

@@ -1,0 +1,184 @@
+"""The Plan: the one contract between the compiler and the runtime.
+
+A plan is a list of typed nodes in deterministic topological order plus typed edges. The runtime
+owns this model (it is the instruction set the compiler targets), so `prodigy exec plan.json`
+needs neither the YAML nor the compiler. Loading validates against `plan.schema.json` and refuses
+an unknown `format_version` instead of guessing.
+
+Execution semantics of the graph (the compiler lowers to this; the runtime implements it):
+- A node becomes ready when every SEQUENCE, DATA and PHASE predecessor has *resolved*:
+  succeeded, skipped by its gate, or failed-but-handled (an on_failure handler with
+  `fail_workflow: false` ran). A predecessor that failed unhandled fails the run; its
+  descendants are reported skipped with the reason.
+- GATE: a `gate` node evaluates its `when:` condition; false skips the guarded node (edge
+  gate -> node), which then resolves as skipped for its own successors.
+- ON_FAILURE: node -> `handler` node. The handler and the nodes hanging off it by SEQUENCE edges
+  (its body) run only when the node failed. The handler's params say how often the original
+  node may be attempted in total (`max_attempts`) and whether exhausting them fails the run
+  (`fail_workflow`). Bodies of handlers that are not needed are reported not-run, not failed.
+- ON_SUCCESS: node -> first node of its on_success body, run only when the node succeeded.
+- Expansion nodes (`foreach` with run-time items, `map`) carry their body as a named sub-plan in
+  `Plan.subplans`; the runtime instantiates it once per item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from prodigy.runtime.errors import PlanError
+from prodigy.runtime.nodes import NODE_KINDS, NodeParams, params_from_json, params_to_json
+from prodigy.runtime.span import Span
+
+FORMAT_VERSION = 1
+
+
+class EdgeKind(StrEnum):
+    SEQUENCE = "sequence"  # run `dst` after `src` succeeded (or was skipped by its gate)
+    ON_SUCCESS = "on_success"  # `dst` is src's on_success handler
+    ON_FAILURE = "on_failure"  # `dst` is src's on_failure handler
+    DATA = "data"  # `dst` reads a value `src` produces
+    GATE = "gate"  # `src` is the `when:` gate guarding `dst`
+    PHASE = "phase"  # barrier between MapReduce phases
+
+
+@dataclass(frozen=True, slots=True)
+class PlanEdge:
+    src: str
+    dst: str
+    kind: EdgeKind
+
+    def to_json(self) -> dict[str, str]:
+        return {"from": self.src, "to": self.dst, "kind": str(self.kind)}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanNode:
+    id: str
+    params: NodeParams
+    phase: str
+    label: str
+    span: Span | None
+    fingerprint: str
+
+    @property
+    def kind(self) -> str:
+        return self.params.kind
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "phase": self.phase,
+            "label": self.label,
+            "span": self.span.to_json() if self.span else None,
+            "fingerprint": self.fingerprint,
+            "params": params_to_json(self.params),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanNode:
+        kind = data["kind"]
+        if kind not in NODE_KINDS:
+            raise PlanError(f"node {data.get('id')!r} has unknown kind {kind!r}")
+        span = Span.from_json(data["span"]) if data.get("span") else None
+        return cls(
+            id=data["id"],
+            params=params_from_json(kind, data["params"]),
+            phase=data["phase"],
+            label=data["label"],
+            span=span,
+            fingerprint=data["fingerprint"],
+        )
+
+
+def canonical_json(value: object) -> str:
+    """Sorted keys, no whitespace: the byte form that fingerprints and golden files rely on."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(params: NodeParams) -> str:
+    """Hash of a node's canonical params: the basis of its content-addressed checkpoint key."""
+    body = canonical_json({"kind": params.kind, "params": params_to_json(params)})
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    workflow: Mapping[str, Any]
+    nodes: tuple[PlanNode, ...]
+    edges: tuple[PlanEdge, ...]
+    subplans: Mapping[str, Plan] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def node(self, node_id: str) -> PlanNode:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "workflow": dict(self.workflow),
+            "nodes": [n.to_json() for n in self.nodes],
+            "edges": [e.to_json() for e in self.edges],
+            "subplans": {k: v.to_json() for k, v in sorted(self.subplans.items())},
+        }
+
+    def dumps(self) -> str:
+        """Deterministic text: compiling the same input twice gives byte-identical files."""
+        return json.dumps(self.to_json(), sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        return cls(
+            workflow=data["workflow"],
+            nodes=tuple(PlanNode.from_json(n) for n in data["nodes"]),
+            edges=tuple(
+                PlanEdge(e["from"], e["to"], EdgeKind(e["kind"])) for e in data["edges"]
+            ),
+            subplans={k: cls.from_json(v) for k, v in data.get("subplans", {}).items()},
+            format_version=data["format_version"],
+        )
+
+
+@cache
+def _plan_validator() -> Any:
+    # jsonschema is a runtime dependency anyway; imported lazily to keep `prodigy exec` startup low.
+    import jsonschema
+
+    text = files("prodigy.schemas").joinpath("plan.schema.json").read_text(encoding="utf-8")
+    schema = json.loads(text)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def loads(text: str) -> Plan:
+    """Parse and validate plan.json text; every problem is a PlanError with a plain message."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise PlanError("a plan is a JSON object")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise PlanError(
+            f"unsupported plan format_version {version!r} (this prodigy reads {FORMAT_VERSION})",
+            code="P402",
+        )
+    errors = sorted(_plan_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise PlanError(f"plan does not match plan.schema.json at {where}: {first.message}")
+    try:
+        return Plan.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(f"malformed plan: {exc}") from None

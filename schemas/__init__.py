@@ -1,0 +1,1 @@
+"""JSON Schemas for workflows and plans, shipped as package data."""
