@@ -46,6 +46,10 @@ CODES: dict[str, Code] = {
                  "foreach, write_file, validate, goal_seek"),
     "P115": Code("step has several commands", "split it into one step per command"),
     "P116": Code("schema violation", "see the schema for the accepted forms"),
+    "P117": Code("secret value written in the workflow", "read it from the environment: "
+                 "`{secret: true, value: \"${TOKEN}\"}` or `secrets: {NAME: ENV_VAR}`"),
+    "P118": Code("conflicting settings", "keep one of the two settings"),
+    "P119": Code("unsupported feature", "see the README for the supported workflow syntax"),
     "P201": Code("expression syntax error", "see the expression reference in the README"),
     "P202": Code("unknown function", "see the list of filter functions in the README"),
     "P203": Code("unknown step id", "reference an `id:` declared by an earlier step"),
@@ -56,6 +60,8 @@ CODES: dict[str, Code] = {
     "P207": Code("invalid json_path", "write a JSONPath such as `$.items[*]`"),
     "P208": Code("reference to a value no earlier step produces", "capture it in an earlier "
                  "step (`capture_output: name` or `capture: name`)"),
+    "P209": Code("unresolved numeric setting", "define the variable under `env:`, pass "
+                 "`--arg NAME=VALUE`, or export it before compiling"),
     "P301": Code("dependency cycle", "break the cycle: a step cannot depend on itself"),
     "P302": Code("unreachable handler", "attach the handler to a step that can fail"),
     "P303": Code("duplicate step id", "step ids must be unique within a workflow"),
@@ -63,6 +69,8 @@ CODES: dict[str, Code] = {
     "P402": Code("unsupported plan format_version", "recompile the workflow with this prodigy"),
     "P501": Code("invalid command-line value", "see `prodigy --help`"),
     "P502": Code("unknown profile", "pick one of the profiles the workflow defines"),
+    "P503": Code("missing parameter", "pass it with `--arg NAME=VALUE` or give it a default"),
+    "P504": Code("invalid parameter value", "pass a value of the parameter's type"),
 }
 
 

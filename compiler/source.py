@@ -18,14 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.runtime.span import Span
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 DataPath = tuple[str | int, ...]
 # A bound on alias expansion: a "billion laughs" document must not exhaust memory.
 MAX_NODES = 2_000_000
+# A bound on nesting. PyYAML's composer recurses per level (Python's stack gives out near 490)
+# and its scanner is quadratic in the flow depth (5000 `[` take seconds), so a deeper document
+# is rejected as soon as it is seen; real workflows nest a few dozen levels at most.
+MAX_DEPTH = 200
 
 
 class _CoreResolver(yaml.resolver.Resolver):
@@ -64,6 +67,26 @@ class _Loader(
         yaml.parser.Parser.__init__(self)
         yaml.composer.Composer.__init__(self)
         _CoreResolver.__init__(self)
+        self.depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:
+        # The scanner runs ahead of the composer (up to 1024 characters of `[[[[`), and each
+        # open bracket makes every later token cost more: stop it at the same depth.
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None, None, f"nesting too deep (more than {MAX_DEPTH} levels)", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(
+                    None, None, f"nesting too deep (more than {MAX_DEPTH} levels)", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +175,9 @@ def _align(value: str, scalar: ScalarSource) -> list[tuple[int, int]]:
             positions.append(raw_pos[-1] if raw_pos else (scalar.span.line, scalar.span.col))
             continue
         positions.append(raw_pos[cursor])
-        if raw[cursor] == "\\" and scalar.style == '"' and ch != "\\":
-            cursor += 2
-        elif raw[cursor] == "\\" and scalar.style == '"':
-            cursor += 2
-        elif raw[cursor] == "'" and scalar.style == "'" and raw[cursor + 1 : cursor + 2] == "'":
+        escaped = raw[cursor] == "\\" and scalar.style == '"'
+        doubled_quote = scalar.style == "'" and raw[cursor : cursor + 2] == "''"
+        if escaped or doubled_quote:
             cursor += 2
         else:
             cursor += 1
@@ -196,7 +217,7 @@ _YAML_HINTS: tuple[tuple[str, str], ...] = (
     ("while scanning a quoted scalar", "a quoted string is not closed"),
     ("expected <block end>", "check the indentation of this line and the ones above"),
     ("did not find expected key", "check the indentation: a line is off by a few spaces"),
-    ("found character that cannot start any token", "quote values that start with @ or `"),
+    ("that cannot start any token", "quote values that start with @ or `"),
     ("expected a single document", "a workflow file holds one YAML document (remove `---`)"),
 )
 
@@ -248,7 +269,8 @@ class _Builder:
                 return int(value[2:], 8 if value[1] == "o" else 16)
             return int(value)
         if tag == "tag:yaml.org,2002:float":
-            return float(value.replace("inf", "Inf").replace("Inf", "inf").lower())
+            # YAML spells infinity/NaN `.inf`/`.nan`; Python's float() wants them without the dot.
+            return float(value.lower().replace(".inf", "inf").replace(".nan", "nan"))
         if tag == "tag:yaml.org,2002:null":
             return None
         return value
@@ -302,6 +324,39 @@ class _Builder:
         yield from own
 
 
+def _check_expansion(root: Node) -> None:
+    """Raise _AliasError for a cyclic alias or one that expands past MAX_NODES.
+
+    Sizes are counted over the node graph with memoisation, so an alias bomb ("billion laughs")
+    is rejected in time proportional to its text, before anything is expanded.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _AliasError(node)
+        active.add(key)
+        total = 1
+        children: list[Node] = []
+        if isinstance(node, SequenceNode):
+            children = node.value
+        elif isinstance(node, MappingNode):
+            children = [child for pair in node.value for child in pair]
+        for child in children:
+            total += size(child)
+            if total > MAX_NODES:
+                raise _AliasError(node)
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
+
+
 class _AliasError(Exception):
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -318,6 +373,16 @@ def load_text(text: str, file: str) -> LoadedFile:
         diag = Diagnostic("P101", f"invalid YAML: {message}", _mark_span(file, mark),
                           hint=_yaml_hint(str(exc)))
         return LoadedFile(file, text, None, empty, (diag,))
+    except yaml.reader.ReaderError as exc:
+        # A control character: point at it instead of at 1:1 with PyYAML's wordy message.
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        diag = Diagnostic("P101", f"invalid YAML: control character U+{ord(char):04X} is not "
+                          "allowed", Span(file, line, col, line, col + 1),
+                          hint="remove the character, or write it as an escape in a "
+                          "double-quoted string")
+        return LoadedFile(file, text, None, empty, (diag,))
     except (yaml.YAMLError, RecursionError) as exc:
         reason = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)
         diag = Diagnostic("P101", f"invalid YAML: {reason}", Span(file, 1, 1, 1, 2))
@@ -328,6 +393,7 @@ def load_text(text: str, file: str) -> LoadedFile:
         return LoadedFile(file, text, None, empty, (diag,))
     builder = _Builder(file, text)
     try:
+        _check_expansion(root)
         data = builder.build(root, ())
     except _AliasError as exc:
         diag = Diagnostic("P104", "an alias refers to itself or expands too far",
@@ -337,8 +403,8 @@ def load_text(text: str, file: str) -> LoadedFile:
         diag = Diagnostic("P101", "invalid YAML: nesting too deep", Span(file, 1, 1, 1, 2))
         return LoadedFile(file, text, None, builder.map, (diag,))
     if not isinstance(data, dict | list):
-        diag = Diagnostic("P103", f"the document is a single {type(data).__name__} value",
-                          builder.map.span(()))
+        what = "empty" if data is None else f"a single {type(data).__name__} value"
+        diag = Diagnostic("P103", f"the document is {what}", builder.map.span(()))
         builder.diagnostics.append(diag)
     return LoadedFile(file, text, data, builder.map, tuple(builder.diagnostics))
 

@@ -18,9 +18,17 @@ Encoded = Any  # an expression in its compact JSON encoding (plain str when it h
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class NodeParams:
-    """Base of every node kind's params. `kind` is the JSON tag, set by @node_kind."""
+    """Base of every node kind's params. `kind` is the JSON tag, set by @node_kind.
+
+    `bindings` are variables whose values the compiler already knows and the node depends on:
+    `item`/`index`/`total` of a foreach item expanded at compile time, and the `--arg` values
+    and literal workflow env values the node's expressions read. They sit on top of the run's
+    variables when the node's expressions are evaluated, and, being params, they are part of
+    the node's fingerprint, so two items never share a checkpoint.
+    """
 
     kind: ClassVar[str] = ""
+    bindings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 NODE_KINDS: dict[str, type[NodeParams]] = {}
@@ -75,17 +83,37 @@ def params_from_json(kind: str, data: Mapping[str, Any]) -> NodeParams:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class StepParams(NodeParams):
-    """What every command-running node carries, whatever runs the command."""
+    """What every command-running node carries, whatever runs the command.
+
+    Values it publishes for later nodes (the compiler draws DATA edges from them): its output
+    as `<kind>.output` (`shell.output`, `claude.output`, `write_file.output`; also `.stderr`,
+    `.exit_code`, `.success`), git changes as `step.*`, its `capture` variable (with `.stderr`,
+    `.exit_code`, `.success`, `.duration` as `capture_streams` says), `<step_id>.output` and
+    `<step_id>.<name>` for each of `outputs`, and each `extract` variable.
+    """
 
     env: Mapping[str, Encoded] = dataclasses.field(default_factory=dict)
     working_dir: Encoded = None
+    clear_env: bool = False  # start from an empty environment plus `env`
     timeout_s: float | None = None
-    retry: Mapping[str, Any] | None = None  # attempts, backoff, delays, jitter, retry_on...
+    # attempts (total runs), backoff (fixed|linear|exponential|fibonacci|custom),
+    # initial_delay_s, max_delay_s, increment_s, base, delays_s, jitter, jitter_factor,
+    # retry_on (network|timeout|server_error|rate_limit), retry_on_patterns (regexes), budget_s
+    retry: Mapping[str, Any] | None = None
     capture: str | None = None  # variable name for the typed capture (`capture:`/`capture_output`)
     capture_format: str = "string"  # string | json | lines | number | boolean
     capture_streams: Mapping[str, bool] = dataclasses.field(default_factory=dict)
     output_file: Encoded = None
     commit_required: bool = False
+    auto_commit: bool = False
+    # message_template, message_pattern, sign, author, include_files, exclude_files, squash
+    commit_config: Mapping[str, Any] | None = None
+    step_id: str | None = None  # the user's `id:`; outputs are published as `<step_id>.*`
+    outputs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> file glob
+    # Setup `capture_outputs`: variable -> {source, pattern, json_path, max_size, default,
+    # multiline}, cut out of this node's output.
+    extract: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    on_exit_code: Mapping[str, str] = dataclasses.field(default_factory=dict)  # code -> node id
 
 
 @node_kind("shell")
@@ -93,10 +121,174 @@ class StepParams(NodeParams):
 class ShellParams(StepParams):
     command: Encoded
     shell: str = "sh"
-    on_exit_code: Mapping[str, str] = dataclasses.field(default_factory=dict)  # code -> node id
 
 
 @node_kind("claude")
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ClaudeParams(StepParams):
     prompt: Encoded
+
+
+@node_kind("write_file")
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WriteFileParams(StepParams):
+    path: Encoded
+    content: Encoded
+    format: str = "text"  # text | json (validated, pretty-printed) | yaml (validated)
+    mode: str = "0644"  # octal permissions
+    create_dirs: bool = False
+
+
+@node_kind("analyze")
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AnalyzeParams(StepParams):
+    """Refresh the codebase analysis later Claude commands read."""
+
+    max_cache_age_s: float = 300
+    force_refresh: bool = False
+    save: bool = True
+    format: str = "summary"  # summary | detailed | json
+
+
+# --- control flow ---------------------------------------------------------------------------
+
+
+@node_kind("gate")
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GateParams(NodeParams):
+    """A `when:` condition; false skips every node the gate guards (GATE edges)."""
+
+    condition: Encoded
+
+
+@node_kind("handler")
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HandlerParams(NodeParams):
+    """The policy of an on_failure handler; its body hangs off it by SEQUENCE edges.
+
+    The body runs after each failed attempt of the node it handles; the node runs at most
+    `max_attempts` times in total. `strategy` is informative (recovery | fallback | cleanup |
+    custom); `handler_failure_fatal` fails the run when the body itself fails; `timeout_s`
+    limits each body command.
+    """
+
+    max_attempts: int = 1
+    fail_workflow: bool = False
+    strategy: str = "recovery"
+    handler_failure_fatal: bool = False
+    timeout_s: float | None = None
+
+
+@node_kind("barrier")
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BarrierParams(NodeParams):
+    """A join: the end of a phase (`setup`, `main`, `map`, `reduce`) or of an expanded foreach."""
+
+    closes: str
+
+
+# --- loops and expansions (bodies are sub-plans in Plan.subplans) ----------------------------
+
+
+@node_kind("validate")
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ValidateParams(NodeParams):
+    """Measure the completeness of the step before it, and refine while below `threshold`.
+
+    Runs sub-plan `commands` (if any), then reads the result JSON from `result_file`, else from
+    the last command's stdout ({completion_percentage, status, implemented, missing, gaps};
+    non-JSON output of a successful command counts as complete). While incomplete, runs
+    sub-plan `on_incomplete` (with `${validation.*}` set) and validates again, up to
+    `max_attempts` times; still incomplete then fails the node if `fail_workflow`.
+    """
+
+    commands: str | None = None
+    result_file: Encoded = None
+    threshold: float = 100
+    timeout_s: float | None = None
+    expected_schema: Mapping[str, Any] | None = None
+    on_incomplete: str | None = None
+    max_attempts: int = 2
+    fail_workflow: bool = True
+    prompt: Encoded = None
+
+
+@node_kind("goal_seek")
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GoalSeekParams(NodeParams):
+    """Run sub-plan `attempt`, score it with the shell command `validate` (JSON `{score}` or a
+    `score: N` line), repeat until the score reaches `threshold` or `max_attempts` runs."""
+
+    goal: str
+    attempt: str
+    validate: Encoded
+    threshold: float = 100
+    max_attempts: int = 3
+    timeout_s: float | None = None
+    fail_on_incomplete: bool = False
+
+
+@node_kind("verify")
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyParams(NodeParams):
+    """`step_validate`: check commands run after the step; `criteria` all | any | at_least.
+
+    Each check is {command: encoded, runner: shell|claude, expect_output: regex|None,
+    expect_exit_code: int|None (default: success)}.
+    """
+
+    checks: tuple[Mapping[str, Any], ...]
+    criteria: str = "all"
+    at_least: int | None = None
+    max_attempts: int = 1
+    retry_delay_s: float = 0
+    timeout_s: float | None = None
+    fail_workflow: bool = True
+
+
+@node_kind("foreach")
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ForeachParams(NodeParams):
+    """Run sub-plan `body` once per item, binding `item`, `index` (0-based) and `total`.
+
+    Items are the literal `items`, or the non-empty stdout lines of shell `command`. At most
+    `parallel` items run at once. With `continue_on_error` failed items do not fail the node.
+    """
+
+    body: str
+    items: tuple[str, ...] | None = None
+    command: Encoded = None
+    parallel: int = 1
+    continue_on_error: bool = False
+    max_items: int | None = None
+
+
+@node_kind("map")
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MapParams(NodeParams):
+    """The map phase: load work items, select them, run sub-plan `agent` once per item.
+
+    `input` is a JSON file path or a shell command; selection order is json_path, filter,
+    sort, distinct, offset, max_items. Agents see `item`, `item_index`, `item_total`,
+    `item_id`, `item_json`. Later nodes read `map.results`, `map.successful`, `map.failed`,
+    `map.total`.
+    """
+
+    input: Encoded
+    agent: str
+    json_path: str = ""
+    filter: Encoded = None
+    sort: Encoded = None
+    distinct: str | None = None
+    offset: int = 0
+    max_items: int | None = None
+    max_parallel: int = 10
+    agent_timeout_s: float | None = None
+    timeout_policy: str = "per_agent"  # per_agent | per_command | hybrid
+    command_timeouts: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    cleanup_grace_s: int | None = None
+    timeout_action: str = "dlq"  # dlq | skip | fail | graceful_terminate
+    monitoring: bool = False
+    # on_item_failure, custom_handler, continue_on_failure, max_failures, failure_threshold,
+    # error_collection, batch_size, circuit_breaker, retry
+    error_policy: Mapping[str, Any] | None = None

@@ -17,8 +17,25 @@ Execution semantics of the graph (the compiler lowers to this; the runtime imple
   node may be attempted in total (`max_attempts`) and whether exhausting them fails the run
   (`fail_workflow`). Bodies of handlers that are not needed are reported not-run, not failed.
 - ON_SUCCESS: node -> first node of its on_success body, run only when the node succeeded.
-- Expansion nodes (`foreach` with run-time items, `map`) carry their body as a named sub-plan in
-  `Plan.subplans`; the runtime instantiates it once per item.
+- ON_EXIT_CODE: node -> first node of a body run only when the node's exit code equals the code
+  the node's `on_exit_code` param maps to that body (the edge gives order and drawing; the
+  param gives the code). These bodies do not change whether the node failed.
+- Bodies (handler, on_success, on_exit_code) are the entry plus the nodes hanging off it by
+  SEQUENCE edges; the compiler never links a body's tail back to the main line, so the node
+  after a step depends on the step only. A body not needed resolves as not-run, which counts
+  as resolved for DATA successors (a value it would have produced is simply absent).
+- A `when:` gate guards every node of its step's main path (analysis, command, validate,
+  verify; each expanded item of a foreach) with a GATE edge; those nodes are also chained to
+  the gate and to each other by SEQUENCE edges.
+- DATA: `src` publishes a variable `dst` reads (see StepParams for what a node publishes).
+  A reference from inside a sub-plan to a value produced outside it is drawn to the node that
+  owns the sub-plan. A node never gets a DATA edge from the node whose body it is in.
+- Expansion and loop nodes (`foreach` with run-time items, `map`, `validate`, `goal_seek`)
+  carry their bodies as named sub-plans in `Plan.subplans`; the runtime instantiates a body
+  with the owner's variables (its `bindings` included) plus the per-item or per-attempt ones.
+- Phases: a node's `phase` is main, setup, map (agent sub-plan), reduce or merge. Consecutive
+  phases are joined by a `barrier` node (PHASE edges in and out). The merge phase runs only
+  when the run's worktree is merged back.
 """
 
 from __future__ import annotations
@@ -46,6 +63,7 @@ class EdgeKind(StrEnum):
     DATA = "data"  # `dst` reads a value `src` produces
     GATE = "gate"  # `src` is the `when:` gate guarding `dst`
     PHASE = "phase"  # barrier between MapReduce phases
+    ON_EXIT_CODE = "on_exit_code"  # `dst` runs when src exits with the code its params map to it
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,61 @@
+"""The lark parsers for the expression language, built once from `grammar/*.lark`.
+
+`grammar/template.lark` lexes templates (text with `${...}` references) and parses variable
+paths; `grammar/expression.lark` parses filters, conditions and sort specs. Both are LALR
+with the contextual lexer, and keep token positions so diagnostics can point at characters.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache, lru_cache
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedInput
+from prodigy.compiler.resources import grammar_text
+from prodigy.runtime.expr.ast import Path
+
+_DIGITS = re.compile(r"[0-9]+\Z")
+_DOTTED = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\Z")
+
+
+@cache
+def template_parser() -> Lark:
+    return Lark(grammar_text("template.lark"), parser="lalr", start=["template", "tpath"],
+                propagate_positions=True, maybe_placeholders=False)
+
+
+@cache
+def expression_parser() -> Lark:
+    return Lark(grammar_text("expression.lark"), parser="lalr", start=["expr", "sort_spec"],
+                propagate_positions=True, maybe_placeholders=False)
+
+
+def parse_expr_tree(text: str) -> Tree[Token]:
+    return expression_parser().parse(text, start="expr")
+
+
+def parse_sort_tree(text: str) -> Tree[Token]:
+    return expression_parser().parse(text, start="sort_spec")
+
+
+def parse_template_tree(text: str) -> Tree[Token]:
+    return template_parser().parse(text, start="template")
+
+
+@lru_cache(maxsize=8192)
+def var_path(text: str) -> Path:
+    """The path inside `${...}`. Text the path grammar cannot structure (`x%.*`, `a..b`) is
+    kept whole: upstream treats it the same way, as a name that never resolves."""
+    if _DOTTED.match(text):  # the common `a.b.c` shape, without a parser round trip
+        root, *rest = text.split(".")
+        return Path(root, tuple(rest))
+    try:
+        tree = template_parser().parse(text, start="tpath")
+    except UnexpectedInput:
+        return Path(text)
+    root, *rest = (str(t) for t in tree.children)
+    kinds = [t.type for t in tree.children[1:] if isinstance(t, Token)]
+    segments = tuple(int(s) if kind == "TKEY" and _DIGITS.match(s) else s
+                     for s, kind in zip(rest, kinds, strict=True))
+    return Path(root, segments)

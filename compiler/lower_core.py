@@ -1,0 +1,156 @@
+"""The state of one lowering and the per-node expression helper.
+
+`Lowering` is the only mutable object of the middle end: lowering functions add typed nodes
+and typed edges to its graph, register what each node publishes, and park references nothing
+visible produces (`Pending`) for `lower_refs.settle`. Nothing outside `lower.lower()` sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from prodigy.compiler.diagnostics import Diagnostic
+from prodigy.compiler.lower_exprs import ExprCache, Parsed, ref_sites
+from prodigy.compiler.model import Text
+from prodigy.compiler.scope import PROVIDED, Pending, RefIssue, Scope, resolve, root_of
+from prodigy.compiler.source import SourceMap
+from prodigy.runtime.nodes import NodeParams
+from prodigy.runtime.plan import EdgeKind
+from prodigy.runtime.span import Span
+
+SEQ, DATA, PHASE = EdgeKind.SEQUENCE, EdgeKind.DATA, EdgeKind.PHASE
+
+
+@dataclass(frozen=True, slots=True)
+class LNode:
+    """What a graph node holds: everything the plan needs about it except its id."""
+
+    params: NodeParams
+    phase: str
+    label: str
+    span: Span | None
+    plan: str  # "" for the main plan, else the sub-plan's name
+
+
+@dataclass(frozen=True, slots=True)
+class Subplan:
+    owner: str  # the node (in the enclosing plan) that runs this sub-plan
+    role: str  # agent | do | attempt | commands | on_incomplete
+
+
+@dataclass(frozen=True, slots=True)
+class Lowered:
+    graph: nx.DiGraph
+    subplans: Mapping[str, Subplan]
+    step_ids: Mapping[str, str]  # user step id -> node that publishes it
+    issues: tuple[RefIssue, ...]
+    diagnostics: tuple[Diagnostic, ...]  # expression errors
+
+
+@dataclass(slots=True)
+class Lowering:
+    """The mutable state of one lowering; nothing outside `lower()` ever sees it."""
+
+    source_map: SourceMap
+    bindable: dict[str, str]  # --arg and literal env values: bound into nodes that read them
+    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+    cache: ExprCache = field(init=False)
+    subplans: dict[str, Subplan] = field(default_factory=dict)
+    step_ids: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (node, plan)
+    captures: dict[str, str] = field(default_factory=dict)  # capture root -> node
+    pending: list[Pending] = field(default_factory=list)
+    roots_read: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.cache = ExprCache(self.source_map)
+
+    def add(self, node_id: str, params: NodeParams, scope: Scope, label: str,
+            span: Span | None) -> None:
+        self.graph.add_node(node_id, node=LNode(params, scope.phase, label, span, scope.plan))
+
+    def edge(self, src: str, dst: str, kind: EdgeKind) -> None:
+        # One networkx edge per node pair; its attributes are the set of kinds it carries
+        # (a step can both follow and read its predecessor).
+        self.graph.add_edge(src, dst, **{kind.value: True})
+
+    def connect(self, preds: Iterable[str], dst: str, kind: EdgeKind) -> None:
+        for pred in preds:
+            self.edge(pred, dst, kind)
+
+    def exprs(self, scope: Scope, node: str) -> Exprs:
+        return Exprs(self, scope, node)
+
+    def publish(self, scope: Scope, node: str, names: Iterable[str], step_id: Text | None,
+                captures: Iterable[str] = ()) -> Scope:
+        """Register what `node` publishes; later references resolve to it."""
+        found = {root_of(n): node for n in names}
+        for name in captures:
+            found[root_of(name)] = node
+            self.captures.setdefault(root_of(name), node)
+        if step_id is not None:
+            found[step_id.value] = node
+            self.step_ids.setdefault(step_id.value, (node, scope.plan))
+        return scope.bind(found)
+
+
+class Exprs:
+    """The expressions of one node: parsed, their references resolved, bindings collected."""
+
+    __slots__ = ("bindings", "low", "node", "scope")
+
+    def __init__(self, low: Lowering, scope: Scope, node: str) -> None:
+        self.low, self.scope, self.node = low, scope, node
+        self.bindings: dict[str, Any] = {}
+
+    def template(self, text: Text | None) -> Any:
+        return self._encoded("template", text)
+
+    def condition(self, text: Text | None) -> Any:
+        return self._encoded("condition", text)
+
+    def filter(self, text: Text | None) -> Any:
+        return self._encoded("filter", text)  # names item fields, not variables: no edges
+
+    def sort(self, text: Text | None) -> Any:
+        return self._encoded("sort", text)
+
+    def json_path(self, text: Text | None) -> str:
+        found = self._encoded("json_path", text)
+        return found if isinstance(found, str) else ""
+
+    def _encoded(self, kind: str, text: Text | None) -> Any:
+        if text is None:
+            return None
+        parsed = self.low.cache.parse(kind, text)
+        if parsed is None:
+            return None
+        if parsed.refs:
+            self._resolve(parsed, text)
+        return parsed.encoded
+
+    def _resolve(self, parsed: Parsed, text: Text) -> None:
+        low, scope = self.low, self.scope
+        sites: list[tuple[Span, bool]] | None = None
+        for index, path in enumerate(parsed.refs):
+            root = path.root
+            low.roots_read.add(root)
+            found = resolve(scope, root, self.node)
+            if isinstance(found, tuple):
+                low.edge(found[0], found[1], DATA)
+                continue
+            if found == PROVIDED:
+                if root in low.bindable and not scope.provides_context(root):
+                    self.bindings[root] = low.bindable[root]
+                continue
+            if sites is None:
+                sites = ref_sites(text, len(parsed.refs), low.source_map)
+            span, braced = sites[index]
+            low.pending.append(Pending(root, str(path), braced, bool(path.segments), span,
+                                       scope.chain(self.node), scope.where,
+                                       scope.all_context()))
+
+

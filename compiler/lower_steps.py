@@ -1,0 +1,305 @@
+"""Lowering of steps: one model `Step` -> its nodes and edges.
+
+A step's main path is a chain: [gate] -> [analysis] -> command -> [validate] -> [verify]; its
+handlers hang off the command node (on_failure through a `handler` node, on_success and
+on_exit_code bodies directly). Loops with bodies become sub-plans (`lower_loops`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from prodigy.compiler.lower_core import Exprs, Lowering, Subplan
+from prodigy.compiler.lower_exprs import freeze
+from prodigy.compiler.model import (
+    Analyze,
+    Claude,
+    Command,
+    Foreach,
+    GoalSeek,
+    Shell,
+    Step,
+    Validation,
+    Verify,
+    WriteFile,
+)
+from prodigy.compiler.model_json import commit_json, retry_json
+from prodigy.compiler.scope import FAILURE_HANDLER, PUBLISHED, REFINEMENT, Scope
+from prodigy.runtime.nodes import (
+    AnalyzeParams,
+    ClaudeParams,
+    GateParams,
+    HandlerParams,
+    NodeParams,
+    ShellParams,
+    ValidateParams,
+    VerifyParams,
+    WriteFileParams,
+)
+from prodigy.runtime.plan import EdgeKind
+
+SEQ, GATE = EdgeKind.SEQUENCE, EdgeKind.GATE
+LABEL_WIDTH = 72
+
+
+def label_text(prefix: str, text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    if len(first) > LABEL_WIDTH or "\n" in text.strip():
+        first = first[:LABEL_WIDTH].rstrip() + " …"
+    return f"{prefix}: {first}"
+
+
+def lower_steps(low: Lowering, steps: tuple[Step, ...], prefix: str, scope: Scope,
+                preds: tuple[str, ...], kind: EdgeKind) -> tuple[tuple[str, ...], Scope]:
+    """Lower `steps` in order as `prefix.0`, `prefix.1`, ...; the first is attached to `preds`
+    by `kind`. Returns the exit of the last step and the scope after it."""
+    _, exits, scope = lower_body(low, steps, prefix, scope, preds, kind)
+    return exits, scope
+
+
+def lower_body(low: Lowering, steps: tuple[Step, ...], prefix: str, scope: Scope,
+               preds: tuple[str, ...], kind: EdgeKind
+               ) -> tuple[str | None, tuple[str, ...], Scope]:
+    """Like `lower_steps`, also returning the body's entry node (None when empty)."""
+    entry: str | None = None
+    exits = preds
+    for index, step in enumerate(steps):
+        first, exits, scope = lower_step(low, step, f"{prefix}.{index}", scope, exits,
+                                         kind if index == 0 else SEQ)
+        entry = entry or first
+    return entry, exits, scope
+
+
+@dataclass(slots=True)
+class _Chain:
+    """The main path of one step being built: each node follows the previous one."""
+
+    low: Lowering
+    preds: tuple[str, ...]
+    kind: EdgeKind
+    gate: str | None = None
+    entry: str | None = None
+
+    def add(self, node: str) -> None:
+        self.low.connect(self.preds, node, self.kind)
+        if self.gate is not None:
+            self.low.edge(self.gate, node, GATE)
+        self.entry = self.entry or node
+        self.preds, self.kind = (node,), SEQ
+
+
+def lower_step(low: Lowering, step: Step, base: str, scope: Scope, preds: tuple[str, ...],
+               kind: EdgeKind) -> tuple[str, tuple[str, ...], Scope]:
+    """Returns (entry node, exit nodes, scope after the step)."""
+    from prodigy.compiler.lower_loops import expandable, lower_expanded
+
+    chain = _Chain(low, preds, kind)
+    if step.when is not None:
+        gate = f"{base}.when"
+        exprs = low.exprs(scope, gate)
+        condition = exprs.condition(step.when)
+        low.add(gate, GateParams(condition=condition, bindings=exprs.bindings), scope,
+                label_text("when", step.when.value), step.when.span)
+        chain.add(gate)
+        chain.gate = gate
+    if step.analysis is not None:
+        node = f"{base}.analysis"
+        low.add(node, _analyze_params(step.analysis, {}), scope, "analyze", step.analysis.span)
+        chain.add(node)
+    command = step.command
+    if isinstance(command, Foreach) and expandable(step, chain.kind):
+        entry, join, scope = lower_expanded(low, step, command, base, scope, chain.preds,
+                                            chain.kind)
+        return chain.entry or entry, (join,), scope
+    if command is not None:
+        scope = _command_node(low, step, command, base, scope, chain)
+    if step.validation is not None:
+        node = base if command is None else f"{base}.validate"
+        _validate(low, step.validation, node, scope, step)
+        chain.add(node)
+        scope = low.publish(scope, node, ("validation",), step.id if command is None else None)
+    if step.verify is not None:
+        node = f"{base}.verify"
+        _verify(low, step.verify, node, scope)
+        chain.add(node)
+    last = chain.preds
+    return chain.entry or last[0], last, scope
+
+
+def _command_node(low: Lowering, step: Step, command: Command, base: str, scope: Scope,
+                  chain: _Chain) -> Scope:
+    """The command node `base`, its published names and its handler bodies."""
+    from prodigy.compiler.lower_loops import foreach_node, goal_seek_node
+
+    exprs = low.exprs(scope, base)
+    published: tuple[str, ...]
+    if isinstance(command, Foreach):
+        params: NodeParams = foreach_node(low, command, base, scope, exprs)
+        published, label = ("foreach", "step"), _foreach_label(command)
+    elif isinstance(command, GoalSeek):
+        params = goal_seek_node(low, command, base, scope, exprs)
+        published, label = ("step",), label_text("goal_seek", command.goal)
+    else:
+        params, published, label = _simple(command, step, exprs)
+    if "error" in scope.context:
+        published = (*published, "handler")
+    captures = [e.name for e in step.extracts]
+    if step.capture is not None:
+        captures.append(step.capture.name)
+    after = low.publish(scope, base, published, step.id, captures)
+    chain.add(base)
+    exit_entries, carried = _handlers(low, step, base, after)
+    changes: dict[str, Any] = {}
+    if exit_entries:
+        changes["on_exit_code"] = exit_entries
+    if exprs.bindings:
+        changes["bindings"] = exprs.bindings
+    if changes:
+        params = replace(params, **changes)
+    low.add(base, params, scope, step.label or label, step.span)
+    return after.bind(carried)
+
+
+def _simple(command: Command, step: Step, exprs: Exprs
+            ) -> tuple[NodeParams, tuple[str, ...], str]:
+    common = _step_fields(step, exprs)
+    if isinstance(command, Shell):
+        return (ShellParams(command=exprs.template(command.command), **common),
+                ("shell", "step"), label_text("shell", command.command.value))
+    if isinstance(command, Claude):
+        return (ClaudeParams(prompt=exprs.template(command.prompt), **common),
+                ("claude", "step"), label_text("claude", command.prompt.value))
+    if isinstance(command, WriteFile):
+        return (WriteFileParams(path=exprs.template(command.path),
+                                content=exprs.template(command.content), format=command.format,
+                                mode=command.mode, create_dirs=command.create_dirs, **common),
+                ("write_file", "step"), label_text("write_file", command.path.value))
+    assert isinstance(command, Analyze)
+    return _analyze_params(command, common), ("step",), "analyze"
+
+
+def _analyze_params(command: Analyze, common: dict[str, Any]) -> AnalyzeParams:
+    return AnalyzeParams(max_cache_age_s=command.max_cache_age_s,
+                         force_refresh=command.force_refresh, save=command.save,
+                         format=command.format, **common)
+
+
+def _step_fields(step: Step, exprs: Exprs) -> dict[str, Any]:
+    capture = step.capture
+    return {
+        "env": {name: exprs.template(value) for name, value in step.env},
+        "working_dir": exprs.template(step.working_dir),
+        "clear_env": step.clear_env,
+        "timeout_s": step.timeout_s,
+        "retry": freeze(retry_json(step.retry)),
+        "capture": capture.name if capture else None,
+        "capture_format": capture.format if capture else "string",
+        "capture_streams": dict(capture.streams) if capture else {},
+        "output_file": exprs.template(step.output_file),
+        "commit_required": step.commit_required,
+        "auto_commit": step.auto_commit,
+        "commit_config": freeze(commit_json(step.commit_config)),
+        "step_id": step.id.value if step.id else None,
+        "outputs": {o.name: o.file_pattern for o in step.outputs},
+        "extract": {e.name: {"source": e.source, "pattern": e.pattern, "json_path": e.json_path,
+                             "max_size": e.max_size, "default": e.default,
+                             "multiline": e.multiline} for e in step.extracts},
+    }
+
+
+def _foreach_label(command: Foreach) -> str:
+    if command.items is not None:
+        return f"foreach: {len(command.items)} items"
+    return label_text("foreach", command.command.value if command.command else "")
+
+
+def _handlers(low: Lowering, step: Step, node: str, scope: Scope
+              ) -> tuple[dict[str, str], dict[str, str]]:
+    """Lower the on_failure, on_success and on_exit_code bodies of `node`.
+
+    Returns the entry node of each exit-code body keyed by the code as text (the
+    `on_exit_code` param), and the names the bodies publish that stay visible after the step.
+    """
+    inside = scope.within(attached=node)
+    carried: dict[str, str] = {}
+    handler = step.on_failure
+    if handler is not None:
+        entry = f"{node}.on_failure"
+        low.add(entry, HandlerParams(max_attempts=handler.max_attempts,
+                                     fail_workflow=handler.fail_workflow,
+                                     strategy=handler.strategy,
+                                     handler_failure_fatal=handler.handler_failure_fatal,
+                                     timeout_s=handler.timeout_s),
+                scope, "on_failure", handler.span)
+        low.edge(node, entry, EdgeKind.ON_FAILURE)
+        body = inside.within(FAILURE_HANDLER, where="an on_failure handler")
+        _, _, after = lower_body(low, handler.steps, entry, body, (entry,), SEQ)
+        _remember(carried, scope, after)
+    if step.on_success:
+        _, _, after = lower_body(low, step.on_success, f"{node}.on_success", inside, (node,),
+                                 EdgeKind.ON_SUCCESS)
+        _remember(carried, scope, after)
+    entries: dict[str, str] = {}
+    for exit_handler in step.on_exit_code:
+        prefix = f"{node}.on_exit_code.{exit_handler.code}"
+        first, _, after = lower_body(low, exit_handler.steps, prefix, inside, (node,),
+                                     EdgeKind.ON_EXIT_CODE)
+        if first is not None:
+            entries[str(exit_handler.code)] = first
+        _remember(carried, scope, after)
+    return entries, carried
+
+
+def _remember(carried: dict[str, str], before: Scope, after: Scope) -> None:
+    """Names captured inside a body stay visible after the step (absent at run time if the
+    body did not run); the kind roots (`shell`, `claude`, ...) do not, so `${claude.output}`
+    keeps meaning the last Claude step of the main path."""
+    for name, node in after.names.items():
+        if before.names.get(name) != node and (name not in PUBLISHED or name == "handler"):
+            carried[name] = node
+
+
+def _validate(low: Lowering, validation: Validation, node: str, scope: Scope,
+              step: Step) -> None:
+    commands = f"{node}.commands" if validation.steps else None
+    if commands is not None:
+        low.subplans[commands] = Subplan(node, "commands")
+        inner = scope.sub(commands, node, frozenset(), "a validation")
+        lower_steps(low, validation.steps, commands, inner, (), SEQ)
+    refine = validation.on_incomplete
+    refine_plan = f"{node}.on_incomplete" if refine is not None and refine.steps else None
+    if refine is not None and refine_plan is not None:
+        low.subplans[refine_plan] = Subplan(node, "on_incomplete")
+        inner = scope.sub(refine_plan, node, REFINEMENT, "an on_incomplete handler")
+        lower_steps(low, refine.steps, refine_plan, inner, (), SEQ)
+    exprs = low.exprs(scope, node)
+    schema = freeze(json.loads(validation.expected_schema)) if validation.expected_schema else None
+    params = ValidateParams(
+        commands=commands,
+        result_file=exprs.template(validation.result_file),
+        threshold=validation.threshold,
+        timeout_s=validation.timeout_s,
+        expected_schema=schema if isinstance(schema, dict) else None,
+        on_incomplete=refine_plan,
+        max_attempts=refine.max_attempts if refine is not None else 1,
+        fail_workflow=refine.fail_workflow if refine is not None else True,
+        prompt=exprs.template(refine.prompt if refine is not None else None),
+        bindings=exprs.bindings,
+    )
+    low.add(node, params, scope, step.label if step.command is None and step.label
+            else "validate", validation.span)
+
+
+def _verify(low: Lowering, verify: Verify, node: str, scope: Scope) -> None:
+    exprs = low.exprs(scope, node)
+    checks = tuple({"command": exprs.template(c.command), "runner": c.runner,
+                    "expect_output": c.expect_output, "expect_exit_code": c.expect_exit_code}
+                   for c in verify.checks)
+    low.add(node, VerifyParams(checks=checks, criteria=verify.criteria,
+                               at_least=verify.at_least, max_attempts=verify.max_attempts,
+                               retry_delay_s=verify.retry_delay_s, timeout_s=verify.timeout_s,
+                               fail_workflow=verify.fail_workflow, bindings=exprs.bindings),
+            scope, "verify", verify.span)
+

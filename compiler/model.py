@@ -1,0 +1,464 @@
+"""The canonical workflow model: what a workflow means once every surface form is resolved.
+
+`normalize` is the only constructor. Every later stage (lowering, checks, plan building) reads
+this model and never the YAML data, so a spelling such as `on_failure: "/fix"`, a legacy
+`name:` command object or `setup: {commands: [...]}` exists only in `normalize*.py`.
+
+All classes are frozen and slotted, collections are tuples, and every node carries the span of
+the YAML it came from. Strings that are interpolated at run time are `Text`, which also keeps the
+data path of the scalar so expression diagnostics can point inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from prodigy.runtime.span import Span
+
+DataPath = tuple[str | int, ...]
+Json = str | int | float | bool | None | tuple["Json", ...] | tuple[tuple[str, "Json"], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A string the user wrote (or one the normalizer derived from what they wrote).
+
+    `path` addresses the scalar in the loaded data, so an expression error can be placed on the
+    exact characters; it is None for derived text (a legacy `name:` command turned into a
+    prompt), whose diagnostics fall back to `span`.
+    """
+
+    value: str
+    span: Span
+    path: DataPath | None = None
+
+
+# ------------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True)
+class Shell:
+    command: Text
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Claude:
+    prompt: Text
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class WriteFile:
+    path: Text
+    content: Text
+    format: Literal["text", "json", "yaml"]
+    mode: str  # octal text such as "0644"
+    create_dirs: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Analyze:
+    max_cache_age_s: int
+    force_refresh: bool
+    save: bool
+    format: Literal["summary", "detailed", "json"]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Foreach:
+    """Items are either a literal list (as text) or a shell command whose lines are the items."""
+
+    items: tuple[str, ...] | None
+    command: Text | None
+    body: tuple[Step, ...]
+    parallel: int  # concurrent items; 1 = sequential
+    continue_on_error: bool
+    max_items: int | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class GoalSeek:
+    goal: str
+    attempt: Step  # the command refined on each attempt (a claude or shell step)
+    validate: Text  # shell command printing the score
+    threshold: float
+    max_attempts: int
+    timeout_s: float | None
+    fail_on_incomplete: bool
+    span: Span
+
+
+Command = Shell | Claude | WriteFile | Analyze | Foreach | GoalSeek
+
+
+# ---------------------------------------------------------------------- step options
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """A named, typed capture of a command's result (`capture:` or `capture_output: name`)."""
+
+    name: str
+    format: Literal["string", "json", "lines", "number", "boolean"]
+    # Which parts are stored besides the value: stdout, stderr, exit_code, success, duration.
+    streams: tuple[tuple[str, bool], ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Extract:
+    """A setup `capture_outputs:` entry: a variable cut out of one setup command's output."""
+
+    name: str
+    source: Literal["stdout", "stderr", "both", "combined"]
+    pattern: str | None
+    json_path: str | None
+    max_size: int
+    default: str | None
+    multiline: Literal["preserve", "join", "first_line", "last_line", "array"]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Re-run a failing command with backoff; `attempts` counts every run, the first included."""
+
+    attempts: int
+    backoff: Literal["fixed", "linear", "exponential", "fibonacci", "custom"]
+    initial_delay_s: float
+    max_delay_s: float
+    increment_s: float | None  # linear
+    base: float  # exponential
+    delays_s: tuple[float, ...]  # custom
+    jitter: bool
+    jitter_factor: float
+    retry_on: tuple[str, ...]  # network | timeout | server_error | rate_limit
+    retry_on_patterns: tuple[str, ...]  # regexes searched in the error text
+    budget_s: float | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """What runs when a step fails, whichever of the nine surface forms declared it.
+
+    `max_attempts` is the total number of runs of the original command (the handler runs after
+    each failed one); `fail_workflow` says whether exhausting them fails the workflow.
+    """
+
+    steps: tuple[Step, ...]
+    max_attempts: int
+    fail_workflow: bool
+    strategy: Literal["recovery", "fallback", "cleanup", "custom"]
+    handler_failure_fatal: bool
+    timeout_s: float | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ExitHandler:
+    code: int
+    steps: tuple[Step, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Incomplete:
+    steps: tuple[Step, ...]
+    max_attempts: int
+    fail_workflow: bool
+    prompt: Text | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """`validate:`: measure completeness after the step, and refine while below threshold."""
+
+    steps: tuple[Step, ...]
+    result_file: Text | None
+    threshold: float
+    timeout_s: float | None
+    expected_schema: str | None  # canonical JSON of the schema, when one is given
+    on_incomplete: Incomplete | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One `step_validate` command and what its result must look like."""
+
+    command: Text
+    runner: Literal["shell", "claude"]
+    expect_output: str | None
+    expect_exit_code: int | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    """`step_validate:`: commands that must succeed after the step ran."""
+
+    checks: tuple[Check, ...]
+    criteria: Literal["all", "any", "at_least"]
+    at_least: int | None
+    max_attempts: int
+    retry_delay_s: float
+    timeout_s: float | None
+    fail_workflow: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A named output of a step (`outputs: {spec: {file_pattern: ...}}`), read as `${id.name}`."""
+
+    name: str
+    file_pattern: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CommitConfig:
+    message_template: str | None
+    message_pattern: str | None
+    sign: bool
+    author: str | None
+    include_files: tuple[str, ...]
+    exclude_files: tuple[str, ...]
+    squash: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of any phase: standard, setup, map agent, reduce, merge, handler and loop bodies.
+
+    `command` is None only for a step that is nothing but a `validate:` check.
+    """
+
+    command: Command | None
+    span: Span
+    id: Text | None = None
+    label: str | None = None
+    when: Text | None = None
+    env: tuple[tuple[str, Text], ...] = ()
+    working_dir: Text | None = None
+    clear_env: bool = False
+    timeout_s: float | None = None
+    capture: Capture | None = None
+    output_file: Text | None = None
+    commit_required: bool = False
+    auto_commit: bool = False
+    commit_config: CommitConfig | None = None
+    outputs: tuple[Output, ...] = ()
+    analysis: Analyze | None = None  # a fresh codebase analysis to run before the command
+    retry: Retry | None = None
+    on_failure: Handler | None = None
+    on_success: tuple[Step, ...] = ()
+    on_exit_code: tuple[ExitHandler, ...] = ()
+    validation: Validation | None = None
+    verify: Verify | None = None
+    extracts: tuple[Extract, ...] = ()
+
+
+# --------------------------------------------------------------------------- workflow
+
+
+@dataclass(frozen=True, slots=True)
+class EnvText:
+    text: Text
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EnvCommand:
+    """A value computed at run time from a command's stdout."""
+
+    command: Text
+    cache: bool
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EnvCondition:
+    condition: Text
+    when_true: Text
+    when_false: Text
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EnvSecretRef:
+    """A secret read at run time from a provider (`env`: an environment variable)."""
+
+    provider: str
+    key: str
+    version: str | None
+
+
+EnvValue = EnvText | EnvCommand | EnvCondition | EnvSecretRef
+
+
+@dataclass(frozen=True, slots=True)
+class EnvVar:
+    name: str
+    value: EnvValue
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    description: str | None
+    env: tuple[EnvVar, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    name: Literal["main", "setup", "reduce", "merge"]
+    steps: tuple[Step, ...]
+    timeout_s: float | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class MapTimeouts:
+    command_timeouts: tuple[tuple[str, float], ...]
+    policy: Literal["per_agent", "per_command", "hybrid"]
+    cleanup_grace_s: int | None
+    action: Literal["dlq", "skip", "fail", "graceful_terminate"]
+    monitoring: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MapPhase:
+    input: Text
+    json_path: Text | None
+    filter: Text | None
+    sort_by: Text | None
+    distinct: str | None
+    offset: int
+    max_items: int | None
+    max_parallel: int
+    agent: tuple[Step, ...]
+    agent_timeout_s: float | None
+    timeouts: MapTimeouts | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreaker:
+    failure_threshold: int
+    success_threshold: int
+    timeout_s: float
+    half_open_requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPolicy:
+    on_item_failure: str  # dlq | retry | skip | stop | custom
+    custom_handler: str | None
+    continue_on_failure: bool
+    max_failures: int | None
+    failure_threshold: float | None
+    error_collection: Literal["aggregate", "immediate", "batched"]
+    batch_size: int | None
+    circuit_breaker: CircuitBreaker | None
+    retry: Retry | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    name: str
+    type: str  # string | number | integer | boolean | array | object | any
+    required: bool
+    default: str | None
+    validation: str | None  # a regex the value must match
+    description: str | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class WorktreeConfig:
+    parallel_worktrees: int | None
+    allocation_strategy: str | None
+    cleanup: tuple[tuple[str, Json], ...]
+    limits: tuple[tuple[str, Json], ...]
+    branch_prefix: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    mode: Literal["standard", "mapreduce"]
+    span: Span
+    name: str | None = None
+    description: str | None = None
+    version: str | None = None
+    env: tuple[EnvVar, ...] = ()
+    secrets: tuple[EnvVar, ...] = ()  # values are always EnvSecretRef or secret EnvText
+    env_files: tuple[Text, ...] = ()
+    profiles: tuple[Profile, ...] = ()
+    profile: str | None = None  # the active profile, already applied to `env`
+    parameters: tuple[Parameter, ...] = ()
+    args: tuple[tuple[str, str], ...] = ()  # bound --arg/--args values and parameter defaults
+    main: Phase | None = None
+    setup: Phase | None = None
+    map: MapPhase | None = None
+    reduce: Phase | None = None
+    merge: Phase | None = None
+    error_policy: ErrorPolicy | None = None
+    max_iterations: int | None = None
+    timeout_s: float | None = None
+    worktree: WorktreeConfig | None = None
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """The step phases in run order (the map agent template is not one of them)."""
+        found = (self.main, self.setup, self.reduce, self.merge)
+        return tuple(p for p in found if p is not None)
+
+
+def substeps(step: Step) -> Iterator[Step]:
+    """The steps nested directly in `step`: handler, loop and validation bodies."""
+    command = step.command
+    if isinstance(command, Foreach):
+        yield from command.body
+    elif isinstance(command, GoalSeek):
+        yield command.attempt
+    if step.on_failure is not None:
+        yield from step.on_failure.steps
+    yield from step.on_success
+    for exit_handler in step.on_exit_code:
+        yield from exit_handler.steps
+    if step.validation is not None:
+        yield from step.validation.steps
+        if step.validation.on_incomplete is not None:
+            yield from step.validation.on_incomplete.steps
+
+
+def walk_steps(workflow: Workflow) -> Iterator[Step]:
+    """Every step of the workflow, nested ones included, in source order."""
+    roots: list[Step] = []
+    if workflow.setup is not None:
+        roots.extend(workflow.setup.steps)
+    if workflow.main is not None:
+        roots.extend(workflow.main.steps)
+    if workflow.map is not None:
+        roots.extend(workflow.map.agent)
+    for phase in (workflow.reduce, workflow.merge):
+        if phase is not None:
+            roots.extend(phase.steps)
+    stack = list(reversed(roots))
+    while stack:
+        step = stack.pop()
+        yield step
+        stack.extend(reversed(list(substeps(step))))

@@ -1,0 +1,325 @@
+"""Normalization: schema-checked workflow data -> the canonical `Workflow` model.
+
+The entry point of the front end's last stage. Workflow-level forms are handled here (bare list,
+`commands:` or `steps:`, MapReduce phases with their list or `{commands: ...}` spellings,
+error policy with its top-level convenience keys, numeric settings given as `"${VAR}"`);
+steps live in `normalize_steps`, handlers and validation in `normalize_policies`, environment
+and arguments in `normalize_env`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Literal, cast
+
+from prodigy.compiler.diagnostics import Diagnostic
+from prodigy.compiler.model import (
+    CircuitBreaker,
+    ErrorPolicy,
+    Extract,
+    MapPhase,
+    MapTimeouts,
+    Phase,
+    Workflow,
+    WorktreeConfig,
+)
+from prodigy.compiler.normalize_base import (
+    READS,
+    Ctx,
+    Fields,
+    count,
+    number_at,
+    parse_duration,
+    scalar_text,
+    seconds,
+)
+from prodigy.compiler.normalize_env import (
+    bind_args,
+    environment,
+    literal_values,
+    parameters,
+)
+from prodigy.compiler.normalize_policies import retry
+from prodigy.compiler.normalize_steps import read_steps
+from prodigy.compiler.source import SourceMap
+
+# Composition (templates, imports, inheritance, sub-workflows, tasks) needs other files and
+# semantics upstream never settled; it is reported rather than silently ignored.
+_UNSUPPORTED = ("imports", "template", "templates", "extends", "workflows", "sub_workflows",
+                "tasks")
+_POLICY_KEYS = ("on_item_failure", "continue_on_failure", "max_failures", "failure_threshold",
+                "error_collection")
+
+
+def normalize(
+    data: object,
+    source_map: SourceMap,
+    args: Mapping[str, str] | None = None,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Workflow | None, list[Diagnostic]]:
+    """The model of a workflow that passed the schema check, with every diagnostic found."""
+    ctx = Ctx(source_map, environ=dict(os.environ) if environ is None else environ)
+    span = source_map.span(())
+    if isinstance(data, list):
+        bound = bind_args(args, (), {}, ctx)
+        ctx.variables.update(bound)
+        main = Phase("main", read_steps(data, (), ctx), None, span)
+        return Workflow("standard", span, args=bound, main=main), ctx.diagnostics
+    if not isinstance(data, Mapping):
+        return None, ctx.diagnostics
+    mode: Literal["standard", "mapreduce"] = (
+        "mapreduce" if data.get("mode") == "mapreduce" else "standard")
+    fields = Fields(data, (), "mapReduceWorkflow" if mode == "mapreduce" else "standardWorkflow",
+                    ctx)
+    for key in _UNSUPPORTED:
+        if key in READS[fields.schema] and fields.has(key):
+            ctx.error("P119", f"`{key}:` (workflow composition) is not supported",
+                      fields.key_span(key), hint="inline the steps into this workflow")
+    env = environment(fields, profile)
+    params = parameters(fields) if fields.has("parameters") else ()
+    defaults = _string_map(fields, "defaults")
+    bound = bind_args(args, params, defaults, ctx)
+    ctx.variables.update(literal_values(env.env))
+    ctx.variables.update(bound)
+    if fields.has("retry_defaults"):
+        ctx.retry_defaults = retry(cast(Fields, fields.child("retry_defaults", "retry")))[0]
+    env_files = fields.get("env_files")
+    workflow = Workflow(
+        mode=mode,
+        span=span,
+        name=fields.string("name"),
+        description=fields.string("description"),
+        version=fields.string("version"),
+        env=env.env,
+        secrets=env.secrets,
+        env_files=tuple(scalar_text(v, (*fields.at("env_files"), i), ctx)
+                        for i, v in enumerate(env_files if isinstance(env_files, list) else [])),
+        profiles=env.profiles,
+        profile=env.profile,
+        parameters=params,
+        args=bound,
+        merge=_merge(fields),
+        timeout_s=seconds(fields, "timeout"),
+        worktree=_worktree(fields.child("worktree_config", "worktreeConfig")),
+    )
+    if mode == "standard":
+        key = "steps" if fields.has("steps") else "commands"
+        main = Phase("main", read_steps(fields.get(key), fields.at(key), ctx), None, span)
+        workflow = replace(workflow, main=main, max_iterations=fields.integer("max_iterations"))
+    else:
+        workflow = replace(workflow, setup=_setup(fields), map=_map(fields),
+                           reduce=_phase(fields, "reduce", "phaseSteps"),
+                           error_policy=_error_policy(fields))
+    return workflow, ctx.diagnostics
+
+
+def _string_map(fields: Fields, key: str) -> dict[str, str]:
+    raw = fields.get(key)
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): scalar_text(v, (*fields.at(key), k), fields.ctx).value
+            for k, v in raw.items()}
+
+
+def _phase(fields: Fields, key: str, schema: str) -> Phase | None:
+    """A phase written as a list of steps or (deprecated upstream) as `{commands: [...]}`."""
+    if not fields.has(key):
+        return None
+    value = fields.get(key)
+    path = fields.at(key)
+    name = cast(Literal["main", "setup", "reduce", "merge"], key)
+    if isinstance(value, Mapping):
+        inner = Fields(value, path, schema, fields.ctx)
+        timeout = seconds(inner, "timeout") if schema != "phaseSteps" else None
+        return Phase(name, read_steps(inner.get("commands"), inner.at("commands"), fields.ctx),
+                     timeout, inner.span)
+    return Phase(name, read_steps(value, path, fields.ctx), None, fields.ctx.span(path))
+
+
+def _merge(fields: Fields) -> Phase | None:
+    return _phase(fields, "merge", "mergeWorkflow")
+
+
+def _setup(fields: Fields) -> Phase | None:
+    phase = _phase(fields, "setup", "setup")
+    inner = fields.child("setup", "setup")
+    if phase is None or inner is None or not inner.has("capture_outputs"):
+        return phase
+    steps = list(phase.steps)
+    raw = inner.get("capture_outputs")
+    for name, spec in (raw.items() if isinstance(raw, Mapping) else ()):
+        path = (*inner.at("capture_outputs"), name)
+        extract, index = _extract(str(name), spec, path, fields.ctx)
+        if index is None or extract is None:
+            continue
+        if not 0 <= index < len(steps):
+            fields.ctx.error("P113", f"`capture_outputs.{name}` refers to setup command "
+                             f"{index}, but setup has {len(steps)} command(s)",
+                             fields.ctx.span(path), hint="command indexes start at 0")
+            continue
+        steps[index] = replace(steps[index], extracts=(*steps[index].extracts, extract))
+    return replace(phase, steps=tuple(steps))
+
+
+def _extract(name: str, spec: object, path: tuple[str | int, ...], ctx: Ctx
+             ) -> tuple[Extract | None, int | None]:
+    span = ctx.span(path)
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return Extract(name, "stdout", None, None, 1 << 20, None, "preserve", span), spec
+    if not isinstance(spec, Mapping):
+        return None, None
+    fields = Fields(spec, path, "captureOutput", ctx)
+    default = fields.text("default")
+    return Extract(
+        name=name,
+        source=cast(Literal["stdout", "stderr", "both", "combined"],
+                    fields.string("source") or "stdout"),
+        pattern=fields.string("pattern"),
+        json_path=fields.string("json_path"),
+        max_size=fields.integer("max_size") or 1 << 20,
+        default=default.value if default is not None else None,
+        multiline=cast(Literal["preserve", "join", "first_line", "last_line", "array"],
+                       fields.string("multiline") or "preserve"),
+        span=span,
+    ), fields.integer("command_index")
+
+
+def _map(fields: Fields) -> MapPhase | None:
+    inner = fields.child("map", "map")
+    if inner is None:
+        return None
+    source = inner.text("input")
+    if source is None:
+        return None
+    agent = inner.get("agent_template")
+    agent_path = inner.at("agent_template")
+    if isinstance(agent, Mapping):
+        nested = Fields(agent, agent_path, "phaseSteps", fields.ctx)
+        agent, agent_path = nested.get("commands"), nested.at("commands")
+    timeouts = inner.child("timeout_config", "timeoutConfig")
+    agent_timeout = seconds(inner, "agent_timeout_secs")
+    if agent_timeout is None and timeouts is not None:
+        agent_timeout = seconds(timeouts, "agent_timeout_secs")
+    parallel = count(inner, "max_parallel")
+    return MapPhase(
+        input=source,
+        json_path=inner.text("json_path"),
+        filter=inner.text("filter"),
+        sort_by=inner.text("sort_by"),
+        distinct=inner.string("distinct"),
+        offset=inner.integer("offset") or 0,
+        max_items=inner.integer("max_items"),
+        max_parallel=10 if parallel is None else max(parallel, 1),
+        agent=read_steps(agent, agent_path, fields.ctx),
+        agent_timeout_s=agent_timeout,
+        timeouts=_map_timeouts(timeouts),
+        span=inner.span,
+    )
+
+
+def _snake(word: str) -> str:
+    """`PerAgent` and `per_agent` are the same value (upstream serialised PascalCase)."""
+    return "".join("_" + c.lower() if c.isupper() else c for c in word).lstrip("_")
+
+
+def _map_timeouts(fields: Fields | None) -> MapTimeouts | None:
+    if fields is None:
+        return None
+    raw = fields.get("command_timeouts")
+    commands: list[tuple[str, float]] = []
+    for name in sorted(raw) if isinstance(raw, Mapping) else ():
+        found = number_at(raw[name], (*fields.at("command_timeouts"), name), fields.ctx,
+                          "a number of seconds", parse_duration)
+        if found is not None:
+            commands.append((str(name), found))
+    return MapTimeouts(
+        command_timeouts=tuple(commands),
+        policy=cast(Literal["per_agent", "per_command", "hybrid"],
+                    _snake(fields.string("timeout_policy") or "per_agent")),
+        cleanup_grace_s=fields.integer("cleanup_grace_period_secs"),
+        action=cast(Literal["dlq", "skip", "fail", "graceful_terminate"],
+                    _snake(fields.string("timeout_action") or "dlq")),
+        monitoring=fields.flag("enable_monitoring", False),
+    )
+
+
+def _error_policy(fields: Fields) -> ErrorPolicy | None:
+    inner = fields.child("error_policy", "errorPolicy")
+    if inner is None and not any(fields.has(k) for k in _POLICY_KEYS):
+        return None
+    # The top-level convenience keys override the same keys inside `error_policy:`.
+    sources = [f for f in (fields, inner) if f is not None]
+
+    def pick(key: str) -> tuple[object, Fields | None]:
+        for source in sources:
+            if source.has(key):
+                return source.get(key), source
+        return None, None
+
+    failure, failure_at = pick("on_item_failure")
+    custom = None
+    if isinstance(failure, Mapping) and failure_at is not None:
+        custom = Fields(failure, failure_at.at("on_item_failure"), "itemFailure",
+                        fields.ctx).string("custom")
+        failure = "custom"
+    collection, collection_at = pick("error_collection")
+    kind, size = "aggregate", None
+    if isinstance(collection, str) and collection.startswith("batched"):
+        kind, size = "batched", int(collection.split(":", 1)[1])
+    elif isinstance(collection, str):
+        kind = collection
+    elif isinstance(collection, Mapping) and collection_at is not None:
+        outer = Fields(collection, collection_at.at("error_collection"), "errorCollection",
+                       fields.ctx)
+        batched = outer.child("batched", "errorCollection/batched")
+        kind, size = "batched", batched.integer("size") if batched else None
+    cont, _ = pick("continue_on_failure")
+    max_failures, _ = pick("max_failures")
+    threshold, _ = pick("failure_threshold")
+    breaker = inner.child("circuit_breaker", "errorPolicy/circuit_breaker") if inner else None
+    retry_config = inner.child("retry_config", "retry") if inner else None
+    return ErrorPolicy(
+        on_item_failure=str(failure or "dlq"),
+        custom_handler=custom,
+        continue_on_failure=cont if isinstance(cont, bool) else True,
+        max_failures=max_failures if isinstance(max_failures, int) else None,
+        failure_threshold=float(threshold) if isinstance(threshold, int | float) else None,
+        error_collection=cast(Literal["aggregate", "immediate", "batched"], kind),
+        batch_size=size,
+        circuit_breaker=_breaker(breaker),
+        retry=retry(retry_config)[0] if retry_config is not None else None,
+        span=(inner or fields).span,
+    )
+
+
+def _breaker(fields: Fields | None) -> CircuitBreaker | None:
+    if fields is None:
+        return None
+    return CircuitBreaker(fields.integer("failure_threshold") or 5,
+                          fields.integer("success_threshold") or 1,
+                          seconds(fields, "timeout") or 30,
+                          fields.integer("half_open_requests") or 1)
+
+
+def _worktree(fields: Fields | None) -> WorktreeConfig | None:
+    if fields is None:
+        return None
+
+    def flat(key: str, schema: str) -> tuple[tuple[str, object], ...]:
+        child = fields.child(key, schema)
+        if child is None:
+            return ()
+        return tuple((k, child.get(k)) for k in sorted(child.data) if child.has(k))
+
+    strategy = fields.string("allocation_strategy")
+    return WorktreeConfig(
+        parallel_worktrees=fields.integer("parallel_worktrees"),
+        allocation_strategy=_snake(strategy) if strategy else None,
+        cleanup=flat("cleanup_policy", "worktreeConfig/cleanup_policy"),
+        limits=flat("resource_limits", "worktreeConfig/resource_limits"),
+        branch_prefix=fields.string("branch_prefix"),
+    )
+

@@ -1,0 +1,165 @@
+"""The environment a step's command sees, and the secrets the run must mask.
+
+Precedence, lowest first: the process environment < `env_files` < workflow `env` < the active
+profile < captured variables (`PRODIGY_VAR_<name>`) < step `env` < `secrets` < the variables
+prodigy always sets (`PRODIGY_AUTOMATION=true`, `PRODIGY_RUN_ID`, and `PRODIGY_ITEM` in map and
+foreach bodies). Everything above the process environment is an *overlay* computed once per
+step by the driver; the worker lays it over its own environment, so a remote worker keeps its
+own PATH.
+
+`PRODIGY_VAR_<name>` carries each captured variable visible to the step, the name as written
+with every character outside [A-Za-z0-9_] replaced by `_` (`build.exit_code` ->
+`PRODIGY_VAR_build_exit_code`); strings verbatim, other values as compact JSON; values over
+64 KiB are left out (the kernel limits one variable to 128 KiB).
+
+Keys read from `plan.workflow` (the compiler emits them):
+
+    env        {NAME: value}: value is an encoded template, or {"command": tpl, "cache": bool}
+               (its stdout, run once at run start), or {"condition": expr, "when_true": tpl,
+               "when_false": tpl}
+    env_files  [encoded path, ...], dotenv files relative to the working directory
+    profiles   {PROFILE: {NAME: value}} and `profile`, the active one (when the compiler has
+               not already folded it into `env`)
+    secrets    {NAME: {"provider": "env" | "file", "key": VAR_OR_PATH}}; a plain string value
+               names an environment variable
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prodigy.runtime.errors import ProdigyError
+from prodigy.runtime.ops.render import render, test
+
+MAX_VAR_BYTES = 64 * 1024
+_SENSITIVE = re.compile(
+    r"pass(word|wd)?|pwd|token|api[_-]?key|secret|auth|bearer|private[_-]?key|ssh[_-]?key|"
+    r"access[_-]?key|credential", re.IGNORECASE)
+_DOTENV = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+class SetupError(ProdigyError):
+    """The run cannot start: a secret or env file is missing, an env command failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnvironment:
+    overlay: dict[str, str]  # env_files < workflow env < profile
+    secrets: dict[str, str]
+    run_id: str
+    mask_values: tuple[str, ...] = field(default=())
+
+    def step_overlay(self, step_env: Mapping[str, str], variables: Mapping[str, Any],
+                     item: Any = None) -> dict[str, str]:
+        env = dict(self.overlay)
+        env.update(variable_env(variables))
+        env.update(step_env)
+        env.update(self.secrets)
+        env["PRODIGY_AUTOMATION"] = "true"
+        env["PRODIGY_RUN_ID"] = self.run_id
+        if item is not None:
+            env["PRODIGY_ITEM"] = item if isinstance(item, str) else json.dumps(item)
+        return env
+
+    def key_view(self, overlay: Mapping[str, str]) -> dict[str, str]:
+        """The overlay as it enters a checkpoint key: secret names, never values; no run id."""
+        view = {k: v for k, v in overlay.items() if k != "PRODIGY_RUN_ID"}
+        for name in self.secrets:
+            if name in view:
+                view[name] = f"<secret {name}>"
+        return view
+
+
+def variable_env(variables: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in variables.items():
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        if len(text) <= MAX_VAR_BYTES:
+            out["PRODIGY_VAR_" + re.sub(r"[^A-Za-z0-9_]", "_", name)] = text
+    return out
+
+
+def build(workflow: Mapping[str, Any], run_id: str, cwd: Path,
+          scope: Mapping[str, Any]) -> RunEnvironment:
+    """Read env files, evaluate workflow env and profile, load secrets: once, at run start."""
+    overlay: dict[str, str] = {}
+    for encoded in workflow.get("env_files") or ():
+        overlay.update(load_env_file(cwd / render(encoded, scope)))
+    values = dict(workflow.get("env") or {})
+    profile = workflow.get("profile")
+    if profile:
+        profiles = workflow.get("profiles") or {}
+        if profile not in profiles:
+            raise SetupError(f"profile {profile!r} is not defined by the workflow")
+        values.update(profiles[profile])
+    for name, value in values.items():
+        overlay[name] = _env_value(name, value, {**scope, **overlay}, overlay, cwd)
+    secrets = {name: read_secret(name, spec, cwd)
+               for name, spec in (workflow.get("secrets") or {}).items()}
+    masks = list(secrets.values())
+    masks += [v for k, v in overlay.items() if _SENSITIVE.search(k) and len(v) >= 6]
+    return RunEnvironment(overlay, secrets, run_id, tuple(sorted(set(masks))))
+
+
+def _env_value(name: str, value: Any, scope: Mapping[str, Any], overlay: Mapping[str, str],
+               cwd: Path) -> str:
+    if isinstance(value, Mapping) and "command" in value:
+        command = render(value["command"], scope)
+        proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True, cwd=cwd,
+                              env={**os.environ, **overlay}, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise SetupError(f"env {name}: command {command!r} exited with {proc.returncode}: "
+                             f"{proc.stderr.strip()[-500:]}")
+        return proc.stdout.strip()
+    if isinstance(value, Mapping) and "condition" in value:
+        chosen = value["when_true"] if test(value["condition"], scope) else value["when_false"]
+        return render(chosen, scope)
+    return render(value, scope)
+
+
+def read_secret(name: str, spec: Any, cwd: Path) -> str:
+    if isinstance(spec, str):
+        spec = {"provider": "env", "key": spec}
+    provider, key = spec.get("provider", "env"), spec.get("key", name)
+    if provider == "env":
+        if key not in os.environ:
+            raise SetupError(f"secret {name}: environment variable {key} is not set")
+        return os.environ[key]
+    if provider == "file":
+        path = (cwd / key).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\n")
+        except OSError as exc:
+            raise SetupError(f"secret {name}: cannot read {path}: {exc.strerror}") from None
+    raise SetupError(f"secret {name}: unknown provider {provider!r} (use env or file)")
+
+
+def load_env_file(path: Path) -> dict[str, str]:
+    """A dotenv file: KEY=VALUE lines, optional `export`, quotes, `#` comments."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SetupError(f"env file {path}: {exc.strerror}") from None
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _DOTENV.match(line)
+        if match is None:
+            continue
+        key, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+            if line.count('"') >= 2 and match.group(2).startswith('"'):
+                value = value.encode().decode("unicode_escape")
+        else:
+            value = re.sub(r"\s+#.*$", "", value)
+        out[key] = value
+    return out

@@ -1,0 +1,108 @@
+"""What flows between the driver and an op: a Task in, a NodeResult out. Both plain data.
+
+An op has two halves. `prepare` runs in the driver: it renders the node's params against the
+variables the node can see and returns the rendered inputs (these, minus secret values, go into
+the checkpoint key). `run` runs wherever the executor puts it (a loky worker, the driver, a Dask
+worker) and returns a NodeResult; a failed command is a result with `ok=False`, never an
+exception. Control kinds (gate, handler, barrier) are `inline`: they only read the scope, so
+the driver evaluates them itself, and they are not checkpointed (they are recomputed on resume).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prodigy.runtime.masking import Masker
+from prodigy.runtime.nodes import NodeParams
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The failure a handler body is reacting to (its `${error.*}` variables)."""
+
+    node_id: str
+    label: str
+    kind: str
+    exit_code: int | None
+    message: str
+    output: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What `prepare` may read. `scope` holds the variables visible to the node."""
+
+    run_id: str
+    node_id: str
+    label: str
+    scope: Mapping[str, Any]  # everything a template may reference
+    variables: Mapping[str, Any]  # the captured part of it (exported as PRODIGY_VAR_*)
+    cwd: Path
+    env: Any  # environment.RunEnvironment (Any: ops must not import the driver side)
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    inputs: dict[str, Any]  # rendered, JSON-shaped, no secret values: hashed into the key
+    env: dict[str, str] = field(default_factory=dict)  # overlay, secrets included
+    cwd: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    run_id: str
+    node_id: str
+    kind: str
+    label: str
+    attempt: int
+    inputs: dict[str, Any]
+    env: dict[str, str]
+    cwd: str
+    log_path: str
+    masker: Masker
+
+
+@dataclass(frozen=True, slots=True)
+class NodeResult:
+    ok: bool
+    exit_code: int | None = None
+    duration: float = 0.0
+    message: str = ""  # why it failed, one line
+    output: str = ""  # tail of the node's output (masked): `${shell.output}` in handlers
+    variables: dict[str, Any] = field(default_factory=dict)  # what the node adds to the scope
+    timed_out: bool = False
+    gate: bool | None = None  # a gate's verdict
+    started_at: float = 0.0
+
+    def to_record(self) -> dict[str, Any]:
+        """What a checkpoint keeps: enough to restore the scope, not the output."""
+        out: dict[str, Any] = {"ok": self.ok, "exit_code": self.exit_code,
+                               "duration": round(self.duration, 6), "variables": self.variables}
+        if self.gate is not None:
+            out["gate"] = self.gate
+        return out
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> NodeResult:
+        return cls(ok=bool(data.get("ok", True)), exit_code=data.get("exit_code"),
+                   duration=float(data.get("duration", 0.0)),
+                   variables=dict(data.get("variables") or {}), gate=data.get("gate"))
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    prepare: Callable[[NodeParams, Context], Prepared]
+    run: Callable[[Task], NodeResult]
+    inline: bool = False
+    checkpointed: bool = True
+
+
+def resolve_dir(cwd: Path, working_dir: str | None) -> Path:
+    if not working_dir:
+        return cwd
+    return (cwd / Path(working_dir).expanduser()).resolve()

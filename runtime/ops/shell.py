@@ -1,0 +1,35 @@
+"""`shell:` nodes: `<shell> -c <command>` in the step's directory and environment."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prodigy.runtime.nodes import NodeParams, ShellParams
+from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task
+from prodigy.runtime.ops.capture import finish, prepare_step, process_env, wants_stdout
+from prodigy.runtime.ops.render import render
+from prodigy.runtime.process import run_command
+
+
+def prepare(params: NodeParams, ctx: Context) -> Prepared:
+    assert isinstance(params, ShellParams)
+    command = render(params.command, ctx.scope)
+    return prepare_step(params, ctx, {"command": command, "shell": params.shell or "sh"})
+
+
+def run(task: Task) -> NodeResult:
+    started_at = time.time()
+    command = task.inputs["command"]
+    header = f"$ {command}\n"
+    if task.attempt > 1:
+        header = f"\n$ {command}   # attempt {task.attempt}\n"
+    proc = run_command(
+        [task.inputs["shell"], "-c", command], env=process_env(task), cwd=task.cwd,
+        timeout=task.inputs.get("timeout"), log_path=Path(task.log_path), masker=task.masker,
+        capture_stdout=wants_stdout(task), header=header,
+    )
+    return finish(task, proc, "shell", started_at)
+
+
+OP = Op(prepare=prepare, run=run)

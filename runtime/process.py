@@ -1,0 +1,308 @@
+"""Spawning node commands: own process group, streamed logs, timeouts that kill the whole group.
+
+Every command runs in a new session (so a new process group) with stdin closed. On timeout or
+interrupt the *group* gets SIGTERM, then SIGKILL after a grace period, so a child that forks and
+ignores SIGTERM does not survive its step.
+
+Output goes to the node's log file as it arrives, never whole into memory: the log keeps
+everything, the result keeps a bounded tail, plus the full stdout only when the node captures
+it. Without secrets to mask and nothing to capture the child writes straight into the log file
+(no pipe, no copying loop); otherwise a selector loop copies both pipes through the masker.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from prodigy.runtime.masking import Masker
+
+TAIL_BYTES = 64 * 1024
+KILL_GRACE_S = float(os.environ.get("PRODIGY_KILL_GRACE_S", "5"))
+# After the command exits, how long to keep reading pipes that a background child still holds.
+LINGER_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    exit_code: int  # negative: killed by that signal
+    timed_out: bool
+    stdout: str  # all of stdout when captured, else its tail (masked)
+    stderr: str  # tail (masked)
+    output: str  # tail of stdout and stderr interleaved as written (masked)
+    duration: float
+    error: str = ""  # the command could not be started
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    timeout: float | None,
+    log_path: Path,
+    masker: Masker,
+    capture_stdout: bool = False,
+    header: str = "",
+) -> ProcessResult:
+    started = time.monotonic()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        if header:
+            log.write(masker.mask(header).encode())
+            log.flush()
+        direct = not masker and not capture_stdout
+        try:
+            proc = subprocess.Popen(
+                list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
+                stdout=log if direct else subprocess.PIPE,
+                stderr=log if direct else subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            message = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+            log.write(masker.mask(message + "\n").encode())
+            return ProcessResult(127, False, "", message, message,
+                                 time.monotonic() - started, error=message)
+        try:
+            if direct:
+                timed_out = _wait(proc, timeout)
+                log.flush()
+                tail = _read_tail(log_path, TAIL_BYTES)
+                stdout = stderr = output = tail
+            else:
+                timed_out, stdout, stderr, output = _pump(
+                    proc, log, masker, timeout, capture_stdout)
+        except BaseException:
+            # KeyboardInterrupt (inline executor) or anything else: never leave the group alive.
+            kill_group(proc.pid, proc)
+            raise
+    exit_code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
+    if timed_out:
+        note = f"\nprodigy: command timed out after {timeout:g} seconds\n"
+        with log_path.open("ab") as log:
+            log.write(note.encode())
+        stderr = (stderr + note)[-TAIL_BYTES:]
+        output = (output + note)[-TAIL_BYTES:]
+    return ProcessResult(exit_code, timed_out, stdout, stderr, output,
+                         time.monotonic() - started)
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid, proc)
+        return True
+    return False
+
+
+def _pump(
+    proc: subprocess.Popen[bytes], log: BinaryIO, masker: Masker, timeout: float | None,
+    capture_stdout: bool,
+) -> tuple[bool, str, str, str]:
+    """Copy both pipes into the log through the masker until EOF or the deadline."""
+    assert proc.stdout is not None and proc.stderr is not None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    streams = {proc.stdout: _Stream(masker, capture_stdout), proc.stderr: _Stream(masker, False)}
+    combined = _Tail()
+    sel = selectors.DefaultSelector()
+    for pipe in streams:
+        sel.register(pipe, selectors.EVENT_READ)
+    timed_out = False
+    exited_at: float | None = None
+    try:
+        while sel.get_map():
+            now = time.monotonic()
+            wait_s = 0.25 if deadline is None else max(0.0, min(0.25, deadline - now))
+            events = sel.select(wait_s)
+            if not events and deadline is not None and time.monotonic() >= deadline:
+                timed_out = True
+                kill_group(proc.pid, proc)
+                break
+            if not events and proc.poll() is not None:
+                # The command is done but a background child holds the pipes: stop copying.
+                exited_at = exited_at or time.monotonic()
+                if time.monotonic() - exited_at > LINGER_S:
+                    break
+            for key, _ in events:
+                chunk = os.read(key.fd, 65536)
+                stream = streams[key.fileobj]  # type: ignore[index]
+                text = stream.feed(chunk) if chunk else stream.close()
+                if text:
+                    log.write(text.encode())
+                    combined.add(text)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+        for stream in streams.values():
+            rest = stream.close()
+            if rest:
+                log.write(rest.encode())
+                combined.add(rest)
+    finally:
+        sel.close()
+        for pipe in streams:
+            pipe.close()
+    if not timed_out:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        timed_out = _wait(proc, remaining)
+    out, err = streams[proc.stdout], streams[proc.stderr]
+    return timed_out, out.text(), err.text(), combined.text()
+
+
+class _Tail:
+    """The last TAIL_BYTES characters of a text stream."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+
+    def add(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size > 2 * TAIL_BYTES:
+            joined = "".join(self._parts)[-TAIL_BYTES:]
+            self._parts, self._size = [joined], len(joined)
+
+    def text(self) -> str:
+        return "".join(self._parts)[-TAIL_BYTES:]
+
+
+class _Stream:
+    """One pipe: incremental UTF-8 decode, masking, and either the full text or a tail."""
+
+    def __init__(self, masker: Masker, keep_all: bool) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._masker = masker.stream()
+        self._keep_all = keep_all
+        self._all: list[str] = []
+        self._tail = _Tail()
+        self._closed = False
+
+    def feed(self, chunk: bytes) -> str:
+        return self._keep(self._masker.feed(self._decoder.decode(chunk)))
+
+    def close(self) -> str:
+        if self._closed:
+            return ""
+        self._closed = True
+        return self._keep(self._masker.feed(self._decoder.decode(b"", final=True))
+                          + self._masker.flush())
+
+    def _keep(self, text: str) -> str:
+        if text:
+            (self._all.append if self._keep_all else self._tail.add)(text)
+        return text
+
+    def text(self) -> str:
+        return "".join(self._all) if self._keep_all else self._tail.text()
+
+
+def _read_tail(path: Path, size: int) -> str:
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        end = handle.tell()
+        handle.seek(max(0, end - size))
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None = None,
+               grace_s: float | None = None) -> None:
+    """SIGTERM the process group, SIGKILL whatever is left after the grace period."""
+    grace = KILL_GRACE_S if grace_s is None else grace_s
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if proc is not None:
+            proc.poll()  # reap our child, or its zombie keeps the group "alive"
+        if not group_alive(pgid):
+            break
+        time.sleep(0.02)
+    else:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(grace)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any non-zombie process is left in the group."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc_root = Path("/proc")
+    if not proc_root.is_dir():
+        return True
+    # Orphaned zombies keep the group id alive until init reaps them; they are not running.
+    for entry in proc_root.iterdir():
+        if entry.name.isdigit():
+            stat = _stat(entry)
+            if stat is not None and stat[1] == pgid and stat[0] != "Z":
+                return True
+    return False
+
+
+def _stat(entry: Path) -> tuple[str, int] | None:
+    try:
+        text = (entry / "stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return fields[0], int(fields[2])
+
+
+def groups_of_run(run_id: str) -> list[int]:
+    """Process groups whose members carry PRODIGY_RUN_ID=run_id (Linux /proc; else empty).
+
+    Used when the driver is interrupted, and when a run resumes after its driver was killed:
+    commands still running from that run are found by the variable every step receives.
+    """
+    proc_root = Path("/proc")
+    if not proc_root.is_dir():
+        return []
+    needle = f"\0PRODIGY_RUN_ID={run_id}\0".encode()
+    me = os.getpgrp()
+    groups: set[int] = set()
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = b"\0" + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ:
+            stat = _stat(entry)
+            if stat is not None and stat[0] != "Z" and stat[1] != me:
+                groups.add(stat[1])
+    return sorted(groups)
+
+
+def kill_run(run_id: str, grace_s: float | None = None) -> list[int]:
+    """Terminate every process group still running commands of `run_id`."""
+    groups = groups_of_run(run_id)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + (KILL_GRACE_S if grace_s is None else grace_s)
+    alive = list(groups)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [g for g in alive if group_alive(g)]
+    for pgid in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    return groups

@@ -1,0 +1,445 @@
+"""The one run loop: feed ready nodes to an executor, checkpoint every result, resume.
+
+    execute(plan, ...) -> RunOutcome
+      round: fire due retries -> dispatch ready nodes (prepare, key, decide: reuse / run)
+             -> flush (started records, events) -> wait for a result -> finish the attempt
+             (retry? succeed / fail) -> commit done records -> release dependents
+
+The driver owns everything with state: the scheduler, retries (with backoff timers, so a
+waiting retry does not hold a worker), timeouts (put into the task, enforced where the process
+runs), checkpoint writes and events. A `done` record is committed before any node depending on
+it is dispatched. Ctrl-C (or SIGTERM) sets a flag the loop checks between rounds, so no write
+is torn: the loop stops scheduling, stops the running commands' process groups, records what
+finished, and reports the run INTERRUPTED (exit 130, resumable).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from prodigy.runtime import environment
+from prodigy.runtime.decide import Action, Decision, RetryPolicy, Why, checkpoint_key, decide
+from prodigy.runtime.errors import PlanError, ProdigyError
+from prodigy.runtime.events import EventLog, EventType
+from prodigy.runtime.executors import Executor, make_executor
+from prodigy.runtime.masking import Masker
+from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
+from prodigy.runtime.ops.control import error_variables
+from prodigy.runtime.plan import Plan, PlanNode
+from prodigy.runtime.process import KILL_GRACE_S, kill_run
+from prodigy.runtime.scheduler import Graph, NodeState, Reason, Scheduler, Transition, Trigger
+from prodigy.runtime.store import (
+    CheckpointStore,
+    NodeRecord,
+    RecordStatus,
+    RunStatus,
+    StateDir,
+    safe_name,
+)
+
+Visible = dict[str, tuple[int, Any]]  # variable -> (plan index of its producer, value)
+_EMPTY: Visible = {}
+
+
+class InternalError(ProdigyError):
+    """The runtime reached a state it should not: a bug, reported as such (exit 3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    jobs: int = 1
+    executor: str = "local"
+    dask_scheduler: str | None = None
+    force: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    run_id: str
+    status: RunStatus
+    counts: dict[str, int]
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    duration: float = 0.0
+
+
+def check_kinds(plan: Plan) -> None:
+    """Refuse, before anything runs, a plan with node kinds this runtime has no op for."""
+    kinds: set[str] = set()
+    stack = [plan]
+    while stack:
+        current = stack.pop()
+        kinds.update(n.kind for n in current.nodes)
+        stack.extend(current.subplans.values())
+    missing = sorted(kinds - OPS.keys())
+    if missing:
+        raise PlanError(f"this runtime cannot run node kind(s) {', '.join(missing)} "
+                        f"(it runs: {', '.join(sorted(OPS))})")
+
+
+def base_scope(plan: Plan, run_env: environment.RunEnvironment) -> dict[str, Any]:
+    """Variables every node sees: bound arguments and workflow env (never secret values)."""
+    return {**run_env.overlay, "env": dict(run_env.overlay), **(plan.workflow.get("args") or {})}
+
+
+class Run:
+    """One execution of a plan under a run id; `execute()` below is the entry point."""
+
+    def __init__(self, plan: Plan, state: StateDir, store: CheckpointStore, run_id: str,
+                 cwd: Path, options: RunOptions, run_env: environment.RunEnvironment,
+                 sink: Callable[[dict[str, Any]], None] | None) -> None:
+        self.plan, self.state, self.store, self.run_id = plan, state, store, run_id
+        self.cwd, self.options, self.env = cwd, options, run_env
+        self.graph = Graph.from_plan(plan)
+        self.sched = Scheduler(self.graph)
+        self.nodes = {n.id: n for n in plan.nodes}
+        self.index = {n: i for i, n in enumerate(self.graph.order)}
+        self.masker = Masker(run_env.mask_values)
+        self.events = EventLog(state.events_path(run_id), run_id, self.masker, sink)
+        self.scope = base_scope(plan, run_env)
+        self.records = store.load(run_id, self.graph.order)
+        self.keys: dict[str, str] = {}
+        self.deps: dict[str, dict[str, str]] = {}
+        self.own: dict[str, dict[str, Any]] = {}
+        self.vis: dict[str, Visible] = {}
+        self.results: dict[str, NodeResult] = {}
+        self.failures: dict[str, Failure] = {}
+        self.reused: set[str] = set()
+        self.tries: dict[str, int] = {}  # every try of a node in this run: its log's attempt
+        self.cycle_tries: dict[str, int] = {}  # tries of the current execution: for `retry:`
+        self.first_try: dict[str, float] = {}
+        self.futures: dict[Future[NodeResult], tuple[str, Task]] = {}
+        self.timers: list[tuple[float, int, str, Task]] = []
+        self.writes: list[NodeRecord] = []
+        self.interrupted = False
+        self._seq = itertools.count()
+        self._inline_node: str | None = None
+        self.executor: Executor | None = None
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def run(self, executor: Executor) -> RunStatus:
+        self.executor = executor
+        try:
+            with self._signals():
+                try:
+                    self._loop()
+                except KeyboardInterrupt:
+                    self.interrupted = True
+                if self.interrupted:
+                    self._wind_down()
+        finally:
+            self.events.flush()
+        leftovers = self.sched.leftovers()
+        if leftovers:
+            raise InternalError(f"scheduler left nodes unresolved: {', '.join(leftovers[:5])}")
+        if self.interrupted:
+            return RunStatus.INTERRUPTED
+        return RunStatus.FAILED if self.sched.failed else RunStatus.SUCCEEDED
+
+    def _loop(self) -> None:
+        while not self.interrupted:
+            self._fire_timers()
+            self._dispatch()
+            self._flush()
+            if self.sched.finished and not self.futures and not self.timers:
+                return
+            timeout = 0.25
+            if self.timers:
+                timeout = max(0.0, min(timeout, self.timers[0][0] - time.monotonic()))
+            if not self.futures:
+                time.sleep(timeout)
+                continue
+            done, _ = wait(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in done:
+                self._harvest(future)
+            self._flush()
+
+    def _dispatch(self) -> None:
+        assert self.executor is not None
+        while not self.interrupted and self.sched.has_ready():
+            room = self.executor.capacity - len(self.futures)
+            if room <= 0:
+                return
+            for node_id in self.sched.pop_ready(room):
+                self._start(node_id)
+
+    def _start(self, node_id: str) -> None:
+        node = self.nodes[node_id]
+        op = OPS[node.kind]
+        prepared = self._prepare(node)
+        if isinstance(prepared, NodeResult):  # the params could not even be rendered
+            self._complete(node_id, prepared, checkpoint=False)
+            return
+        attempt = self.sched.attempts[node_id]
+        if op.checkpointed and attempt == 1:
+            decision = decide(self.records.get(node_id), self.keys[node_id], node.fingerprint,
+                              self.deps[node_id], forced=node_id in self.options.force)
+            if decision.action is Action.REUSE:
+                self._reuse(node_id)
+                return
+        else:
+            decision = Decision(Action.RUN, ((Why.NOT_CHECKPOINTED, ""),) if not op.checkpointed
+                                else ((Why.FAILED_BEFORE, f"handler re-attempt {attempt}"),))
+        task = self._task(node, prepared)
+        self.first_try[node_id] = time.monotonic()
+        self.cycle_tries[node_id] = 1
+        if op.checkpointed:
+            record = NodeRecord(node_id, self.keys[node_id], node.fingerprint,
+                                self.deps[node_id], RecordStatus.STARTED, attempt, at=time.time())
+            self.records[node_id] = record
+            self.writes.append(record)
+        self.events.emit(EventType.NODE_STARTED, node=node_id, label=node.label, kind=node.kind,
+                         attempt=attempt, key=self.keys[node_id], why=decision.explain(),
+                         log=task.log_path if op.checkpointed else None)
+        if op.inline:
+            self._complete(node_id, op.run(task), checkpoint=False)
+        else:
+            self._submit(node_id, task)
+
+    def _prepare(self, node: PlanNode) -> Prepared | NodeResult:
+        variables = {k: v for k, (_, v) in self._visible(node.id).items()}
+        failure = self.failures.get(node.id)
+        if failure is not None:
+            variables.update(error_variables(failure))
+        ctx = Context(self.run_id, node.id, node.label, {**self.scope, **variables}, variables,
+                      self.cwd, self.env, failure)
+        try:
+            prepared = OPS[node.kind].prepare(node.params, ctx)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            return NodeResult(ok=False, message=f"cannot prepare {node.kind} params: {exc}")
+        deps = {d: self.keys.get(d) or f"<{self.sched.state[d]}>" for d in self.graph.deps[node.id]}
+        self.deps[node.id] = deps
+        self.keys[node.id] = checkpoint_key(node.fingerprint, prepared.inputs, deps)
+        return prepared
+
+    def _task(self, node: PlanNode, prepared: Prepared) -> Task:
+        tries = self.tries.get(node.id, 0) + 1
+        self.tries[node.id] = tries
+        log = self.state.log_dir(self.run_id) / f"{safe_name(node.id)}.log"
+        return Task(self.run_id, node.id, node.kind, node.label, tries, prepared.inputs,
+                    prepared.env, prepared.cwd or str(self.cwd), str(log), self.masker)
+
+    def _submit(self, node_id: str, task: Task) -> None:
+        assert self.executor is not None
+        self._inline_node = node_id if self.executor.name == "inline" else None
+        try:
+            future = self.executor.submit(task)
+        except KeyboardInterrupt:
+            self.sched.interrupt(node_id)  # the inline op stopped its own process group
+            raise
+        finally:
+            self._inline_node = None
+        self.futures[future] = (node_id, task)
+
+    def _reuse(self, node_id: str) -> None:
+        record = self.records[node_id]
+        result = NodeResult.from_record(record.result)
+        self.own[node_id] = result.variables
+        self.results[node_id] = result
+        self.reused.add(node_id)
+        self.events.emit(EventType.NODE_REUSED, node=node_id, label=self.nodes[node_id].label,
+                         key=record.key, handled=record.handled or None)
+        self.sched.reuse(node_id, handled=record.handled, gate_open=result.gate)
+
+    def _harvest(self, future: Future[NodeResult]) -> None:
+        node_id, task = self.futures.pop(future)
+        try:
+            result = future.result()
+        except Exception as exc:  # the backend lost the task (a worker died): a node failure
+            result = NodeResult(ok=False, message=f"executor error: {exc!r}")
+        self._finish_attempt(node_id, task, result)
+
+    def _finish_attempt(self, node_id: str, task: Task, result: NodeResult) -> None:
+        if not result.ok and not self.interrupted:
+            policy = RetryPolicy.from_params(getattr(self.nodes[node_id].params, "retry", None))
+            elapsed = time.monotonic() - self.first_try[node_id]
+            delay = policy.next_delay(self.cycle_tries[node_id],
+                                      f"{result.message}\n{result.output}", result.timed_out,
+                                      elapsed)
+            if delay is not None:
+                self.events.emit(EventType.NODE_RETRYING, node=node_id, attempt=task.attempt,
+                                 delay_s=round(delay, 3), message=result.message,
+                                 exit_code=result.exit_code)
+                retry = replace(task, attempt=task.attempt + 1)
+                self.tries[node_id] += 1
+                self.cycle_tries[node_id] += 1
+                heapq.heappush(self.timers, (time.monotonic() + delay, next(self._seq),
+                                             node_id, retry))
+                return
+        self._complete(node_id, result)
+
+    def _fire_timers(self) -> None:
+        now = time.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, node_id, task = heapq.heappop(self.timers)
+            self._submit(node_id, task)
+
+    def _complete(self, node_id: str, result: NodeResult, checkpoint: bool = True) -> None:
+        node = self.nodes[node_id]
+        checkpoint = checkpoint and OPS[node.kind].checkpointed
+        self.results[node_id] = result
+        self.own[node_id] = result.variables
+        status = "succeeded" if result.ok else "failed"
+        if self.interrupted and not result.ok:
+            self.sched.interrupt(node_id)
+            return
+        self.events.emit(EventType.NODE_FINISHED, node=node_id, label=node.label, status=status,
+                         exit_code=result.exit_code, duration_s=round(result.duration, 6),
+                         attempt=self.tries.get(node_id), message=result.message or None,
+                         gate=result.gate)
+        if result.ok:
+            if checkpoint:
+                self.writes.append(self._done(node_id, handled=False))
+            self.sched.succeed(node_id, gate_open=result.gate, exit_code=result.exit_code or 0)
+            return
+        state = self.sched.fail(node_id, exit_code=result.exit_code)
+        if state is NodeState.HANDLING:
+            entry = self._active_entry(node_id, result.exit_code)
+            self.failures[entry] = Failure(node_id, node.label, node.kind, result.exit_code,
+                                           result.message, result.output,
+                                           self.sched.attempts[node_id])
+            for member in self.graph.bodies[entry]:
+                self.vis.pop(member, None)
+            self.events.emit(EventType.HANDLER_STARTED, node=node_id, handler=entry,
+                             attempt=self.sched.attempts[node_id])
+
+    def _active_entry(self, node_id: str, exit_code: int | None) -> str:
+        entry = self.graph.on_exit.get(node_id, {}).get(exit_code) if exit_code else None
+        return entry or self.graph.on_failure[node_id]
+
+    def _done(self, node_id: str, handled: bool) -> NodeRecord:
+        node = self.nodes[node_id]
+        record = NodeRecord(node_id, self.keys[node_id], node.fingerprint, self.deps[node_id],
+                            RecordStatus.DONE, self.sched.attempts[node_id],
+                            self.masker.mask_data(self.results[node_id].to_record()),
+                            handled, time.time())
+        self.records[node_id] = record
+        return record
+
+    def _flush(self) -> None:
+        """Commit this round's records in one transaction, then report state changes."""
+        for change in self.sched.pop_transitions():
+            self._transition(change)
+        if self.writes:
+            self.store.write(self.run_id, self.writes)
+            self.writes = []
+        self.events.flush()
+
+    def _transition(self, change: Transition) -> None:
+        node_id, state = change.node, change.state
+        node = self.nodes[node_id]
+        if state is NodeState.HANDLED:
+            if OPS[node.kind].checkpointed and node_id in self.keys:
+                self.writes.append(self._done(node_id, handled=True))
+            self.events.emit(EventType.NODE_FINISHED, node=node_id, label=node.label,
+                             status="handled", reason=change.reason, handler=change.cause)
+        elif state is NodeState.READY:
+            self.events.emit(EventType.NODE_RETRYING, node=node_id, handler=change.cause,
+                             attempt=self.sched.attempts[node_id] + 1)
+        elif state is NodeState.FAILED:
+            if node_id in self.keys and OPS[node.kind].checkpointed:
+                self.writes.append(replace(self.records[node_id], status=RecordStatus.FAILED,
+                                           at=time.time()))
+            if change.reason is not None:
+                self.events.emit(EventType.NODE_FINISHED, node=node_id, label=node.label,
+                                 status="failed", reason=change.reason, cause=change.cause)
+        elif state is NodeState.INTERRUPTED:
+            self.events.emit(EventType.NODE_FINISHED, node=node_id, label=node.label,
+                             status="interrupted")
+        elif state in (NodeState.SKIPPED, NodeState.NOT_RUN):
+            self.events.emit(EventType.NODE_SKIPPED, node=node_id, label=node.label,
+                             status=str(state), reason=change.reason, cause=change.cause)
+
+    # --- variables -------------------------------------------------------------------------
+
+    def _visible(self, node_id: str) -> Visible:
+        """Captured variables of every node upstream, the latest producer (plan order) winning."""
+        stack = [node_id]
+        while stack:
+            top = stack[-1]
+            missing = [d for d in self.graph.deps[top] if d not in self.vis]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            if top not in self.vis:
+                self.vis[top] = self._merge(top)
+        return self.vis[node_id]
+
+    def _merge(self, node_id: str) -> Visible:
+        deps = self.graph.deps[node_id]
+        if not deps:
+            return _EMPTY
+        if len(deps) == 1 and not self.own.get(deps[0]):
+            return self.vis[deps[0]]  # shared, not copied: most nodes add nothing
+        out: Visible = {}
+        for dep in deps:
+            for name, (index, value) in self.vis[dep].items():
+                if name not in out or out[name][0] < index:
+                    out[name] = (index, value)
+            position = self.index[dep]
+            for name, value in (self.own.get(dep) or {}).items():
+                if name not in out or out[name][0] <= position:
+                    out[name] = (position, value)
+        return out
+
+    # --- interruption ----------------------------------------------------------------------
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            self.interrupted = True
+            if self._inline_node is not None:
+                raise KeyboardInterrupt  # an inline op blocks the loop: interrupt it directly
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def _wind_down(self) -> None:
+        """Stop scheduling, stop running commands, keep what finished, mark the rest."""
+        if threading.current_thread() is threading.main_thread():
+            # A second Ctrl-C must not tear the records being written.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.sched.stop(Reason.INTERRUPTED)
+        if self.futures:
+            for future in self.futures:
+                future.cancel()  # queued tasks never start
+            kill_run(self.run_id)
+            wait(list(self.futures), timeout=KILL_GRACE_S + 5)
+            for future, (node_id, _task) in list(self.futures.items()):
+                del self.futures[future]
+                result = _result_of(future)
+                if result is not None and result.ok:
+                    self._complete(node_id, result)  # it finished: keep it
+                else:
+                    self.sched.interrupt(node_id)
+        for _, _, node_id, _task in self.timers:
+            self.sched.interrupt(node_id)
+        self.timers.clear()
+        self._flush()
+        if self.executor is not None:
+            self.executor.shutdown(cancel=True)
+
+
+def _result_of(future: Future[NodeResult]) -> NodeResult | None:
+    if not future.done() or future.cancelled() or future.exception() is not None:
+        return None
+    return future.result()

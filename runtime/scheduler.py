@@ -1,0 +1,452 @@
+"""The pure, synchronous scheduler: which plan nodes may run now, given what has happened.
+
+No processes, clocks or I/O: the run loop (`run.py`) reports outcomes (`succeed`, `fail`,
+`reuse`, ...) and takes ready nodes (`pop_ready`). Unit tests drive it directly.
+
+States. A node starts WAITING. It becomes READY once every dependency (SEQUENCE, DATA, PHASE and
+GATE predecessors) is *resolved* and, for a conditional entry node, once it has been activated;
+`pop_ready` moves it to RUNNING. It ends in one of:
+
+- SUCCEEDED, HANDLED (failed, its on_failure handler ran and `fail_workflow` is false), SKIPPED
+  (a `when:` gate was false) or NOT_RUN (a handler or on_success body that was not needed).
+  These four resolve the node for its successors.
+- FAILED (unhandled). The run fails: nothing new starts, the node's descendants become SKIPPED
+  with reason `upstream_failed`, every other unstarted node SKIPPED with `run_failed`.
+
+A node whose run failed and that has an on_failure handler goes to HANDLING: the handler and
+its body (the nodes hanging off it by SEQUENCE edges) run, then the original is attempted again
+until it has run `max_attempts` times in total. Only when attempts are exhausted does it become
+HANDLED, or FAILED when the handler says `fail_workflow: true`. A failing node inside a handler
+body fails the run like any other unhandled failure.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from prodigy.runtime.plan import EdgeKind, Plan
+
+DEPENDENCY_EDGES = frozenset({EdgeKind.SEQUENCE, EdgeKind.DATA, EdgeKind.PHASE, EdgeKind.GATE})
+
+
+class NodeState(StrEnum):
+    WAITING = "waiting"
+    READY = "ready"
+    RUNNING = "running"
+    HANDLING = "handling"  # failed; its on_failure handler body is running
+    SUCCEEDED = "succeeded"
+    HANDLED = "handled"
+    SKIPPED = "skipped"
+    NOT_RUN = "not_run"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # was running when the run was interrupted
+
+
+RESOLVED = frozenset({NodeState.SUCCEEDED, NodeState.HANDLED, NodeState.SKIPPED, NodeState.NOT_RUN})
+TERMINAL = RESOLVED | {NodeState.FAILED, NodeState.INTERRUPTED}
+
+
+class Reason(StrEnum):
+    """Why a node ended SKIPPED, NOT_RUN or FAILED without failing itself."""
+
+    GATE_CLOSED = "gate_closed"
+    UPSTREAM_FAILED = "upstream_failed"
+    RUN_FAILED = "run_failed"
+    INTERRUPTED = "interrupted"
+    HANDLER_NOT_NEEDED = "handler_not_needed"
+    ON_SUCCESS_NOT_NEEDED = "on_success_not_needed"
+    EXIT_CODE_NOT_MATCHED = "exit_code_not_matched"
+    HANDLER_FAILED = "handler_failed"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+
+
+class Trigger(StrEnum):
+    """What activates a conditional entry node."""
+
+    FAILURE = "on_failure"
+    SUCCESS = "on_success"
+    EXIT_CODE = "on_exit_code"
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerPolicy:
+    max_attempts: int = 1  # total attempts of the original node
+    fail_workflow: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A state change the run loop must report (event, display); `cause` names the node id."""
+
+    node: str
+    state: NodeState
+    reason: Reason | None = None
+    cause: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """The static shape of a plan as the scheduler needs it, computed once."""
+
+    order: tuple[str, ...]
+    deps: dict[str, tuple[str, ...]]
+    dependents: dict[str, tuple[str, ...]]
+    gates: dict[str, tuple[str, ...]]
+    on_failure: dict[str, str]  # node -> handler entry
+    on_success: dict[str, tuple[str, ...]]  # node -> on_success entries
+    on_exit: dict[str, dict[int, str]]  # node -> exit code -> entry
+    trigger: dict[str, tuple[str, Trigger]]  # entry -> (owner, trigger)
+    bodies: dict[str, tuple[str, ...]]  # entry -> entry plus its body, in plan order
+    policies: dict[str, HandlerPolicy]  # handler entry -> policy
+    owner_entry: dict[str, str]  # body member -> its entry
+
+    @classmethod
+    def from_plan(cls, plan: Plan) -> Graph:
+        order = tuple(n.id for n in plan.nodes)
+        deps: dict[str, list[str]] = {n: [] for n in order}
+        dependents: dict[str, list[str]] = {n: [] for n in order}
+        seq_preds: dict[str, list[str]] = {n: [] for n in order}
+        gates: dict[str, list[str]] = {}
+        on_failure: dict[str, str] = {}
+        on_success: dict[str, list[str]] = {}
+        trigger: dict[str, tuple[str, Trigger]] = {}
+        for edge in plan.edges:
+            if edge.kind in DEPENDENCY_EDGES:
+                deps[edge.dst].append(edge.src)
+                dependents[edge.src].append(edge.dst)
+            if edge.kind is EdgeKind.SEQUENCE:
+                seq_preds[edge.dst].append(edge.src)
+            elif edge.kind is EdgeKind.GATE:
+                gates.setdefault(edge.dst, []).append(edge.src)
+            elif edge.kind is EdgeKind.ON_FAILURE:
+                on_failure[edge.src] = edge.dst
+                trigger[edge.dst] = (edge.src, Trigger.FAILURE)
+            elif edge.kind is EdgeKind.ON_SUCCESS:
+                on_success.setdefault(edge.src, []).append(edge.dst)
+                trigger[edge.dst] = (edge.src, Trigger.SUCCESS)
+        on_exit: dict[str, dict[int, str]] = {}
+        policies: dict[str, HandlerPolicy] = {}
+        for node in plan.nodes:
+            codes = getattr(node.params, "on_exit_code", None) or {}
+            for code, target in codes.items():
+                on_exit.setdefault(node.id, {})[int(code)] = target
+                trigger[target] = (node.id, Trigger.EXIT_CODE)
+            if node.kind == "handler":
+                params = node.params
+                policies[node.id] = HandlerPolicy(
+                    max_attempts=max(1, int(getattr(params, "max_attempts", 1) or 1)),
+                    fail_workflow=bool(getattr(params, "fail_workflow", False)),
+                )
+        index = {n: i for i, n in enumerate(order)}
+        bodies: dict[str, tuple[str, ...]] = {}
+        owner_entry: dict[str, str] = {}
+        for entry in trigger:
+            members = _body(entry, dependents, seq_preds)
+            bodies[entry] = tuple(sorted(members, key=index.__getitem__))
+            # Bodies are disjoint: a nested handler hangs off a body member by an ON_FAILURE
+            # edge, never by SEQUENCE, so it is its own entry.
+            for member in members:
+                owner_entry.setdefault(member, entry)
+        return cls(
+            order=order,
+            deps={k: tuple(v) for k, v in deps.items()},
+            dependents={k: tuple(v) for k, v in dependents.items()},
+            gates={k: tuple(v) for k, v in gates.items()},
+            on_failure=on_failure,
+            on_success={k: tuple(v) for k, v in on_success.items()},
+            on_exit=on_exit,
+            trigger=trigger,
+            bodies=bodies,
+            policies=policies,
+            owner_entry=owner_entry,
+        )
+
+
+def _body(
+    entry: str, dependents: dict[str, list[str]], seq_preds: dict[str, list[str]]
+) -> frozenset[str]:
+    """The entry plus every node all of whose SEQUENCE predecessors are in the body.
+
+    A node that also follows a main-line node by SEQUENCE (the step after the handler, when the
+    compiler links a body's tail back to the main line) is not part of the body.
+    """
+    body = {entry}
+    queue = deque([entry])
+    while queue:
+        for nxt in dependents[queue.popleft()]:
+            preds = seq_preds[nxt]
+            if nxt not in body and preds and all(p in body for p in preds):
+                body.add(nxt)
+                queue.append(nxt)
+    return frozenset(body)
+
+
+class Scheduler:
+    """In-memory run state of one plan execution; the only owner of node states."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.state: dict[str, NodeState] = dict.fromkeys(graph.order, NodeState.WAITING)
+        self.reason: dict[str, Reason | None] = {}
+        self.cause: dict[str, str | None] = {}
+        self.attempts: dict[str, int] = dict.fromkeys(graph.order, 0)
+        self.gate_open: dict[str, bool] = {}
+        self.failed = False
+        self.stopped: Reason | None = None
+        self.running = 0
+        self._pending = {n: len(graph.deps[n]) for n in graph.order}
+        self._active: set[str] = set()  # activated conditional entries
+        self._handling: dict[str, str] = {}  # entry -> the owner whose failure it handles
+        self._open: dict[str, int] = {}  # entry being handled -> unresolved body members
+        self._ready: deque[str] = deque()
+        self._transitions: list[Transition] = []
+        for node in graph.order:
+            self._check_ready(node)
+
+    # --- queries -------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.running == 0 and not self._ready
+
+    def has_ready(self) -> bool:
+        return bool(self._ready)
+
+    def pop_ready(self, limit: int | None = None) -> list[str]:
+        """Hand out ready nodes, in the order they became ready, and mark them RUNNING."""
+        out: list[str] = []
+        while self._ready and (limit is None or len(out) < limit):
+            node = self._ready.popleft()
+            self.state[node] = NodeState.RUNNING
+            self.attempts[node] += 1
+            self.running += 1
+            out.append(node)
+        return out
+
+    def pop_transitions(self) -> list[Transition]:
+        """State changes since the last call, except plain successes (the loop knows those)."""
+        out, self._transitions = self._transitions, []
+        return out
+
+    def leftovers(self) -> list[str]:
+        """Non-terminal nodes once the run is finished: a non-empty list is a scheduler bug."""
+        return [n for n in self.graph.order if self.state[n] not in TERMINAL]
+
+    # --- outcomes reported by the run loop -----------------------------------------------
+
+    def succeed(self, node: str, *, gate_open: bool | None = None, exit_code: int = 0) -> None:
+        self._release(node)
+        if gate_open is not None:
+            self.gate_open[node] = gate_open
+        self._resolve(node, NodeState.SUCCEEDED)
+        self._pick_exit_entry(node, exit_code)
+        for entry in self.graph.on_success.get(node, ()):
+            self._activate(entry)
+        self._settle()
+
+    def reuse(self, node: str, *, handled: bool = False, gate_open: bool | None = None) -> None:
+        """A node satisfied by its checkpoint: resolved without running; bodies not needed."""
+        self._release(node)
+        if gate_open is not None:
+            self.gate_open[node] = gate_open
+        self._resolve(node, NodeState.HANDLED if handled else NodeState.SUCCEEDED)
+        self._close(self.graph.on_exit.get(node, {}).values(), Reason.EXIT_CODE_NOT_MATCHED)
+        if handled:
+            self._close(self.graph.on_success.get(node, ()), Reason.ON_SUCCESS_NOT_NEEDED)
+        else:
+            for entry in self.graph.on_success.get(node, ()):
+                self._activate(entry)
+        self._settle()
+
+    def fail(self, node: str, *, exit_code: int | None = None) -> NodeState:
+        """The node failed (after its retries). Returns HANDLING, or FAILED when unhandled."""
+        self._release(node)
+        self._close(self.graph.on_success.get(node, ()), Reason.ON_SUCCESS_NOT_NEEDED)
+        exits = self.graph.on_exit.get(node, {})
+        entry = exits.get(exit_code) if exit_code is not None else None
+        if entry is None:
+            self._close(exits.values(), Reason.EXIT_CODE_NOT_MATCHED)
+            entry = self.graph.on_failure.get(node)
+        else:
+            # on_exit_code says what to do for this code, so the failure is handled by it.
+            handler = self.graph.on_failure.get(node)
+            self._close([handler] if handler else [], Reason.HANDLER_NOT_NEEDED)
+            self._pick_exit_entry(node, exit_code)
+        if entry is None or self.stopped is not None:
+            self._fail_unhandled(node, None, None)
+            self._settle()
+            return NodeState.FAILED
+        self.state[node] = NodeState.HANDLING
+        self._handling[entry] = node
+        self._open[entry] = len(self.graph.bodies[entry])
+        for member in self.graph.bodies[entry]:
+            self._reset(member)
+        self._activate(entry)
+        return NodeState.HANDLING
+
+    def interrupt(self, node: str) -> None:
+        """A running node was killed because the run is being interrupted."""
+        self._release(node)
+        self._set(node, NodeState.INTERRUPTED, Reason.INTERRUPTED, None)
+        self._settle()
+
+    def stop(self, reason: Reason) -> None:
+        """Start nothing more: unstarted nodes end SKIPPED, or NOT_RUN in an idle body."""
+        if self.stopped is None:
+            self.stopped = reason
+        self._ready.clear()
+        for node in self.graph.order:
+            if self.state[node] in (NodeState.WAITING, NodeState.READY):
+                entry = self.graph.owner_entry.get(node)
+                if entry is not None and entry not in self._active:
+                    self._set(node, NodeState.NOT_RUN, _NOT_NEEDED[self.graph.trigger[entry][1]],
+                              None)
+                else:
+                    self._set(node, NodeState.SKIPPED, reason, None)
+        self._settle()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _release(self, node: str) -> None:
+        if self.state[node] is NodeState.RUNNING:
+            self.running -= 1
+
+    def _set(self, node: str, state: NodeState, reason: Reason | None, cause: str | None) -> None:
+        self.state[node] = state
+        self.reason[node] = reason
+        self.cause[node] = cause
+        if state is not NodeState.SUCCEEDED:
+            self._transitions.append(Transition(node, state, reason, cause))
+
+    def _resolve(self, node: str, state: NodeState, reason: Reason | None = None,
+                 cause: str | None = None) -> None:
+        self._set(node, state, reason, cause)
+        if node in self.graph.on_failure:
+            self._close([self.graph.on_failure[node]], Reason.HANDLER_NOT_NEEDED)
+        if state is NodeState.SKIPPED or state is NodeState.NOT_RUN:
+            self._close(self.graph.on_success.get(node, ()), Reason.ON_SUCCESS_NOT_NEEDED)
+            self._close(self.graph.on_exit.get(node, {}).values(), Reason.EXIT_CODE_NOT_MATCHED)
+        for dependent in self.graph.dependents[node]:
+            self._pending[dependent] -= 1
+            self._check_ready(dependent)
+        self._member_done(node)
+
+    def _check_ready(self, node: str) -> None:
+        if self.state[node] is not NodeState.WAITING or self._pending[node] > 0:
+            return
+        if self.stopped is not None:
+            return
+        if node in self.graph.trigger and node not in self._active:
+            return
+        closed = [g for g in self.graph.gates.get(node, ()) if not self.gate_open.get(g, False)]
+        if closed:
+            self._resolve(node, NodeState.SKIPPED, Reason.GATE_CLOSED, closed[0])
+            return
+        self.state[node] = NodeState.READY
+        self._ready.append(node)
+
+    def _activate(self, entry: str) -> None:
+        self._active.add(entry)
+        self._check_ready(entry)
+
+    def _pick_exit_entry(self, node: str, exit_code: int | None) -> None:
+        for code, entry in sorted(self.graph.on_exit.get(node, {}).items()):
+            if code == exit_code:
+                self._activate(entry)
+            else:
+                self._close([entry], Reason.EXIT_CODE_NOT_MATCHED)
+
+    def _close(self, entries: Iterable[str], reason: Reason) -> None:
+        """Conditional entries whose condition did not happen: their bodies are NOT_RUN."""
+        for entry in entries:
+            if entry in self._active or self.state[entry] is not NodeState.WAITING:
+                continue
+            for member in self.graph.bodies[entry]:
+                if self.state[member] is NodeState.WAITING:
+                    self._resolve(member, NodeState.NOT_RUN, reason)
+
+    def _reset(self, member: str) -> None:
+        """Put a handler-body member back to WAITING for another handler cycle."""
+        if self.state[member] in RESOLVED:
+            for dependent in self.graph.dependents[member]:
+                self._pending[dependent] += 1
+        self.state[member] = NodeState.WAITING
+        self._pending[member] = sum(
+            1 for d in self.graph.deps[member] if self.state[d] not in RESOLVED
+        )
+
+    def _member_done(self, node: str) -> None:
+        entry = self.graph.owner_entry.get(node)
+        if entry is None or entry not in self._handling:
+            return
+        self._open[entry] -= 1
+        if self._open[entry] == 0:
+            owner = self._handling.pop(entry)
+            self._active.discard(entry)
+            self._cycle_done(owner, entry)
+
+    def _cycle_done(self, owner: str, entry: str) -> None:
+        if self.graph.trigger[entry][1] is Trigger.EXIT_CODE:
+            self._resolve(owner, NodeState.HANDLED, None, entry)
+            return
+        policy = self.graph.policies.get(entry, HandlerPolicy())
+        if self.attempts[owner] < policy.max_attempts and self.stopped is None:
+            self.state[owner] = NodeState.READY
+            self._ready.append(owner)
+            self._transitions.append(Transition(owner, NodeState.READY, None, entry))
+        elif policy.fail_workflow:
+            self._fail_unhandled(owner, Reason.ATTEMPTS_EXHAUSTED, entry)
+        else:
+            self._resolve(owner, NodeState.HANDLED, Reason.ATTEMPTS_EXHAUSTED, entry)
+
+    def _fail_unhandled(self, node: str, reason: Reason | None, cause: str | None) -> None:
+        self._set(node, NodeState.FAILED, reason, cause)
+        self.failed = True
+        # A failure inside a handler body means the node being handled failed as well.
+        entry = self.graph.owner_entry.get(node)
+        while entry is not None and entry in self._handling:
+            owner = self._handling.pop(entry)
+            self._active.discard(entry)
+            self._set(owner, NodeState.FAILED, Reason.HANDLER_FAILED, node)
+            entry = self.graph.owner_entry.get(owner)
+        for desc in self._descendants(node):
+            if self.state[desc] in (NodeState.WAITING, NodeState.READY):
+                self._set(desc, NodeState.SKIPPED, Reason.UPSTREAM_FAILED, node)
+        self.stop(Reason.RUN_FAILED)
+
+    def _settle(self) -> None:
+        """Once stopped, close handler cycles that can no longer complete."""
+        changed = self.stopped is not None
+        while changed:
+            changed = False
+            for entry, owner in list(self._handling.items()):
+                busy = (NodeState.RUNNING, NodeState.HANDLING)
+                if any(self.state[m] in busy for m in self.graph.bodies[entry]):
+                    continue
+                del self._handling[entry]
+                self._active.discard(entry)
+                changed = True
+                if self.stopped is Reason.INTERRUPTED:
+                    self._set(owner, NodeState.INTERRUPTED, Reason.INTERRUPTED, None)
+                else:
+                    self._set(owner, NodeState.FAILED, Reason.RUN_FAILED, None)
+
+    def _descendants(self, node: str) -> list[str]:
+        seen: set[str] = set()
+        queue = deque([node])
+        while queue:
+            for nxt in self.graph.dependents[queue.popleft()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    queue.append(nxt)
+        return [n for n in self.graph.order if n in seen]
+
+
+_NOT_NEEDED = {
+    Trigger.FAILURE: Reason.HANDLER_NOT_NEEDED,
+    Trigger.SUCCESS: Reason.ON_SUCCESS_NOT_NEEDED,
+    Trigger.EXIT_CODE: Reason.EXIT_CODE_NOT_MATCHED,
+}

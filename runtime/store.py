@@ -1,0 +1,279 @@
+"""The one module that owns persisted run state: the state-dir lock, run records, checkpoints.
+
+Layout under the state dir (`$PRODIGY_STATE_DIR`, else `.prodigy/` where the workflow runs):
+
+    lock                     flock'd by the live run; holds its pid and run id
+    runs/RUN_ID/run.json     the run record (status, timing, counts, how to resume)
+    runs/RUN_ID/plan.json    the plan being run, so `prodigy resume` needs no YAML
+    runs/RUN_ID/events.jsonl the event log (`events.py`)
+    runs/RUN_ID/logs/        one log per node, streamed while it runs
+    cache/                   diskcache: one checkpoint record per (run, node)
+
+Checkpoints. A node's key is the sha256 of its fingerprint, its rendered inputs and the keys of
+the nodes it depends on (a Merkle chain: an upstream change changes every key below it). Its
+record goes through `started` (written before it is dispatched) and `done` (result committed in
+one diskcache transaction after its outputs are in place). A `done` record under the key the
+node has now means the node is never run again in this run; `started` without `done` means it
+was interrupted. The cache uses `eviction_policy='none'`: diskcache's default would silently
+evict checkpoints past 1 GiB.
+
+The lock is an `flock` on `lock`, so the kernel drops it when the holder dies, however it dies:
+a stale lock is recovered without anyone deleting a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import diskcache
+from prodigy.runtime.errors import CheckpointError
+
+STORE_VERSION = 1
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class RecordStatus(StrEnum):
+    STARTED = "started"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class StateLocked(CheckpointError):
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(f"state dir {path} is in use by a running prodigy ({holder}); "
+                         "wait for it to finish or use another --state-dir")
+        self.holder = holder
+
+
+def default_state_dir(cwd: Path) -> Path:
+    env = os.environ.get("PRODIGY_STATE_DIR")
+    return Path(env).expanduser() if env else cwd / ".prodigy"
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None:
+    """Write a temp file next to `path`, then rename over it: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def safe_name(node_id: str) -> str:
+    """A file name for a node id; ids are the compiler's, so they may hold any character."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", node_id)[:100]
+    if cleaned == node_id:
+        return cleaned
+    import hashlib
+
+    return f"{cleaned}-{hashlib.sha256(node_id.encode()).hexdigest()[:8]}"
+
+
+@dataclass(slots=True)
+class RunRecord:
+    run_id: str
+    status: RunStatus
+    workflow: str
+    source: str  # the YAML or plan file the run came from
+    cwd: str
+    created_at: float
+    updated_at: float
+    pid: int
+    finished_at: float | None = None
+    args: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    resume: str = ""  # the command that continues this run
+    attempts: int = 1  # how many times the run was started (run + resumes)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["status"] = RunStatus(known["status"])
+        return cls(**known)
+
+
+class StateDir:
+    """Paths and run records under one state dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.runs = root / "runs"
+        self.cache_dir = root / "cache"
+        self._lock_fd: int | None = None
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs / run_id
+
+    def log_dir(self, run_id: str) -> Path:
+        return self.runs / run_id / "logs"
+
+    def events_path(self, run_id: str) -> Path:
+        return self.runs / run_id / "events.jsonl"
+
+    def plan_path(self, run_id: str) -> Path:
+        return self.runs / run_id / "plan.json"
+
+    # --- lock ----------------------------------------------------------------------------
+
+    def lock(self, run_id: str) -> None:
+        """Take the state-dir lock or raise StateLocked naming the holder."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StateLocked(self.root, holder) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} run {run_id}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def is_locked(self) -> bool:
+        """True if a live process holds the lock (used to spot crashed 'running' runs)."""
+        if self._lock_fd is not None:
+            return True
+        try:
+            fd = os.open(self.root / "lock", os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    # --- run records ---------------------------------------------------------------------
+
+    def write_run(self, record: RunRecord) -> None:
+        record.updated_at = time.time()
+        atomic_write(self.run_dir(record.run_id) / "run.json",
+                     json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n")
+
+    def read_run(self, run_id: str) -> RunRecord | None:
+        path = self.run_dir(run_id) / "run.json"
+        try:
+            record = RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"run record {path} is unreadable: {exc}") from None
+        if record.status is RunStatus.RUNNING and not self.is_locked():
+            record.status = RunStatus.INTERRUPTED  # its driver died without recording it
+        return record
+
+    def list_runs(self) -> list[RunRecord]:
+        if not self.runs.is_dir():
+            return []
+        records = [self.read_run(p.name) for p in self.runs.iterdir() if p.is_dir()]
+        return sorted((r for r in records if r is not None), key=lambda r: r.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """What the store knows about one node of one run."""
+
+    node_id: str
+    key: str
+    fingerprint: str
+    deps: dict[str, str]  # dependency id -> its key when this record was written
+    status: RecordStatus
+    attempt: int = 0
+    result: dict[str, Any] = field(default_factory=dict)
+    handled: bool = False
+    at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NodeRecord:
+        return cls(**{**data, "status": RecordStatus(data["status"])})
+
+
+class CheckpointStore:
+    """Node records over diskcache. Only the driver writes; every write is one transaction."""
+
+    def __init__(self, directory: Path) -> None:
+        try:
+            self.cache = diskcache.Cache(str(directory), eviction_policy="none",
+                                         size_limit=2**62)
+        except Exception as exc:  # sqlite errors surface as many types; all mean "unusable"
+            raise CheckpointError(f"checkpoint store {directory} is unusable: {exc}") from None
+        version = self.cache.get("store_version")
+        if version is None:
+            self.cache.set("store_version", STORE_VERSION)
+        elif version != STORE_VERSION:
+            raise CheckpointError(f"checkpoint store {directory} has version {version}; this "
+                                  f"prodigy reads {STORE_VERSION} (delete the cache dir)")
+
+    def close(self) -> None:
+        self.cache.close()
+
+    def get(self, run_id: str, node_id: str) -> NodeRecord | None:
+        data = self.cache.get(("node", run_id, node_id))
+        return NodeRecord.from_json(data) if data is not None else None
+
+    def load(self, run_id: str, node_ids: Iterable[str]) -> dict[str, NodeRecord]:
+        """Every record of a run at once (a resume reads them all before deciding)."""
+        out: dict[str, NodeRecord] = {}
+        for node_id in node_ids:
+            record = self.get(run_id, node_id)
+            if record is not None:
+                out[node_id] = record
+        return out
+
+    def write(self, run_id: str, records: Iterable[NodeRecord]) -> None:
+        """Started, done and failed records of one scheduling round, in one transaction."""
+        batch = list(records)
+        if not batch:
+            return
+        with self.cache.transact():
+            for record in batch:
+                self.cache.set(("node", run_id, record.node_id), record.to_json())
+
+    def check(self) -> list[Any]:
+        """diskcache's own consistency check; an empty list means the store is sound."""
+        return list(self.cache.check())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.cache)
