@@ -34,7 +34,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"
 
 golden: $(STAMP)
-	UPDATE_GOLDEN=1 $(BIN)/pytest tests/compiler -k golden
+	UPDATE_GOLDEN=1 $(BIN)/pytest tests -k "golden or readme"
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'

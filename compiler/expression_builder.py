@@ -11,6 +11,7 @@ import re
 
 from lark import Token, Tree
 from lark.exceptions import UnexpectedInput
+
 from prodigy.compiler.expression_errors import Problem, ProblemError, scan, syntax_problem
 from prodigy.compiler.expression_grammar import parse_expr_tree, var_path
 from prodigy.runtime.expr.ast import (
@@ -66,13 +67,13 @@ class ExprBuilder:
         if rule == "compare":
             op = kids[1]
             assert isinstance(op, Token)
+            left = self.build(kids[0])
             if op == "=" and self.mode != "filter":
                 self.fail("P201", "`=` is not a comparison", op, "use == to compare")
-            left = self.build(kids[0])
             # Upstream compares a field with a value, and reads a bare word on the right as
             # text: `severity == high` means 'high'. Keep that for filters.
             text_right = self.mode == "filter" and isinstance(left, Field)
-            right = self.literal_arg(kids[2]) if text_right else self.build(kids[2])
+            right = self.text_or_build(kids[2]) if text_right else self.build(kids[2])
             return Compare("==" if op == "=" else str(op), left, right)
         if rule == "member":
             items = kids[2].children if isinstance(kids[2], Tree) else []
@@ -117,6 +118,12 @@ class ExprBuilder:
         return built if isinstance(built, Literal) else self.fail(
             "P201", "expected a value", node, "write a quoted string, a number, true/false/null")
 
+    def text_or_build(self, node: Tree[Token] | Token) -> Expr:
+        """A value position that may also hold an expression (`contains(${a}, ${b})`)."""
+        if isinstance(node, Tree) and node.data == "path":
+            return self.literal_arg(node)
+        return self.build(node)
+
     def bare_name(self, node: Tree[Token]) -> Expr:
         path = tree_path(node)
         if self.mode == "filter":
@@ -144,7 +151,7 @@ class ExprBuilder:
                              f"{len(args)}", where)
         built = [self.build(args[0])]
         if arity == 2:
-            second = self.literal_arg(args[1]) if name in _STRING_ARG else self.build(args[1])
+            second = self.text_or_build(args[1]) if name in _STRING_ARG else self.build(args[1])
             built.append(second)
             if name == "matches" and isinstance(second, Literal):
                 self.check_regex(second, args[1])

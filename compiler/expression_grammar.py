@@ -12,6 +12,7 @@ from functools import cache, lru_cache
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
+
 from prodigy.compiler.resources import grammar_text
 from prodigy.runtime.expr.ast import Path
 

@@ -26,48 +26,27 @@ offending characters inside the YAML string; without it, spans are None.
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
-from lark import Lark, Token, Tree
+from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
+
 from prodigy.compiler.diagnostics import Diagnostic
+from prodigy.compiler.expression_builder import ExprBuilder, tree_path
 from prodigy.compiler.expression_errors import Problem, ProblemError, scan, syntax_problem
-from prodigy.compiler.resources import grammar_text
-from prodigy.compiler.source import DataPath, SourceMap
-from prodigy.runtime.expr.ast import (
-    FUNCTIONS,
-    And,
-    Call,
-    Compare,
-    Exists,
-    Expr,
-    Field,
-    In,
-    Literal,
-    Not,
-    Or,
-    Path,
-    Ref,
-    SortKey,
-    SortSpec,
-    Template,
-    Text,
-    Var,
+from prodigy.compiler.expression_grammar import (
+    parse_expr_tree,
+    parse_sort_tree,
+    parse_template_tree,
+    var_path,
 )
+from prodigy.compiler.source import DataPath, SourceMap
+from prodigy.runtime.expr.ast import Expr, Path, SortKey, SortSpec, Template, Text, Var
 
 At = tuple[SourceMap, DataPath]
 Result = tuple[Any, tuple[Problem, ...]]
-
-_DIGITS = re.compile(r"[0-9]+\Z")
-_DOTTED = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\Z")
-# `${...}` content in a condition that is just a variable path (no spaces, no operators).
-_SIMPLE_VAR = re.compile(r"[^\s=!<>&|()'\",]+\Z")
-_ESCAPE = re.compile(r"\\([\\'\"])")
-_STRING_ARG = frozenset({"contains", "starts_with", "ends_with", "matches"})
 
 
 # ------------------------------------------------------------------------------ public API
@@ -113,7 +92,7 @@ def _template(text: str) -> Result:
     if "$" not in text:  # most prompts and many commands: nothing to parse
         return Template((Text(text),) if text else ()), ()
     try:
-        tree = _template_parser().parse(text, start="template")
+        tree = parse_template_tree(text)
     except UnexpectedInput as exc:
         # Every character is some token except a `$` opening a `${` that never closes.
         pos = getattr(exc, "pos_in_stream", None) or 0
@@ -154,13 +133,13 @@ def _expression(text: str, mode: str) -> Result:
                               "write a condition such as `${x} == 'y'`"),)
     try:
         scan(text)
-        tree = _parse_expr(text)
-        builder = _Builder(mode, text)
+        tree = parse_expr_tree(text)
+        builder = ExprBuilder(mode, text)
         node = builder.build(tree)
     except ProblemError as exc:
         return None, (exc.problem,)
     except UnexpectedInput as exc:
-        return None, (syntax_problem(exc, text, _parse_expr, "expr"),)
+        return None, (syntax_problem(exc, text, parse_expr_tree, "expr"),)
     except (LarkError, RecursionError) as exc:
         return None, (Problem("P201", f"invalid expression: {exc}", 0, len(text)),)
     if builder.problems:
@@ -177,11 +156,11 @@ def _sort(text: str) -> Result:
         return None, (Problem("P206", "empty sort_by", 0, max(len(text), 1)),)
     try:
         scan(text, "P206")
-        tree = _parse_sort(text)
+        tree = parse_sort_tree(text)
     except ProblemError as exc:
         return None, (exc.problem,)
     except UnexpectedInput as exc:
-        return None, (syntax_problem(exc, text, _parse_sort, "sort"),)
+        return None, (syntax_problem(exc, text, parse_sort_tree, "sort"),)
     except (LarkError, RecursionError) as exc:
         return None, (Problem("P206", f"invalid sort_by: {exc}", 0, len(text)),)
     keys = []
@@ -190,7 +169,8 @@ def _sort(text: str) -> Result:
         path_tree, *words = key.children
         assert isinstance(path_tree, Tree)
         kinds = {t.type: str(t).lower() for t in words if isinstance(t, Token)}
-        keys.append(SortKey(_path(path_tree), kinds.get("DIRECTION", "asc").startswith("desc"),
+        descending = kinds.get("DIRECTION", "asc").startswith("desc")
+        keys.append(SortKey(tree_path(path_tree), descending,
                             kinds.get("NULLS_POSITION", "last") == "first"))
     return SortSpec(tuple(keys)), ()
 

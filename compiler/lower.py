@@ -3,267 +3,120 @@
 Control flow becomes graph structure, as the docstring of `runtime/plan.py` specifies: phases
 chained through barriers, `when:` as gate nodes, handlers as bodies hanging off ON_FAILURE /
 ON_SUCCESS / ON_EXIT_CODE edges, loops and map agents as sub-plans owned by one node. Data flow
-is explicit: every reference becomes a DATA edge from the node producing it (`lower_exprs`).
+is explicit: every reference becomes a DATA edge from the node producing it (`lower_core`).
 
 One graph holds the main plan and every sub-plan; each node's `plan` attribute says which
 ("" for the main plan), and edges never cross plans. Node ids are readable and deterministic:
 `main.3`, `setup.0`, `main.3.on_failure` (the handler), `main.3.on_failure.0` (its body),
-`main.3.when` (a gate), `main.3.validate`, `map`, `map.agent.1`, `main.2.item.7.0` (body
-step 0 of item 7 of a foreach expanded at compile time), `main.2.do.0` (its sub-plan form).
+`main.3.when` (a gate), `main.3.validate`, `setup.done` (a barrier), `map`, `map.agent.1`,
+`main.2.item.7.0` (body step 0 of item 7 of a foreach expanded at compile time) and
+`main.2.do.0` (its sub-plan form).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import replace
 
-import networkx as nx
-
-from prodigy.compiler.diagnostics import Diagnostic
-from prodigy.compiler.lower_exprs import ExprCache, Parsed, ref_sites
-from prodigy.compiler.model import EnvText, MapPhase, Text, Workflow
-from prodigy.compiler.scope import (
-    ITEM_ROOTS,
-    MAP_AGENT,
-    MERGE_PHASE,
-    PROVIDED,
-    PUBLISHED,
-    Pending,
-    RefIssue,
-    Scope,
-    resolve,
-    root_of,
-)
+from prodigy.compiler.lower_core import Lowered, Lowering, Subplan
+from prodigy.compiler.lower_exprs import ExprCache, freeze, parse_all
+from prodigy.compiler.lower_refs import settle
+from prodigy.compiler.lower_steps import lower_steps
+from prodigy.compiler.model import EnvText, MapPhase, Phase, Workflow
+from prodigy.compiler.model_json import error_policy_json
+from prodigy.compiler.scope import MAP_AGENT, MERGE_PHASE, Scope
 from prodigy.compiler.source import SourceMap
-from prodigy.runtime.nodes import BarrierParams, MapParams, NodeParams
+from prodigy.runtime.nodes import BarrierParams, MapParams
 from prodigy.runtime.plan import EdgeKind
-from prodigy.runtime.span import Span
 
-SEQ, DATA, PHASE = EdgeKind.SEQUENCE, EdgeKind.DATA, EdgeKind.PHASE
-
-
-@dataclass(frozen=True, slots=True)
-class LNode:
-    """What a graph node holds: everything the plan needs about it except its id."""
-
-    params: NodeParams
-    phase: str
-    label: str
-    span: Span | None
-    plan: str  # "" for the main plan, else the sub-plan's name
+SEQ, PHASE = EdgeKind.SEQUENCE, EdgeKind.PHASE
+# How messages name a phase: "'${item}' is used in the setup phase, ..."
+PLACES = {"main": "the workflow's steps", "setup": "the setup phase", "map": "the map phase",
+          "reduce": "the reduce phase", "merge": "the merge phase"}
 
 
-@dataclass(frozen=True, slots=True)
-class Subplan:
-    owner: str  # the node (in the enclosing plan) that runs this sub-plan
-    role: str  # agent | do | attempt | commands | on_incomplete
-
-
-@dataclass(frozen=True, slots=True)
-class Lowered:
-    graph: nx.DiGraph
-    subplans: Mapping[str, Subplan]
-    step_ids: Mapping[str, str]  # user step id -> node that publishes it
-    issues: tuple[RefIssue, ...]
-    diagnostics: tuple[Diagnostic, ...]  # expression errors
-
-
-@dataclass(slots=True)
-class Lowering:
-    """The mutable state of one lowering; nothing outside `lower()` ever sees it."""
-
-    source_map: SourceMap
-    bindable: dict[str, str]  # --arg and literal env values: bound into nodes that read them
-    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
-    cache: ExprCache = field(init=False)
-    subplans: dict[str, Subplan] = field(default_factory=dict)
-    step_ids: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (node, plan)
-    captures: dict[str, str] = field(default_factory=dict)  # capture root -> node
-    pending: list[Pending] = field(default_factory=list)
-    roots_read: set[str] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self.cache = ExprCache(self.source_map)
-
-    def add(self, node_id: str, params: NodeParams, scope: Scope, label: str,
-            span: Span | None) -> None:
-        self.graph.add_node(node_id, node=LNode(params, scope.phase, label, span, scope.plan))
-
-    def edge(self, src: str, dst: str, kind: EdgeKind) -> None:
-        # One networkx edge per node pair; its attributes are the set of kinds it carries
-        # (a step can both follow and read its predecessor).
-        self.graph.add_edge(src, dst, **{kind.value: True})
-
-    def connect(self, preds: Iterable[str], dst: str, kind: EdgeKind) -> None:
-        for pred in preds:
-            self.edge(pred, dst, kind)
-
-    def exprs(self, scope: Scope, node: str) -> Exprs:
-        return Exprs(self, scope, node)
-
-    def publish(self, scope: Scope, node: str, names: Iterable[str], step_id: Text | None,
-                captures: Iterable[str] = ()) -> Scope:
-        """Register what `node` publishes; later references resolve to it."""
-        found = {root_of(n): node for n in names}
-        for name in captures:
-            found[root_of(name)] = node
-            self.captures.setdefault(root_of(name), node)
-        if step_id is not None:
-            found[step_id.value] = node
-            self.step_ids.setdefault(step_id.value, (node, scope.plan))
-        return scope.bind(found)
-
-
-class Exprs:
-    """The expressions of one node: parsed, their references resolved, bindings collected."""
-
-    __slots__ = ("bindings", "low", "node", "scope")
-
-    def __init__(self, low: Lowering, scope: Scope, node: str) -> None:
-        self.low, self.scope, self.node = low, scope, node
-        self.bindings: dict[str, Any] = {}
-
-    def template(self, text: Text | None) -> Any:
-        return self._encoded("template", text)
-
-    def condition(self, text: Text | None) -> Any:
-        return self._encoded("condition", text)
-
-    def filter(self, text: Text | None) -> Any:
-        return self._encoded("filter", text)  # names item fields, not variables: no edges
-
-    def sort(self, text: Text | None) -> Any:
-        return self._encoded("sort", text)
-
-    def json_path(self, text: Text | None) -> str:
-        found = self._encoded("json_path", text)
-        return found if isinstance(found, str) else ""
-
-    def _encoded(self, kind: str, text: Text | None) -> Any:
-        if text is None:
-            return None
-        parsed = self.low.cache.parse(kind, text)
-        if parsed is None:
-            return None
-        if parsed.refs:
-            self._resolve(parsed, text)
-        return parsed.encoded
-
-    def _resolve(self, parsed: Parsed, text: Text) -> None:
-        low, scope = self.low, self.scope
-        sites: list[tuple[Span, bool]] | None = None
-        for index, path in enumerate(parsed.refs):
-            root = path.root
-            low.roots_read.add(root)
-            found = resolve(scope, root, self.node)
-            if isinstance(found, tuple):
-                low.edge(found[0], found[1], DATA)
-                continue
-            if found == PROVIDED:
-                if root in low.bindable and not scope.provides_context(root):
-                    self.bindings[root] = low.bindable[root]
-                continue
-            if sites is None:
-                sites = ref_sites(text, len(parsed.refs), low.source_map)
-            span, braced = sites[index]
-            low.pending.append(Pending(root, str(path), braced, bool(path.segments), span,
-                                       scope.chain(self.node), scope.where,
-                                       scope.all_context()))
-
-
-def lower(workflow: Workflow, source_map: SourceMap) -> Lowered:
-    from prodigy.compiler.lower_steps import lower_steps
-
+def lower(workflow: Workflow, source_map: SourceMap, cache: ExprCache | None = None) -> Lowered:
+    """The graph of `workflow`; `cache` holds the expressions stage's parses (made here when
+    lowering runs on its own, as in tests)."""
     given = {var.name for var in (*workflow.env, *workflow.secrets)}
     given.update(name for name, _ in workflow.args)
     given.update(p.name for p in workflow.parameters)
-    bindable = {name: value for name, value in workflow.args}
+    # Values known now that a node may read: bound into the node so they count in its
+    # fingerprint (a different --arg must not reuse a checkpoint).
+    bindable = dict(workflow.args)
     bindable.update((var.name, var.value.text.value) for var in workflow.env
-                    if isinstance(var.value, EnvText) and not var.value.secret
+                    if isinstance(var.value, EnvText)
                     and "$" not in var.value.text.value)
-    low = Lowering(source_map, bindable)
-    scope = Scope(plan="", phase="main", given=frozenset(given))
-    exits: tuple[str, ...] = ()
-    last = ""
-    for phase in (workflow.setup, workflow.main):
-        if phase is not None and phase.steps:
-            scope = _phase_scope(scope, phase.name)
-            exits, scope = lower_steps(low, phase.steps, phase.name, scope,
-                                       _barrier(low, scope, last, exits), PHASE if last else SEQ)
-            last = phase.name
+    low = Lowering(source_map, bindable, cache or parse_all(workflow, source_map))
+    state = _Phases(low, Scope(plan="", phase="main", given=frozenset(given)))
+    state.steps(workflow.setup)
+    state.steps(workflow.main)
     if workflow.map is not None:
-        scope = _phase_scope(scope, "map")
-        exits, scope = _lower_map(low, workflow.map, scope, _barrier(low, scope, last, exits))
-        last = "map"
-    for phase in (workflow.reduce, workflow.merge):
-        if phase is not None and phase.steps:
-            scope = _phase_scope(scope, phase.name)
-            if phase.name == "merge":
-                scope = scope.within(MERGE_PHASE, where="the merge phase")
-            exits, scope = lower_steps(low, phase.steps, phase.name, scope,
-                                       _barrier(low, scope, last, exits), PHASE if last else SEQ)
-            last = phase.name
-    from prodigy.compiler.lower_refs import settle
-
+        state.map(workflow.map, workflow)
+    state.steps(workflow.reduce)
+    state.steps(workflow.merge)
     issues = settle(low)
     return Lowered(low.graph, dict(low.subplans),
-                   {k: node for k, (node, _) in low.step_ids.items()}, tuple(issues),
-                   tuple(low.cache.diagnostics))
+                   {name: node for name, (node, _) in low.step_ids.items()}, tuple(issues),
+                   tuple(low.cache.diagnostics), dict(low.back_refs))
 
 
-def _phase_scope(scope: Scope, phase: str) -> Scope:
-    from dataclasses import replace
+class _Phases:
+    """Threads the scope and the last phase's exit through the phases, in run order."""
 
-    return replace(scope, phase=phase, where=phase)
+    def __init__(self, low: Lowering, scope: Scope) -> None:
+        self.low, self.scope = low, scope
+        self.exits: tuple[str, ...] = ()
+        self.last = ""
 
+    def _enter(self, phase: str) -> tuple[tuple[str, ...], EdgeKind]:
+        """Scope for `phase`, and the barrier `<previous phase>.done` joining the two."""
+        self.scope = replace(self.scope, phase=phase, where=PLACES.get(phase, phase))
+        if phase == "merge":
+            self.scope = self.scope.within(MERGE_PHASE, where="the merge phase")
+        if not self.last:
+            return self.exits, SEQ
+        barrier = f"{self.last}.done"
+        self.low.add(barrier, BarrierParams(closes=self.last),
+                     replace(self.scope, phase=self.last), f"end of {self.last}", None)
+        self.low.connect(self.exits, barrier, PHASE)
+        return (barrier,), PHASE
 
-def _barrier(low: Lowering, scope: Scope, last: str, exits: tuple[str, ...]) -> tuple[str, ...]:
-    """The join between the previous phase and the next: `<previous phase>.done`."""
-    if not last:
-        return exits
-    node = f"{last}.done"
-    from dataclasses import replace
+    def steps(self, phase: Phase | None) -> None:
+        if phase is None or not phase.steps:
+            return
+        preds, kind = self._enter(phase.name)
+        self.exits, self.scope = lower_steps(self.low, phase.steps, phase.name, self.scope,
+                                             preds, kind)
+        self.last = phase.name
 
-    low.add(node, BarrierParams(closes=last), replace(scope, phase=last), f"end of {last}",
-            None)
-    low.connect(exits, node, PHASE)
-    return (node,)
-
-
-def _lower_map(low: Lowering, mapping: MapPhase, scope: Scope, preds: tuple[str, ...]
-               ) -> tuple[tuple[str, ...], Scope]:
-    from prodigy.compiler.lower_steps import lower_steps, policy_json
-
-    node = "map"
-    exprs = low.exprs(scope, node)
-    agent = scope.sub("map.agent", node, MAP_AGENT, "a map agent", phase="map")
-    low.subplans["map.agent"] = Subplan(node, "agent")
-    lower_steps(low, mapping.agent, "map.agent", agent, (), SEQ)
-    timeouts = mapping.timeouts
-    params = MapParams(
-        input=exprs.template(mapping.input),
-        agent="map.agent",
-        json_path=exprs.json_path(mapping.json_path),
-        filter=exprs.filter(mapping.filter),
-        sort=exprs.sort(mapping.sort_by),
-        distinct=mapping.distinct,
-        offset=mapping.offset,
-        max_items=mapping.max_items,
-        max_parallel=mapping.max_parallel,
-        agent_timeout_s=mapping.agent_timeout_s,
-        timeout_policy=timeouts.policy if timeouts else "per_agent",
-        command_timeouts=dict(timeouts.command_timeouts) if timeouts else {},
-        cleanup_grace_s=timeouts.cleanup_grace_s if timeouts else None,
-        timeout_action=timeouts.action if timeouts else "dlq",
-        monitoring=timeouts.monitoring if timeouts else False,
-        error_policy=None,
-        bindings=exprs.bindings,
-    )
-    del policy_json
-    low.add(node, params, scope, f"map: {mapping.input.value}", mapping.span)
-    low.connect(preds, node, PHASE)
-    return (node,), low.publish(scope, node, ("map",), None)
-
-
-__all__ = ["ITEM_ROOTS", "PUBLISHED", "LNode", "Lowered", "Subplan", "lower"]
+    def map(self, mapping: MapPhase, workflow: Workflow) -> None:
+        preds, kind = self._enter("map")
+        low, scope, node = self.low, self.scope, "map"
+        exprs = low.exprs(scope, node)
+        low.subplans["map.agent"] = Subplan(node, "agent")
+        agent = scope.sub("map.agent", node, MAP_AGENT, "a map agent", phase="map")
+        lower_steps(low, mapping.agent, "map.agent", agent, (), SEQ)
+        timeouts = mapping.timeouts
+        params = MapParams(
+            input=exprs.template(mapping.input),
+            agent="map.agent",
+            json_path=exprs.json_path(mapping.json_path),
+            filter=exprs.filter(mapping.filter),
+            sort=exprs.sort(mapping.sort_by),
+            distinct=mapping.distinct,
+            offset=mapping.offset,
+            max_items=mapping.max_items,
+            max_parallel=mapping.max_parallel,
+            agent_timeout_s=mapping.agent_timeout_s,
+            timeout_policy=timeouts.policy if timeouts else "per_agent",
+            command_timeouts=dict(timeouts.command_timeouts) if timeouts else {},
+            cleanup_grace_s=timeouts.cleanup_grace_s if timeouts else None,
+            timeout_action=timeouts.action if timeouts else "dlq",
+            monitoring=timeouts.monitoring if timeouts else False,
+            error_policy=freeze(error_policy_json(workflow.error_policy)),
+            bindings=exprs.bindings,
+        )
+        low.add(node, params, scope, f"map: {mapping.input.value}", mapping.span)
+        low.connect(preds, node, kind)
+        self.scope = low.publish(scope, node, ("map",), None)
+        self.exits, self.last = (node,), "map"

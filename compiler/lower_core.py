@@ -7,6 +7,7 @@ visible produces (`Pending`) for `lower_refs.settle`. Nothing outside `lower.low
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,38 @@ from prodigy.runtime.nodes import NodeParams
 from prodigy.runtime.plan import EdgeKind
 from prodigy.runtime.span import Span
 
-SEQ, DATA, PHASE = EdgeKind.SEQUENCE, EdgeKind.DATA, EdgeKind.PHASE
+DATA = EdgeKind.DATA
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(node_id: str) -> tuple[tuple[int, int | str], ...]:
+    """`main.2` before `main.10`: digit runs compare as numbers."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part)
+                 for part in _DIGITS.split(node_id) if part)
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """A foreach body lowered once, copied once per item when the plan is built.
+
+    `nodes` (in topological order) and `edges` use ids starting with `hole`; item k's copy
+    replaces that prefix by `<step>.item.<k>`. `inbound` are DATA edges from producers outside
+    the loop into the body. Keeping the copies out of the graph keeps a 100,000-item list as
+    cheap to check as a 1-item one; `plan_expand` writes them straight into the plan.
+    """
+
+    hole: str
+    prefix: str  # `<step>.item.`
+    items: tuple[str, ...]
+    lanes: int  # items running at once: item k starts after item k-lanes finished
+    alias: bool  # the body reads `${foreach.item}`: bind `foreach` too
+    nodes: tuple[tuple[str, LNode], ...]
+    edges: tuple[tuple[str, str, tuple[str, ...]], ...]
+    inbound: tuple[tuple[str, str, tuple[str, ...]], ...]
+    entry: str
+    exits: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +66,7 @@ class LNode:
     label: str
     span: Span | None
     plan: str  # "" for the main plan, else the sub-plan's name
+    expansion: Expansion | None = None  # set on the one node standing for a foreach's copies
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +82,8 @@ class Lowered:
     step_ids: Mapping[str, str]  # user step id -> node that publishes it
     issues: tuple[RefIssue, ...]
     diagnostics: tuple[Diagnostic, ...]  # expression errors
+    # DATA edges drawn to a step id declared later: the reference that closes a cycle.
+    back_refs: Mapping[tuple[str, str], Span] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -57,20 +92,20 @@ class Lowering:
 
     source_map: SourceMap
     bindable: dict[str, str]  # --arg and literal env values: bound into nodes that read them
+    cache: ExprCache  # the expressions stage's parses
     graph: nx.DiGraph = field(default_factory=nx.DiGraph)
-    cache: ExprCache = field(init=False)
+
     subplans: dict[str, Subplan] = field(default_factory=dict)
     step_ids: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (node, plan)
-    captures: dict[str, str] = field(default_factory=dict)  # capture root -> node
+    captures: dict[str, tuple[str, str]] = field(default_factory=dict)  # root -> (node, plan)
     pending: list[Pending] = field(default_factory=list)
     roots_read: set[str] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self.cache = ExprCache(self.source_map)
+    back_refs: dict[tuple[str, str], Span] = field(default_factory=dict)
 
     def add(self, node_id: str, params: NodeParams, scope: Scope, label: str,
-            span: Span | None) -> None:
-        self.graph.add_node(node_id, node=LNode(params, scope.phase, label, span, scope.plan))
+            span: Span | None, expansion: Expansion | None = None) -> None:
+        self.graph.add_node(node_id, node=LNode(params, scope.phase, label, span, scope.plan,
+                                                expansion))
 
     def edge(self, src: str, dst: str, kind: EdgeKind) -> None:
         # One networkx edge per node pair; its attributes are the set of kinds it carries
@@ -90,7 +125,7 @@ class Lowering:
         found = {root_of(n): node for n in names}
         for name in captures:
             found[root_of(name)] = node
-            self.captures.setdefault(root_of(name), node)
+            self.captures.setdefault(root_of(name), (node, scope.plan))
         if step_id is not None:
             found[step_id.value] = node
             self.step_ids.setdefault(step_id.value, (node, scope.plan))

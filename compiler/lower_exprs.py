@@ -8,8 +8,9 @@ produces it, a binding (a value known at compile time), or a `Pending` record fo
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +71,8 @@ class ExprCache:
                 refs = tuple(template_refs(node))
             elif kind == "condition":
                 refs = tuple(expr_refs(node))
-            parsed = Parsed(freeze(to_json(node)), refs)
+            encoded = node if kind == "json_path" else freeze(to_json(node))
+            parsed = Parsed(encoded, refs)
         self._seen[key] = parsed
         return parsed
 
@@ -113,3 +115,37 @@ def ref_sites(text: Text, count: int, source_map: SourceMap) -> list[tuple[Span,
         return [(text.span, braced) for _, _, braced in sites]
     return [(source_map.char_span(text.path, text.value, start, end), braced)
             for start, end, braced in sites]
+
+
+# ------------------------------------------------------------------- the expressions stage
+
+# Which model fields hold which expression language; every other Text is a template.
+_KINDS = {("Step", "when"): "condition", ("EnvCondition", "condition"): "condition",
+          ("MapPhase", "filter"): "filter", ("MapPhase", "sort_by"): "sort",
+          ("MapPhase", "json_path"): "json_path"}
+_NOT_EXPRESSIONS = {("Step", "id")}  # an id is a name, never interpolated
+
+
+def expressions(node: object, kind: str = "template") -> Iterator[tuple[str, Text]]:
+    """Every interpolated string of a model value with its language, found by walking the
+    dataclasses, so a field added to the model cannot be forgotten here."""
+    if isinstance(node, Text):
+        yield kind, node
+    elif isinstance(node, tuple):
+        for item in node:
+            yield from expressions(item)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        owner = type(node).__name__
+        for item in dataclasses.fields(node):
+            if (owner, item.name) not in _NOT_EXPRESSIONS:
+                value = getattr(node, item.name)
+                yield from expressions(value, _KINDS.get((owner, item.name), "template"))
+
+
+def parse_all(workflow: object, source_map: SourceMap) -> ExprCache:
+    """The expressions stage: parse every expression of the model once; lowering then reads
+    the results from the cache and never meets a syntax error."""
+    cache = ExprCache(source_map)
+    for kind, text in expressions(workflow):
+        cache.parse(kind, text)
+    return cache

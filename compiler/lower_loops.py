@@ -2,10 +2,11 @@
 
 A foreach over a literal list is expanded into one copy of its body per item, with `item`,
 `index` and `total` bound in each copy's params: the plan shows the real fan-out and each item
-checkpoints on its own. The body is lowered once into a scratch graph and stamped per item
-(ids `<step>.item.<k>.<j>`), so a 100,000-item list costs one lowering plus cheap copies whose
-params all share the body's encoded templates. Items run in `parallel` lanes: item k starts
-after item k-parallel finished, which bounds concurrency without runtime support.
+checkpoints on its own. The body is lowered once into a scratch graph; the graph keeps a single
+node standing for the copies (its `Expansion`), and plan building writes the copies (ids
+`<step>.item.<k>.<j>`) straight into the plan, their params sharing the body's encoded
+templates. Items run in `parallel` lanes: item k starts after item k-parallel finished, which
+bounds concurrency without runtime support. The loop ends at a barrier with the step's id.
 
 A foreach becomes a `foreach` node with its body as a sub-plan instead when its items come
 from a command, or when the step needs one node to stand for the whole loop (a gate, a
@@ -15,14 +16,13 @@ handler, validation, a capture, retry...), or when its body holds sub-plans itse
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import networkx as nx
 
-from prodigy.compiler.lower_core import Exprs, LNode, Lowering, Subplan
+from prodigy.compiler.lower_core import Expansion, Exprs, Lowering, Subplan, natural_key
 from prodigy.compiler.model import Foreach, GoalSeek, Step, substeps
 from prodigy.compiler.normalize_policies import tolerate
-from prodigy.compiler.scope import FOREACH_BODY, PUBLISHED, REFINEMENT, Scope
+from prodigy.compiler.scope import FOREACH_BODY, KIND_ROOTS, REFINEMENT, Scope
 from prodigy.runtime.nodes import BarrierParams, ForeachParams, GoalSeekParams
 from prodigy.runtime.plan import EdgeKind
 
@@ -45,10 +45,10 @@ def expandable(step: Step, kind: EdgeKind) -> bool:
 
 
 def _makes_subplan(step: Step) -> bool:
+    """Whether lowering `step` creates sub-plans (or a nested expansion), which a body copied
+    per item cannot hold."""
     command = step.command
-    if step.validation is not None or isinstance(command, GoalSeek):
-        return True
-    if isinstance(command, Foreach) and not expandable(step, SEQ):
+    if step.validation is not None or isinstance(command, GoalSeek | Foreach):
         return True
     return any(_makes_subplan(s) for s in substeps(step))
 
@@ -68,76 +68,62 @@ def lower_expanded(low: Lowering, step: Step, loop: Foreach, base: str, scope: S
     inner = scope.within(LOOP_CONTEXT, where="a foreach body")
     read_before = set(low.roots_read)
     low.roots_read.clear()
-    first, exits, after = lower_body(low, body, f"{base}.item.{_HOLE}", inner, (), SEQ)
+    hole = f"{base}.item.{_HOLE}"
+    first, exits, after = lower_body(low, body, hole, inner, (), SEQ)
     scratch, low.graph = low.graph, saved
     alias = "foreach" in low.roots_read
     low.roots_read |= read_before
-    _retarget(low, pending_mark, join)
-    total = len(items)
-    lanes = max(loop.parallel, 1)
-    tails: list[tuple[str, ...]] = []
-    entry = join
-    for index, item in enumerate(items):
-        bound: dict[str, Any] = {"item": item, "index": index, "total": total}
-        if alias:
-            bound["foreach"] = {"item": item, "index": index, "total": total}
-        number = str(index)
-        _stamp(low, scratch, number, bound)
-        item_exits = tuple(e.replace(_HOLE, number) for e in exits)
-        if first is not None:
-            item_entry = first.replace(_HOLE, number)
-            entry = entry if index else item_entry
-            if index < lanes:
-                low.connect(preds, item_entry, kind)
-            else:
-                low.connect(tails[index - lanes], item_entry, SEQ)
-        tails.append(item_exits)
+    _retarget(low, pending_mark, hole, join)
     low.add(join, BarrierParams(closes="foreach"), scope, step.label or
-            f"foreach: {total} items", loop.span)
-    lane_tails = [t for t in tails[-lanes:]] if first is not None else []
-    for tail in lane_tails:
-        low.connect(tail, join, SEQ)
+            f"foreach: {len(items)} items", loop.span)
+    entry = join
     if first is None or not items:
         low.connect(preds, join, kind)
+    else:
+        group = f"{base}.item.*"
+        expansion = _expansion(scratch, hole, f"{base}.item.", items, loop.parallel, alias,
+                               first, exits)
+        low.add(group, BarrierParams(closes="items"), scope, f"{len(items)} items",
+                loop.span, expansion)
+        low.connect(preds, group, kind)
+        for src, _, _ in expansion.inbound:
+            low.edge(src, group, EdgeKind.DATA)
+        low.edge(group, join, SEQ)
+        entry = first.replace(hole, f"{base}.item.0", 1)
     carried = {name: join for name, node in after.names.items()
-               if scope.names.get(name) != node and name not in PUBLISHED}
+               if scope.names.get(name) != node and name not in KIND_ROOTS}
     carried["foreach"] = join
     return entry, join, low.publish(scope, join, (), step.id).bind(carried)
 
 
-def _retarget(low: Lowering, mark: int, join: str) -> None:
+def _expansion(scratch: nx.DiGraph, hole: str, prefix: str, items: tuple[str, ...],
+               lanes: int, alias: bool, entry: str, exits: tuple[str, ...]) -> Expansion:
+    own = [n for n, attrs in scratch.nodes(data=True) if "node" in attrs]
+    order = nx.lexicographical_topological_sort(scratch.subgraph(own), key=natural_key)
+    edges: list[tuple[str, str, tuple[str, ...]]] = []
+    inbound: list[tuple[str, str, tuple[str, ...]]] = []
+    for src, dst, kinds in scratch.edges(data=True):
+        entry_kinds = tuple(sorted(kinds))
+        (edges if "node" in scratch.nodes[src] else inbound).append((src, dst, entry_kinds))
+    return Expansion(hole, prefix, items, max(lanes, 1), alias,
+                     tuple((n, scratch.nodes[n]["node"]) for n in order), tuple(sorted(edges)),
+                     tuple(sorted(inbound)), entry, exits)
+
+
+def _retarget(low: Lowering, mark: int, hole: str, join: str) -> None:
     """References parked while lowering the scratch body point at the loop's join node, and
     so do step ids and captures declared inside it."""
     for index in range(mark, len(low.pending)):
         pending = low.pending[index]
-        chain = tuple((plan, join if _HOLE in node else node) for plan, node in pending.chain)
+        chain = tuple((plan, join if node.startswith(hole) else node)
+                      for plan, node in pending.chain)
         low.pending[index] = replace(pending, chain=chain)
     for name, (node, plan) in list(low.step_ids.items()):
-        if _HOLE in node:
+        if node.startswith(hole):
             low.step_ids[name] = (join, plan)
-    for name, node in list(low.captures.items()):
-        if _HOLE in node:
-            low.captures[name] = join
-
-
-def _stamp(low: Lowering, scratch: nx.DiGraph, number: str, bound: dict[str, Any]) -> None:
-    graph = low.graph
-    for node, attrs in scratch.nodes(data=True):
-        lowered: LNode | None = attrs.get("node")
-        if lowered is None:
-            continue  # a producer outside the loop, reached by a DATA edge
-        params = lowered.params
-        changes: dict[str, Any] = {"bindings": {**params.bindings, **bound}
-                                   if params.bindings else bound}
-        exit_codes = getattr(params, "on_exit_code", None)
-        if exit_codes:
-            changes["on_exit_code"] = {c: n.replace(_HOLE, number) for c, n in
-                                       exit_codes.items()}
-        graph.add_node(node.replace(_HOLE, number),
-                       node=LNode(replace(params, **changes), lowered.phase, lowered.label,
-                                  lowered.span, lowered.plan))
-    for src, dst, kinds in scratch.edges(data=True):
-        graph.add_edge(src.replace(_HOLE, number), dst.replace(_HOLE, number), **kinds)
+    for name, (node, plan) in list(low.captures.items()):
+        if node.startswith(hole):
+            low.captures[name] = (join, plan)
 
 
 def foreach_node(low: Lowering, loop: Foreach, base: str, scope: Scope,

@@ -26,7 +26,7 @@ from prodigy.compiler.model import (
     WriteFile,
 )
 from prodigy.compiler.model_json import commit_json, retry_json
-from prodigy.compiler.scope import FAILURE_HANDLER, PUBLISHED, REFINEMENT, Scope
+from prodigy.compiler.scope import FAILURE_HANDLER, KIND_ROOTS, REFINEMENT, Scope
 from prodigy.runtime.nodes import (
     AnalyzeParams,
     ClaudeParams,
@@ -100,7 +100,7 @@ def lower_step(low: Lowering, step: Step, base: str, scope: Scope, preds: tuple[
         gate = f"{base}.when"
         exprs = low.exprs(scope, gate)
         condition = exprs.condition(step.when)
-        low.add(gate, GateParams(condition=condition, bindings=exprs.bindings), scope,
+        low.add(gate, GateParams(when=condition, bindings=exprs.bindings), scope,
                 label_text("when", step.when.value), step.when.span)
         chain.add(gate)
         chain.gate = gate
@@ -257,7 +257,7 @@ def _remember(carried: dict[str, str], before: Scope, after: Scope) -> None:
     body did not run); the kind roots (`shell`, `claude`, ...) do not, so `${claude.output}`
     keeps meaning the last Claude step of the main path."""
     for name, node in after.names.items():
-        if before.names.get(name) != node and (name not in PUBLISHED or name == "handler"):
+        if before.names.get(name) != node and (name not in KIND_ROOTS or name == "handler"):
             carried[name] = node
 
 

@@ -274,7 +274,6 @@ class Step:
 @dataclass(frozen=True, slots=True)
 class EnvText:
     text: Text
-    secret: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +282,6 @@ class EnvCommand:
 
     command: Text
     cache: bool
-    secret: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +289,6 @@ class EnvCondition:
     condition: Text
     when_true: Text
     when_false: Text
-    secret: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,7 +401,7 @@ class Workflow:
     description: str | None = None
     version: str | None = None
     env: tuple[EnvVar, ...] = ()
-    secrets: tuple[EnvVar, ...] = ()  # values are always EnvSecretRef or secret EnvText
+    secrets: tuple[EnvVar, ...] = ()  # values are always EnvSecretRef: names, never values
     env_files: tuple[Text, ...] = ()
     profiles: tuple[Profile, ...] = ()
     profile: str | None = None  # the active profile, already applied to `env`

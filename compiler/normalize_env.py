@@ -3,8 +3,8 @@
 Decisions:
 - Scalar env values keep their source text (`WORKERS: 4` is "4", `DEBUG: true` is "true").
 - A secret never reaches a plan as a value: secrets are references (an environment variable
-  name, a provider key, or a template such as `${GITHUB_TOKEN}`); a literal secret written in
-  the workflow is P117.
+  name or a provider key; `{secret: true, value: "${GITHUB_TOKEN}"}` reads GITHUB_TOKEN), and
+  a secret written into the workflow is P117.
 - The active profile (`--profile`, else `active_profile:`) is applied here, on top of `env`,
   and per-profile values (`{default: x, production: y}`) are resolved; later stages see one env.
 - `--arg NAME=VALUE` binds NAME; `--args V` arrives as ARG=V. ARG and ARG_1 stand for each other,
@@ -107,19 +107,23 @@ def env_value(value: object, path: tuple[str | int, ...], ctx: Ctx,
         if secret and isinstance(chosen, EnvText):
             return _secret_text(chosen.text, ctx)
         return chosen
+    if secret and (fields.has("command") or fields.has("condition")):
+        ctx.error("P119", "a computed or conditional value cannot be a secret", fields.span,
+                  hint="put the secret under `secrets:` and read it from the environment")
+        return None
     if fields.has("provider") or fields.has("key"):
         return EnvSecretRef(fields.string("provider") or "env", fields.string("key") or "",
                             fields.string("version"))
     if fields.has("command"):
         command = fields.text("command")
         assert command is not None
-        return EnvCommand(command, fields.flag("cache", False), secret)
+        return EnvCommand(command, fields.flag("cache", False))
     if fields.has("condition"):
         condition = fields.text("condition")
         assert condition is not None
         empty = Text("", fields.span)
         return EnvCondition(condition, fields.text("when_true") or empty,
-                            fields.text("when_false") or empty, secret)
+                            fields.text("when_false") or empty)
     text = fields.text("value")
     if text is None:
         ctx.error("P112", "this env value has no `value:` (or `command:`, `condition:`)",
@@ -128,11 +132,14 @@ def env_value(value: object, path: tuple[str | int, ...], ctx: Ctx,
     return _secret_text(text, ctx) if secret else EnvText(text)
 
 
-def _secret_text(text: Text, ctx: Ctx) -> EnvText:
-    if not _HAS_VAR.search(text.value):
-        ctx.error("P117", "a secret's value is written in the workflow", text.span,
-                  hint="read it from the environment instead: `value: \"${TOKEN}\"`")
-    return EnvText(text, secret=True)
+def _secret_text(text: Text, ctx: Ctx) -> EnvValue | None:
+    """`{secret: true, value: "${TOKEN}"}`: the value must name where the secret comes from."""
+    match = _ENV_REF.match(text.value.strip())
+    if match is None:
+        ctx.error("P117", "a secret's value must be one environment variable reference",
+                  text.span, hint="read it from the environment: `value: \"${TOKEN}\"`")
+        return None
+    return EnvSecretRef("env", match.group(1) or match.group(2), None)
 
 
 def _secrets(fields: Fields) -> tuple[EnvVar, ...]:
@@ -267,5 +274,5 @@ def literal_values(env: tuple[EnvVar, ...]) -> dict[str, str]:
     """Env values known at compile time (plain text, no variables): the ones a numeric setting
     such as `max_parallel: ${N}` may use."""
     return {var.name: var.value.text.value for var in env
-            if isinstance(var.value, EnvText) and not var.value.secret
+            if isinstance(var.value, EnvText)
             and not _HAS_VAR.search(var.value.text.value)}

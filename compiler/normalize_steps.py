@@ -426,6 +426,6 @@ def _exit_codes(fields: Fields) -> tuple[ExitHandler, ...]:
         path = (*fields.at("on_exit_code"), code)
         step = read_step(value, path, fields.ctx)
         if step is not None:
-            found.append(ExitHandler(int(code), (step,), fields.ctx.span(path)))
+            found.append(ExitHandler(int(code), (step,), fields.ctx.source_map.key_span(path)))
     return tuple(sorted(found, key=lambda h: h.code))
 

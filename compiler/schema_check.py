@@ -24,6 +24,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+
 from prodigy.compiler.diagnostics import Diagnostic, sorted_unique
 from prodigy.compiler.resources import schema
 from prodigy.compiler.schema_messages import (

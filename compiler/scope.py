@@ -26,14 +26,18 @@ FOREACH_BODY = frozenset({"item", "index", "total"})
 FAILURE_HANDLER = frozenset({"error", "test"})
 REFINEMENT = frozenset({"validation"})
 MERGE_PHASE = frozenset({"merge"})
-# Roots that exist in every phase.
-ALWAYS = frozenset({"workflow", "PROJECT_ROOT", "WORKTREE", "ITERATION", "ARG", "INDEX",
-                    "TOTAL", "PRODIGY_RUN_ID", "PRODIGY_AUTOMATION"})
+# Roots that exist in every phase. `step.*` is the git view of the latest step's changes; before
+# any step it describes the working tree, so it is never missing (a DATA edge is still drawn
+# from the latest step when there is one).
+ALWAYS = frozenset({"workflow", "step", "env", "PROJECT_ROOT", "WORKTREE", "ITERATION", "ARG",
+                    "INDEX", "TOTAL", "PRODIGY_RUN_ID", "PRODIGY_AUTOMATION"})
 _POSITIONAL = re.compile(r"ARG_[0-9]+|[0-9]+")
 # Roots only a node of some kind publishes: `${shell.output}` needs an earlier shell step.
-PUBLISHED = frozenset({"shell", "claude", "write_file", "foreach", "handler", "step",
-                       "validation", "map", "CAPTURED_OUTPUT"})
+PUBLISHED = frozenset({"shell", "claude", "write_file", "foreach", "handler", "validation",
+                       "map", "CAPTURED_OUTPUT"})
 ITEM_ROOTS = MAP_AGENT | FOREACH_BODY
+# Roots that name "the latest node of some kind" rather than one chosen variable.
+KIND_ROOTS = PUBLISHED | {"step"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
 from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.runtime.span import Span
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 DataPath = tuple[str | int, ...]
 # A bound on alias expansion: a "billion laughs" document must not exhaust memory.

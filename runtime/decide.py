@@ -20,12 +20,20 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
-from prodigy.runtime.plan import canonical_json
-from prodigy.runtime.store import NodeRecord, RecordStatus
+from prodigy.runtime import environment
+from prodigy.runtime.masking import Masker
+from prodigy.runtime.ops import OPS, Context, Task, check_kinds
+from prodigy.runtime.ops.render import thaw
+from prodigy.runtime.plan import Plan, PlanNode, canonical_json
+from prodigy.runtime.scheduler import Graph, NodeState, Trigger
+from prodigy.runtime.store import CheckpointStore, NodeRecord, RecordStatus, StateDir
 
 KEY_VERSION = 1
+Visible = dict[str, tuple[int, Any]]  # variable -> (plan index of its producer, value)
+_EMPTY: Visible = {}
 
 
 class Action(StrEnum):
@@ -182,3 +190,107 @@ class RetryPolicy:
         if self.budget_s is not None and elapsed_s + delay > self.budget_s:
             return None
         return delay
+
+
+# --- what a node sees, and the dry run -----------------------------------------------------
+
+
+def merge_visible(deps: tuple[str, ...], vis: dict[str, Visible],
+                  own: dict[str, dict[str, Any]], index: dict[str, int]) -> Visible:
+    """A node's visible variables from its dependencies' (all already computed)."""
+    if not deps:
+        return _EMPTY
+    if len(deps) == 1 and not own.get(deps[0]):
+        return vis[deps[0]]  # shared, not copied: most nodes add nothing
+    out: Visible = {}
+    for dep in deps:
+        for name, (position, value) in vis[dep].items():
+            if name not in out or out[name][0] < position:
+                out[name] = (position, value)
+        position = index[dep]
+        for name, value in (own.get(dep) or {}).items():
+            if name not in out or out[name][0] <= position:
+                out[name] = (position, value)
+    return out
+
+
+def dry_run(plan: Plan, *, state: StateDir, run_id: str | None, cwd: Path,
+            force: frozenset[str] = frozenset(), args: dict[str, str] | None = None
+            ) -> list[tuple[PlanNode, Decision]]:
+    """What a run would do, node by node, and why; runs and writes nothing.
+
+    Nodes downstream of a node that would run and whose captured variables they see cannot
+    have their key computed yet: they are reported as running because upstream runs first.
+    """
+    check_kinds(plan)
+    run_env = environment.build(plan.workflow, run_id or "dry-run", cwd, dict(args or {}),
+                                dry_run=True)
+    records: dict[str, NodeRecord] = {}
+    graph = Graph.from_plan(plan)
+    if run_id and state.cache_dir.is_dir():
+        store = CheckpointStore(state.cache_dir)
+        try:
+            records = store.load(run_id, graph.order)
+        finally:
+            store.close()
+    scope = environment.base_scope(plan.workflow, run_env)
+    index = {n: i for i, n in enumerate(graph.order)}
+    out: dict[str, Decision] = {}
+    keys: dict[str, str] = {}
+    own: dict[str, dict[str, Any]] = {}
+    vis: dict[str, Visible] = {}
+    tainted: set[str] = set()  # nodes whose inputs depend on output not produced yet
+    gate_open: dict[str, bool | None] = {}
+    masker = Masker(run_env.mask_values)
+    for node in plan.nodes:
+        nid, op = node.id, OPS[node.kind]
+        deps = graph.deps[nid]
+        vis[nid] = merge_visible(deps, vis, own, index)
+        entry = graph.owner_entry.get(nid)
+        if entry is not None:
+            owner, trigger = graph.trigger[entry]
+            if trigger is not Trigger.SUCCESS or out[owner].action is Action.SKIP:
+                out[nid] = Decision(Action.SKIP, ((Why.CONDITIONAL, f"{trigger} of {owner}"),))
+                continue
+        closed = [g for g in graph.gates.get(nid, ()) if gate_open.get(g) is False]
+        if closed:
+            out[nid] = Decision(Action.SKIP, ((Why.GATE_CLOSED, closed[0]),))
+            continue
+        waiting = [d for d in deps if d in tainted]
+        if waiting:
+            why = (Why.UPSTREAM_RUNS, ", ".join(waiting)) if records else (Why.NO_CHECKPOINT, "")
+            if not op.checkpointed:
+                why = (Why.NOT_CHECKPOINTED, "evaluated when reached")
+            out[nid] = Decision(Action.RUN, (why,))
+            tainted.add(nid)
+            gate_open[nid] = None
+            continue
+        variables = {k: v for k, (_, v) in vis[nid].items()}
+        ctx = Context(run_id or "dry-run", nid, node.label,
+                      {**scope, **variables, **thaw(node.params.bindings)}, variables, cwd, run_env)
+        prepared = op.prepare(node.params, ctx)
+        dep_keys = {d: keys.get(d) or f"<{_sim_state(out[d])}>" for d in deps}
+        keys[nid] = checkpoint_key(node.fingerprint, prepared.inputs, dep_keys)
+        if not op.checkpointed:
+            result = op.run(Task(run_id or "dry-run", nid, node.kind, node.label, 1,
+                                 prepared.inputs, {}, str(cwd), "", masker))
+            own[nid] = result.variables
+            gate_open[nid] = result.gate
+            detail = "" if result.gate is None else f"when: {str(result.gate).lower()}"
+            out[nid] = Decision(Action.RUN, ((Why.NOT_CHECKPOINTED, detail),))
+            continue
+        decision = decide(records.get(nid), keys[nid], node.fingerprint, dep_keys,
+                          forced=nid in force)
+        out[nid] = decision
+        if decision.action is Action.REUSE:
+            own[nid] = dict(records[nid].result.get("variables") or {})
+        elif node.kind == "claude" or getattr(node.params, "capture", None):
+            tainted.add(nid)
+    return [(node, out[node.id]) for node in plan.nodes]
+
+
+def _sim_state(decision: Decision) -> str:
+    if decision.action is Action.SKIP:
+        why = decision.reasons[0][0]
+        return str(NodeState.SKIPPED if why is Why.GATE_CLOSED else NodeState.NOT_RUN)
+    return "running"

@@ -9,23 +9,24 @@ own PATH.
 
 `PRODIGY_VAR_<name>` carries each captured variable visible to the step, the name as written
 with every character outside [A-Za-z0-9_] replaced by `_` (`build.exit_code` ->
-`PRODIGY_VAR_build_exit_code`); strings verbatim, other values as compact JSON; values over
-64 KiB are left out (the kernel limits one variable to 128 KiB).
+`PRODIGY_VAR_build_exit_code`); strings verbatim, other values as compact JSON. Left out:
+what every step publishes anyway (`shell.*`, `claude.*`, `write_file.*`), raw outputs
+(`*.output`, `*.stderr`; read them through `${...}`), and values over 64 KiB (the kernel limits
+one variable to 128 KiB).
 
 Keys read from `plan.workflow` (the compiler emits them):
 
-    env        {NAME: value}: value is an encoded template, or {"command": tpl, "cache": bool}
-               (its stdout, run once at run start), or {"condition": expr, "when_true": tpl,
-               "when_false": tpl}
+    env        {NAME: value}, the active profile already applied: value is an encoded
+               template, or {"command": tpl, "cache": bool} (its stdout, run once at run
+               start), or {"condition": expr, "when_true": tpl, "when_false": tpl}
     env_files  [encoded path, ...], dotenv files relative to the working directory
-    profiles   {PROFILE: {NAME: value}} and `profile`, the active one (when the compiler has
-               not already folded it into `env`)
-    secrets    {NAME: {"provider": "env" | "file", "key": VAR_OR_PATH}}; a plain string value
-               names an environment variable
+    secrets    {NAME: {"provider": "env" | "file", "key": VAR_OR_PATH}}; never a value
+    args       {NAME: text}, bound --arg/--args values (template variables)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -39,6 +40,7 @@ from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.ops.render import render, test
 
 MAX_VAR_BYTES = 64 * 1024
+_AUTO = ("shell.", "claude.", "write_file.")  # what every step publishes: not exported
 _SENSITIVE = re.compile(
     r"pass(word|wd)?|pwd|token|api[_-]?key|secret|auth|bearer|private[_-]?key|ssh[_-]?key|"
     r"access[_-]?key|credential", re.IGNORECASE)
@@ -49,24 +51,38 @@ class SetupError(ProdigyError):
     """The run cannot start: a secret or env file is missing, an env command failed."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RunEnvironment:
-    overlay: dict[str, str]  # env_files < workflow env < profile
+    overlay: dict[str, str]  # env_files < workflow env (profile applied)
     secrets: dict[str, str]
     run_id: str
     mask_values: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        # Most steps add nothing of their own: their overlay and its digest are shared.
+        base = {**self.overlay, **self.secrets, "PRODIGY_AUTOMATION": "true",
+                "PRODIGY_RUN_ID": self.run_id}
+        object.__setattr__(self, "_base", base)
+        object.__setattr__(self, "_base_digest", env_digest(self.key_view(base)))
+
     def step_overlay(self, step_env: Mapping[str, str], variables: Mapping[str, Any],
-                     item: Any = None) -> dict[str, str]:
+                     item: Any = None) -> tuple[dict[str, str], str]:
+        """The step's overlay, and the digest of what of it enters the checkpoint key."""
+        exported = variable_env(variables)
+        if not step_env and not exported and item is None:
+            return self._base, self._base_digest  # type: ignore[attr-defined]
         env = dict(self.overlay)
-        env.update(variable_env(variables))
+        env.update(exported)
         env.update(step_env)
         env.update(self.secrets)
         env["PRODIGY_AUTOMATION"] = "true"
         env["PRODIGY_RUN_ID"] = self.run_id
         if item is not None:
             env["PRODIGY_ITEM"] = item if isinstance(item, str) else json.dumps(item)
-        return env
+        return env, env_digest(self.key_view(env))
+
+    def digest(self, overlay: Mapping[str, str]) -> str:
+        return env_digest(self.key_view(overlay))
 
     def key_view(self, overlay: Mapping[str, str]) -> dict[str, str]:
         """The overlay as it enters a checkpoint key: secret names, never values; no run id."""
@@ -77,29 +93,41 @@ class RunEnvironment:
         return view
 
 
+def env_digest(view: Mapping[str, str]) -> str:
+    body = json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
 def variable_env(variables: Mapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in variables.items():
+        if name.startswith(_AUTO) or name.endswith((".output", ".stderr")):
+            continue
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         if len(text) <= MAX_VAR_BYTES:
             out["PRODIGY_VAR_" + re.sub(r"[^A-Za-z0-9_]", "_", name)] = text
     return out
 
 
-def build(workflow: Mapping[str, Any], run_id: str, cwd: Path,
-          scope: Mapping[str, Any]) -> RunEnvironment:
-    """Read env files, evaluate workflow env and profile, load secrets: once, at run start."""
+def base_scope(workflow: Mapping[str, Any], run_env: RunEnvironment) -> dict[str, Any]:
+    """Variables every node sees: workflow env (also as `env.NAME`) and bound arguments.
+    Secret values are never template variables; they reach commands only as env vars."""
+    return {**run_env.overlay, "env": dict(run_env.overlay), **(workflow.get("args") or {})}
+
+
+def build(workflow: Mapping[str, Any], run_id: str, cwd: Path, scope: Mapping[str, Any],
+          dry_run: bool = False) -> RunEnvironment:
+    """Read env files, evaluate workflow env and profile, load secrets: once, at run start.
+    A dry run does not execute command-valued env entries."""
     overlay: dict[str, str] = {}
     for encoded in workflow.get("env_files") or ():
         overlay.update(load_env_file(cwd / render(encoded, scope)))
+    # The compiler has already applied the active profile to `env` (plan.schema.json).
     values = dict(workflow.get("env") or {})
-    profile = workflow.get("profile")
-    if profile:
-        profiles = workflow.get("profiles") or {}
-        if profile not in profiles:
-            raise SetupError(f"profile {profile!r} is not defined by the workflow")
-        values.update(profiles[profile])
     for name, value in values.items():
+        if dry_run and isinstance(value, Mapping) and "command" in value:
+            overlay[name] = f"<output of {render(value['command'], scope)!r}>"
+            continue
         overlay[name] = _env_value(name, value, {**scope, **overlay}, overlay, cwd)
     secrets = {name: read_secret(name, spec, cwd)
                for name, spec in (workflow.get("secrets") or {}).items()}

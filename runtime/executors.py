@@ -6,8 +6,10 @@ deadline in the task; the op enforces it where the process is) and checkpoints, 
 only has to run `run_task` somewhere and hand back plain data:
 
 - `inline`: in the driver's own thread, one at a time; for debugging and tests.
-- `local` (default): loky's reusable process pool with `jobs` workers. Workers ignore SIGINT so
-  Ctrl-C reaches only the driver, which then stops the commands' process groups itself.
+- `local` (default): loky's reusable process pool with `jobs` workers, each running a `serve`
+  loop fed over a Unix socket (see LocalExecutor). Workers ignore SIGINT so Ctrl-C reaches
+  only the driver, which then stops the commands' process groups itself; a worker whose
+  driver died stops its command and exits.
 - `dask`: a Dask distributed cluster through `Client.get_executor(pure=False, retries=0)`
   (pure=False: Dask would otherwise dedupe two identical shell calls into one run; retries=0:
   retrying is the driver's job). Needs the `prodigy-workflows[dask]` extra.
@@ -15,16 +17,28 @@ only has to run `run_task` somewhere and hand back plain data:
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import shutil
 import signal
+import tempfile
+import threading
+import time
 import traceback
-from concurrent.futures import Future
+from collections import deque
+from concurrent.futures import CancelledError, Future
+from multiprocessing.connection import Client, Connection, Listener, wait
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.ops import OPS, NodeResult, Task
+from prodigy.runtime.process import kill_running
 
 EXECUTORS = ("local", "inline", "dask")
+START_TIMEOUT_S = 60.0
+_STOP = "stop"  # to a pool worker: drop the tasks queued behind the running one
 
 
 class ExecutorUnavailable(ProdigyError):
@@ -36,6 +50,8 @@ class Executor(Protocol):
     capacity: int
 
     def submit(self, task: Task) -> Future[NodeResult]: ...
+
+    def stop_queued(self) -> None: ...
 
     def shutdown(self, *, cancel: bool = False) -> None: ...
 
@@ -72,47 +88,176 @@ class InlineExecutor:
         future.set_result(run_task(task))
         return future
 
+    def stop_queued(self) -> None:
+        return None
+
     def shutdown(self, *, cancel: bool = False) -> None:
         return None
 
 
-def _ignore_sigint() -> None:
+def _init_worker(driver: int) -> None:
+    """In each pool worker: Ctrl-C is the driver's business, and a worker whose driver died
+    (SIGKILL, OOM) stops its command and exits instead of living on as an orphan."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_driver, args=(driver,), daemon=True).start()
+
+
+def _watch_driver(driver: int) -> None:
+    while os.getppid() == driver:
+        time.sleep(0.5)
+    kill_running()
+    os._exit(1)
 
 
 class LocalExecutor:
+    """loky's reusable process pool, with one long-lived `serve` loop per worker.
+
+    Submitting every node to loky as its own task costs a few hundred microseconds of queue
+    and thread hand-offs per node, more than a trivial shell command itself. So each worker
+    runs one loky task, `serve`, which connects back over a Unix socket and runs the tasks it
+    is sent, in order, answering with their results. Each worker holds at most two tasks (the
+    next one waits in its socket, so it never idles on the driver's round trip); at most
+    `jobs` run at once. A reader thread resolves the futures.
+    """
+
     name = "local"
 
     def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.capacity = 2 * jobs
+        self._lock = threading.Lock()
+        self._queued: dict[Connection, deque[Future[NodeResult]]] = {}
+        self._reader: threading.Thread | None = None
+
+    def _start(self) -> None:
+        """Start the pool and its serve loops; on the first submit (a no-op resume has none)."""
         import loky
 
-        self.jobs = jobs
-        # Two tasks per worker: the next one is already in the worker's queue when the
-        # current one ends, so a worker never idles waiting for the driver's round trip.
-        # At most `jobs` run at once all the same.
-        self.capacity = 2 * jobs
-        self._loky = loky
-        self._pool = self._make()
+        folder = tempfile.mkdtemp(prefix="prodigy-pool-")
+        address = os.path.join(folder, "socket")
+        authkey = secrets.token_bytes(32)
+        listener = Listener(address, family="AF_UNIX", authkey=authkey)
+        pool = loky.get_reusable_executor(max_workers=self.jobs, timeout=60,
+                                          initializer=_init_worker, initargs=(os.getpid(),))
+        serving = [pool.submit(serve, address, authkey) for _ in range(self.jobs)]
+        accepted: list[Connection] = []
 
-    def _make(self) -> Any:
-        return self._loky.get_reusable_executor(max_workers=self.jobs, timeout=60,
-                                                initializer=_ignore_sigint)
+        def accept() -> None:
+            with contextlib.suppress(OSError):
+                while len(accepted) < self.jobs:
+                    accepted.append(listener.accept())
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        thread.join(START_TIMEOUT_S)
+        listener.close()  # unblocks accept() if a worker never came
+        shutil.rmtree(folder, ignore_errors=True)
+        if len(accepted) < self.jobs:
+            errors = [repr(f.exception()) for f in serving if f.done() and f.exception()]
+            raise ExecutorUnavailable("the local process pool did not start"
+                                      + (f": {errors[0]}" if errors else ""))
+        with self._lock:
+            self._queued = {conn: deque() for conn in accepted}
+        self._reader = threading.Thread(target=self._read, daemon=True,
+                                        name="prodigy-results")
+        self._reader.start()
 
     def submit(self, task: Task) -> Future[NodeResult]:
-        try:
-            future: Future[NodeResult] = self._pool.submit(run_task, task)
-        except Exception as exc:  # a broken pool (a worker was killed): start a new one once
-            if "Broken" not in type(exc).__name__ and "Terminated" not in type(exc).__name__:
-                raise
-            self._pool = self._make()
-            future = self._pool.submit(run_task, task)
-        return future
+        future: Future[NodeResult] = Future()
+        future.set_running_or_notify_cancel()  # cancelling goes through stop_queued()
+        for _ in range(2):
+            with self._lock:
+                live = list(self._queued)
+            if not live:
+                self._start()  # first use, or every worker died: a fresh pool
+                continue
+            conn = min(live, key=lambda c: len(self._queued[c]))
+            self._queued[conn].append(future)
+            try:
+                conn.send(task)
+                return future
+            except OSError:
+                self._lost(conn)
+        raise ExecutorUnavailable("the local process pool keeps losing its workers")
+
+    def stop_queued(self) -> None:
+        """Workers drop the tasks waiting behind the one they run (interrupt)."""
+        with self._lock:
+            live = list(self._queued)
+        for conn in live:
+            with contextlib.suppress(OSError):
+                conn.send(_STOP)
 
     def shutdown(self, *, cancel: bool = False) -> None:
-        # The reusable pool stays warm for the next run in this process; on interrupt the
-        # commands are already stopped, and queued tasks are cancelled.
-        if cancel:
-            self._pool.shutdown(wait=True, kill_workers=True)
+        # The loky pool itself stays warm for the next run in this process.
+        with self._lock:
+            live, self._queued = list(self._queued), {}
+        for conn in live:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+                conn.close()
+        if self._reader is not None:
+            self._reader.join(5)
+
+    def _read(self) -> None:
+        while True:
+            with self._lock:
+                live = list(self._queued)
+            if not live:
+                return
+            for ready in wait(live, timeout=0.5):
+                conn = cast(Connection, ready)
+                try:
+                    result = conn.recv()
+                except (EOFError, OSError):
+                    self._lost(conn)
+                    continue
+                queue = self._queued.get(conn)
+                if not queue:
+                    continue
+                future = queue.popleft()
+                if result is None:
+                    future.set_exception(CancelledError("stopped before it started"))
+                else:
+                    future.set_result(result)
+
+    def _lost(self, conn: Connection) -> None:
+        """A worker died (killed, out of memory): what it held fails, the others go on."""
+        with self._lock:
+            queue = self._queued.pop(conn, deque())
+        with contextlib.suppress(OSError):
+            conn.close()
+        for future in queue:
+            if not future.done():
+                future.set_exception(RuntimeError("the pool worker running it died"))
+
+
+def serve(address: str, authkey: bytes) -> None:
+    """A pool worker's loop: run the tasks the driver sends, in order, answer each result.
+
+    Messages are drained before each task starts, so a stop request sent during a task
+    reaches the worker before the next queued task could start.
+    """
+    conn = Client(address, family="AF_UNIX", authkey=authkey)
+    queue: deque[Task] = deque()
+    try:
+        while True:
+            if not queue or conn.poll(0):
+                message = conn.recv()
+                if message is None:
+                    return
+                if message == _STOP:
+                    for _ in queue:
+                        conn.send(None)
+                    queue.clear()
+                else:
+                    queue.append(message)
+                continue
+            conn.send(run_task(queue.popleft()))
+    except (EOFError, OSError):
+        return  # the driver is gone
+    finally:
+        conn.close()
 
 
 class DaskExecutor:
@@ -120,29 +265,43 @@ class DaskExecutor:
 
     def __init__(self, jobs: int, address: str | None) -> None:
         try:
-            from distributed import Client, LocalCluster
+            import distributed
         except ImportError:
             raise ExecutorUnavailable(
                 "--executor dask requires prodigy-workflows[dask] "
                 "(pip install 'prodigy-workflows[dask]')") from None
-        try:
-            if address:
-                self._client = Client(address)
-                self._cluster = None
-            else:
-                self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1,
-                                             dashboard_address=":0")
-                self._client = Client(self._cluster)
-        except OSError as exc:
-            raise ExecutorUnavailable(f"cannot reach the Dask scheduler {address}: {exc}") from None
+        self._distributed = distributed
+        self.jobs, self.address = jobs, address
         self.capacity = 2 * jobs
+        self._client: Any = None
+        self._cluster: Any = None
+        self._pool: Any = None
+
+    def _connect(self) -> None:
+        try:
+            if self.address:
+                self._client = self._distributed.Client(self.address)
+            else:
+                self._cluster = self._distributed.LocalCluster(
+                    n_workers=self.jobs, threads_per_worker=1, dashboard_address=":0")
+                self._client = self._distributed.Client(self._cluster)
+        except OSError as exc:
+            raise ExecutorUnavailable(
+                f"cannot reach the Dask scheduler {self.address}: {exc}") from None
         self._pool = self._client.get_executor(pure=False, retries=0)
 
     def submit(self, task: Task) -> Future[NodeResult]:
+        if self._pool is None:
+            self._connect()
         future: Future[NodeResult] = self._pool.submit(run_task, task)
         return future
 
+    def stop_queued(self) -> None:
+        return None  # the driver cancels the futures; Dask drops tasks that did not start
+
     def shutdown(self, *, cancel: bool = False) -> None:
+        if self._pool is None:
+            return
         self._pool.shutdown(wait=not cancel)
         self._client.close()
         if self._cluster is not None:

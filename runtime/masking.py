@@ -40,9 +40,13 @@ class Masker:
             if secret:
                 forms |= variants(secret)
         # Longest first, so a secret that contains another is masked as a whole.
-        self.forms = tuple(sorted(forms, key=lambda f: (-len(f), f)))
-        self.longest = len(self.forms[0]) if self.forms else 0
-        self._regex = re.compile("|".join(map(re.escape, self.forms))) if self.forms else None
+        self._setup(tuple(sorted(forms, key=lambda f: (-len(f), f))))
+
+    def _setup(self, forms: tuple[str, ...]) -> None:
+        self.forms = forms
+        self.longest = len(forms[0]) if forms else 0
+        self._regex = re.compile("|".join(map(re.escape, forms))) if forms else None
+        self._prefixes = {f[:k] for f in forms for k in range(1, len(f))}
 
     def __bool__(self) -> bool:
         return self._regex is not None
@@ -51,9 +55,14 @@ class Masker:
         return self.forms
 
     def __setstate__(self, forms: tuple[str, ...]) -> None:
-        self.forms = forms
-        self.longest = len(forms[0]) if forms else 0
-        self._regex = re.compile("|".join(map(re.escape, forms))) if forms else None
+        self._setup(forms)
+
+    def held_tail(self, text: str) -> int:
+        """Length of the longest end of `text` that is the start of a secret form."""
+        for size in range(min(len(text), self.longest - 1), 0, -1):
+            if text[-size:] in self._prefixes:
+                return size
+        return 0
 
     def mask(self, text: str) -> str:
         if self._regex is None or not text:
@@ -77,10 +86,13 @@ class Masker:
 
 
 class StreamMasker:
-    """Masks text arriving in chunks. Holds back at most `longest - 1` characters.
+    """Masks text arriving in chunks.
 
-    A match that starts before the hold-back point is complete within the buffer (no secret
-    form is longer than `longest`), so everything before that point can be emitted safely.
+    It holds back only the longest tail of what it has seen that could still grow into a
+    secret (a proper prefix of some masked form), so ordinary output, which rarely ends in the
+    first characters of a secret, is passed on at once and stdout and stderr interleave in the
+    log as they were written. A match that starts before the held tail is complete (a longer
+    form matching there would make that tail a prefix), so it is masked and passed on.
     """
 
     def __init__(self, masker: Masker) -> None:
@@ -92,7 +104,7 @@ class StreamMasker:
         if regex is None:
             return text
         buf = self._buf + text
-        cut = max(0, len(buf) - (self._masker.longest - 1))
+        cut = len(buf) - self._masker.held_tail(buf)
         out: list[str] = []
         pos = 0
         for match in regex.finditer(buf):

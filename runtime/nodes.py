@@ -46,9 +46,29 @@ def node_kind(name: str) -> Callable[[P], P]:
     return register
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, computed once per class (plans hold 100,000s of params)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def _to_json(value: Any) -> Any:
+    # Exact type tests first: this runs for every value of every node of a plan.
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is tuple or kind is list:
+        return [_to_json(v) for v in value]
+    if kind is dict:
+        return {str(k): _to_json(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: _to_json(getattr(value, name)) for name in field_names(kind)}
     if isinstance(value, tuple | list):
         return [_to_json(v) for v in value]
     if isinstance(value, Mapping):
@@ -57,8 +77,7 @@ def _to_json(value: Any) -> Any:
 
 
 def params_to_json(params: NodeParams) -> dict[str, Any]:
-    encoded: dict[str, Any] = _to_json(params)
-    return encoded
+    return {name: _to_json(getattr(params, name)) for name in field_names(type(params))}
 
 
 def _freeze(value: Any) -> Any:
@@ -71,7 +90,7 @@ def _freeze(value: Any) -> Any:
 
 def params_from_json(kind: str, data: Mapping[str, Any]) -> NodeParams:
     cls = NODE_KINDS[kind]
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = set(field_names(cls))
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"{kind} node has unknown params {sorted(unknown)}")
@@ -158,7 +177,7 @@ class AnalyzeParams(StepParams):
 class GateParams(NodeParams):
     """A `when:` condition; false skips every node the gate guards (GATE edges)."""
 
-    condition: Encoded
+    when: Encoded
 
 
 @node_kind("handler")

@@ -6,8 +6,9 @@ ignores SIGTERM does not survive its step.
 
 Output goes to the node's log file as it arrives, never whole into memory: the log keeps
 everything, the result keeps a bounded tail, plus the full stdout only when the node captures
-it. Without secrets to mask and nothing to capture the child writes straight into the log file
-(no pipe, no copying loop); otherwise a selector loop copies both pipes through the masker.
+it. When there is no secret to mask and nobody reads the output separately, the child writes
+straight into the log file (no pipe, no copying loop: most nodes); otherwise a selector loop
+copies both pipes through the masker.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ TAIL_BYTES = 64 * 1024
 KILL_GRACE_S = float(os.environ.get("PRODIGY_KILL_GRACE_S", "5"))
 # After the command exits, how long to keep reading pipes that a background child still holds.
 LINGER_S = 1.0
+# Process groups of the commands this process is running now (see kill_running).
+RUNNING: set[int] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +51,23 @@ def run_command(
     *,
     env: Mapping[str, str],
     cwd: str | None,
-    timeout: float | None,
     log_path: Path,
+    timeout: float | None = None,
     masker: Masker,
     capture_stdout: bool = False,
+    split_streams: bool = False,
     header: str = "",
 ) -> ProcessResult:
+    """Run argv to completion. `capture_stdout` keeps all of stdout in the result;
+    `split_streams` keeps stdout and stderr tails apart (someone reads `.stderr`)."""
     started = time.monotonic()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         if header:
             log.write(masker.mask(header).encode())
             log.flush()
-        direct = not masker and not capture_stdout
+        start = log.tell()  # earlier attempts are in the same log: this attempt starts here
+        direct = not masker and not capture_stdout and not split_streams
         try:
             proc = subprocess.Popen(
                 list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
@@ -73,11 +80,12 @@ def run_command(
             log.write(masker.mask(message + "\n").encode())
             return ProcessResult(127, False, "", message, message,
                                  time.monotonic() - started, error=message)
+        RUNNING.add(proc.pid)
         try:
             if direct:
                 timed_out = _wait(proc, timeout)
                 log.flush()
-                tail = _read_tail(log_path, TAIL_BYTES)
+                tail = _read_tail(log_path, start, TAIL_BYTES)
                 stdout = stderr = output = tail
             else:
                 timed_out, stdout, stderr, output = _pump(
@@ -86,6 +94,8 @@ def run_command(
             # KeyboardInterrupt (inline executor) or anything else: never leave the group alive.
             kill_group(proc.pid, proc)
             raise
+        finally:
+            RUNNING.discard(proc.pid)
     exit_code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
     if timed_out:
         note = f"\nprodigy: command timed out after {timeout:g} seconds\n"
@@ -207,11 +217,11 @@ class _Stream:
         return "".join(self._all) if self._keep_all else self._tail.text()
 
 
-def _read_tail(path: Path, size: int) -> str:
+def _read_tail(path: Path, start: int, size: int) -> str:
     with path.open("rb") as handle:
         handle.seek(0, os.SEEK_END)
         end = handle.tell()
-        handle.seek(max(0, end - size))
+        handle.seek(max(start, end - size))
         return handle.read().decode("utf-8", errors="replace")
 
 
@@ -263,6 +273,12 @@ def _stat(entry: Path) -> tuple[str, int] | None:
         return None
     fields = text[text.rfind(")") + 2 :].split()
     return fields[0], int(fields[2])
+
+
+def kill_running(grace_s: float = 1.0) -> None:
+    """Stop every command this process is running (a pool worker whose driver died)."""
+    for pgid in list(RUNNING):
+        kill_group(pgid, None, grace_s)
 
 
 def groups_of_run(run_id: str) -> list[int]:

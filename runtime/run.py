@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import signal
 import threading
 import time
@@ -28,27 +29,36 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.runtime import environment
-from prodigy.runtime.decide import Action, Decision, RetryPolicy, Why, checkpoint_key, decide
-from prodigy.runtime.errors import PlanError, ProdigyError
+from prodigy.runtime.decide import (
+    Action,
+    Decision,
+    RetryPolicy,
+    Visible,
+    Why,
+    checkpoint_key,
+    decide,
+    merge_visible,
+)
+from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.events import EventLog, EventType
 from prodigy.runtime.executors import Executor, make_executor
 from prodigy.runtime.masking import Masker
-from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
+from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task, check_kinds
 from prodigy.runtime.ops.control import error_variables
-from prodigy.runtime.plan import Plan, PlanNode
+from prodigy.runtime.ops.render import thaw
+from prodigy.runtime.plan import EdgeKind, Plan, PlanNode
 from prodigy.runtime.process import KILL_GRACE_S, kill_run
-from prodigy.runtime.scheduler import Graph, NodeState, Reason, Scheduler, Transition, Trigger
+from prodigy.runtime.scheduler import Graph, NodeState, Reason, Scheduler, Transition
 from prodigy.runtime.store import (
     CheckpointStore,
     NodeRecord,
     RecordStatus,
+    RunRecord,
     RunStatus,
     StateDir,
+    atomic_write,
     safe_name,
 )
-
-Visible = dict[str, tuple[int, Any]]  # variable -> (plan index of its producer, value)
-_EMPTY: Visible = {}
 
 
 class InternalError(ProdigyError):
@@ -70,25 +80,7 @@ class RunOutcome:
     counts: dict[str, int]
     failed: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
-
-
-def check_kinds(plan: Plan) -> None:
-    """Refuse, before anything runs, a plan with node kinds this runtime has no op for."""
-    kinds: set[str] = set()
-    stack = [plan]
-    while stack:
-        current = stack.pop()
-        kinds.update(n.kind for n in current.nodes)
-        stack.extend(current.subplans.values())
-    missing = sorted(kinds - OPS.keys())
-    if missing:
-        raise PlanError(f"this runtime cannot run node kind(s) {', '.join(missing)} "
-                        f"(it runs: {', '.join(sorted(OPS))})")
-
-
-def base_scope(plan: Plan, run_env: environment.RunEnvironment) -> dict[str, Any]:
-    """Variables every node sees: bound arguments and workflow env (never secret values)."""
-    return {**run_env.overlay, "env": dict(run_env.overlay), **(plan.workflow.get("args") or {})}
+    message: str = ""  # why the run as a whole ended early, if it did
 
 
 class Run:
@@ -103,9 +95,12 @@ class Run:
         self.sched = Scheduler(self.graph)
         self.nodes = {n.id: n for n in plan.nodes}
         self.index = {n: i for i, n in enumerate(self.graph.order)}
+        # Nodes whose output a later node reads (DATA edges) or a handler reports.
+        self.readers = {e.src for e in plan.edges if e.kind is EdgeKind.DATA}
+        self.readers |= set(self.graph.on_failure) | set(self.graph.on_exit)
         self.masker = Masker(run_env.mask_values)
         self.events = EventLog(state.events_path(run_id), run_id, self.masker, sink)
-        self.scope = base_scope(plan, run_env)
+        self.scope = environment.base_scope(plan.workflow, run_env)
         self.records = store.load(run_id, self.graph.order)
         self.keys: dict[str, str] = {}
         self.deps: dict[str, dict[str, str]] = {}
@@ -118,9 +113,13 @@ class Run:
         self.cycle_tries: dict[str, int] = {}  # tries of the current execution: for `retry:`
         self.first_try: dict[str, float] = {}
         self.futures: dict[Future[NodeResult], tuple[str, Task]] = {}
+        self.outbox: list[tuple[str, Task]] = []  # tasks waiting for this round's commit
         self.timers: list[tuple[float, int, str, Task]] = []
         self.writes: list[NodeRecord] = []
         self.interrupted = False
+        limit = plan.workflow.get("timeout_s")
+        self.deadline = time.monotonic() + float(limit) if limit else None
+        self.timed_out = False
         self._seq = itertools.count()
         self._inline_node: str | None = None
         self.executor: Executor | None = None
@@ -142,32 +141,38 @@ class Run:
         leftovers = self.sched.leftovers()
         if leftovers:
             raise InternalError(f"scheduler left nodes unresolved: {', '.join(leftovers[:5])}")
+        if self.timed_out:
+            return RunStatus.FAILED
         if self.interrupted:
             return RunStatus.INTERRUPTED
         return RunStatus.FAILED if self.sched.failed else RunStatus.SUCCEEDED
 
     def _loop(self) -> None:
         while not self.interrupted:
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                # The workflow's own time limit: stop like Ctrl-C, but the run has failed.
+                self.timed_out = self.interrupted = True
+                return
             self._fire_timers()
             self._dispatch()
-            self._flush()
+            self._flush()  # done records of the last harvest and started records, then submit
             if self.sched.finished and not self.futures and not self.timers:
                 return
             timeout = 0.25
-            if self.timers:
-                timeout = max(0.0, min(timeout, self.timers[0][0] - time.monotonic()))
+            for due in (self.timers[0][0] if self.timers else None, self.deadline):
+                if due is not None:
+                    timeout = max(0.0, min(timeout, due - time.monotonic()))
             if not self.futures:
                 time.sleep(timeout)
                 continue
             done, _ = wait(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
                 self._harvest(future)
-            self._flush()
 
     def _dispatch(self) -> None:
         assert self.executor is not None
         while not self.interrupted and self.sched.has_ready():
-            room = self.executor.capacity - len(self.futures)
+            room = self.executor.capacity - len(self.futures) - len(self.outbox)
             if room <= 0:
                 return
             for node_id in self.sched.pop_ready(room):
@@ -211,8 +216,9 @@ class Run:
         failure = self.failures.get(node.id)
         if failure is not None:
             variables.update(error_variables(failure))
-        ctx = Context(self.run_id, node.id, node.label, {**self.scope, **variables}, variables,
-                      self.cwd, self.env, failure)
+        scope = {**self.scope, **variables, **thaw(node.params.bindings)}
+        ctx = Context(self.run_id, node.id, node.label, scope, variables, self.cwd, self.env,
+                      failure)
         try:
             prepared = OPS[node.kind].prepare(node.params, ctx)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -226,10 +232,22 @@ class Run:
         tries = self.tries.get(node.id, 0) + 1
         self.tries[node.id] = tries
         log = self.state.log_dir(self.run_id) / f"{safe_name(node.id)}.log"
-        return Task(self.run_id, node.id, node.kind, node.label, tries, prepared.inputs,
-                    prepared.env, prepared.cwd or str(self.cwd), str(log), self.masker)
+        inputs = prepared.inputs
+        entry = self.graph.owner_entry.get(node.id)
+        policy = self.graph.policies.get(entry) if entry else None
+        if policy is not None and policy.timeout_s is not None and "timeout" in inputs:
+            # The handler's timeout caps every command of its body.
+            limit = inputs["timeout"]
+            inputs = {**inputs, "timeout": min(limit or policy.timeout_s, policy.timeout_s)}
+        return Task(self.run_id, node.id, node.kind, node.label, tries, inputs, prepared.env,
+                    prepared.cwd or str(self.cwd), str(log), self.masker,
+                    read_output=node.id in self.readers)
 
     def _submit(self, node_id: str, task: Task) -> None:
+        """Queue a task; `_flush` hands it to the executor once its started record is in."""
+        self.outbox.append((node_id, task))
+
+    def _send(self, node_id: str, task: Task) -> None:
         assert self.executor is not None
         self._inline_node = node_id if self.executor.name == "inline" else None
         try:
@@ -334,6 +352,9 @@ class Run:
             self.store.write(self.run_id, self.writes)
             self.writes = []
         self.events.flush()
+        outbox, self.outbox = self.outbox, []
+        for node_id, task in outbox:
+            self._send(node_id, task)
 
     def _transition(self, change: Transition) -> None:
         node_id, state = change.node, change.state
@@ -377,21 +398,7 @@ class Run:
         return self.vis[node_id]
 
     def _merge(self, node_id: str) -> Visible:
-        deps = self.graph.deps[node_id]
-        if not deps:
-            return _EMPTY
-        if len(deps) == 1 and not self.own.get(deps[0]):
-            return self.vis[deps[0]]  # shared, not copied: most nodes add nothing
-        out: Visible = {}
-        for dep in deps:
-            for name, (index, value) in self.vis[dep].items():
-                if name not in out or out[name][0] < index:
-                    out[name] = (index, value)
-            position = self.index[dep]
-            for name, value in (self.own.get(dep) or {}).items():
-                if name not in out or out[name][0] <= position:
-                    out[name] = (position, value)
-        return out
+        return merge_visible(self.graph.deps[node_id], self.vis, self.own, self.index)
 
     # --- interruption ----------------------------------------------------------------------
 
@@ -420,8 +427,10 @@ class Run:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.sched.stop(Reason.INTERRUPTED)
         if self.futures:
+            assert self.executor is not None
+            self.executor.stop_queued()  # before the kill, so no queued task starts after it
             for future in self.futures:
-                future.cancel()  # queued tasks never start
+                future.cancel()  # tasks an executor has not started never start
             kill_run(self.run_id)
             wait(list(self.futures), timeout=KILL_GRACE_S + 5)
             for future, (node_id, _task) in list(self.futures.items()):
@@ -433,7 +442,10 @@ class Run:
                     self.sched.interrupt(node_id)
         for _, _, node_id, _task in self.timers:
             self.sched.interrupt(node_id)
+        for node_id, _task in self.outbox:
+            self.sched.interrupt(node_id)
         self.timers.clear()
+        self.outbox.clear()
         self._flush()
         if self.executor is not None:
             self.executor.shutdown(cancel=True)
@@ -443,3 +455,87 @@ def _result_of(future: Future[NodeResult]) -> NodeResult | None:
     if not future.done() or future.cancelled() or future.exception() is not None:
         return None
     return future.result()
+
+
+# --- entry points -------------------------------------------------------------------------------
+
+
+def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: RunOptions,
+            source: str, resume: bool, sink: Callable[[dict[str, Any]], None] | None = None,
+            args: dict[str, str] | None = None, plan_text: str | None = None,
+            store_plan: bool = True) -> RunOutcome:
+    """Run (or continue) `run_id`. Raises StateLocked, SetupError, PlanError, InternalError.
+
+    The plan is kept in the run dir for `prodigy resume`: `plan_text` when the caller has the
+    file's text, else `plan.dumps()`; `store_plan=False` when it is that stored copy already.
+    """
+    check_kinds(plan)
+    started = time.monotonic()
+    state.lock(run_id)
+    store: CheckpointStore | None = None
+    run: Run | None = None
+    try:
+        if resume:
+            kill_run(run_id)  # commands a killed driver left running must not race the resume
+        run_env = environment.build(plan.workflow, run_id, cwd, dict(args or {}))
+        executor = make_executor(options.executor, options.jobs, options.dask_scheduler)
+        record = state.read_run(run_id)
+        now = time.time()
+        if record is None:
+            record = RunRecord(run_id, RunStatus.RUNNING, str(plan.workflow.get("name") or ""),
+                               source, str(cwd), now, now, os.getpid(), args=dict(args or {}),
+                               resume=f"prodigy resume {run_id}", attempts=0)
+        record.status, record.pid, record.finished_at = RunStatus.RUNNING, os.getpid(), None
+        record.attempts += 1
+        record.source = source
+        if store_plan:
+            atomic_write(state.plan_path(run_id), plan_text or plan.dumps())
+        state.write_run(record)
+        store = CheckpointStore(state.cache_dir)
+        run = Run(plan, state, store, run_id, cwd, options, run_env, sink)
+        run.events.emit(EventType.RUN_RESUMED if record.attempts > 1 else EventType.RUN_STARTED,
+                        workflow=record.workflow, source=source, nodes=len(plan.nodes),
+                        executor=executor.name, jobs=options.jobs, attempt=record.attempts)
+        try:
+            status = run.run(executor)
+        except BaseException:
+            record.status = RunStatus.FAILED
+            state.write_run(record)
+            raise
+        outcome = _outcome(run, status, time.monotonic() - started)
+        record.status, record.counts, record.finished_at = status, outcome.counts, time.time()
+        state.write_run(record)
+        run.events.emit(EventType.RUN_FINISHED, status=str(status), counts=outcome.counts,
+                        duration_s=round(outcome.duration, 3), message=outcome.message or None,
+                        resume=record.resume if status is not RunStatus.SUCCEEDED else None)
+        return outcome
+    finally:
+        if run is not None:
+            run.events.close()
+        if store is not None:
+            store.close()
+        state.unlock()
+
+
+def _outcome(run: Run, status: RunStatus, duration: float) -> RunOutcome:
+    counts: dict[str, int] = {}
+    for node_id, node_state in run.sched.state.items():
+        name = "reused" if node_id in run.reused else str(node_state)
+        counts[name] = counts.get(name, 0) + 1
+    failed = []
+    for node_id, node_state in run.sched.state.items():
+        if node_state is NodeState.FAILED:
+            result = run.results.get(node_id)
+            failed.append({
+                "node": node_id, "label": run.nodes[node_id].label,
+                "reason": str(run.sched.reason.get(node_id) or ""),
+                "message": result.message if result else "",
+                "exit_code": result.exit_code if result else None,
+                "output": result.output[-4000:] if result else "",
+                "log": str(run.state.log_dir(run.run_id) / f"{safe_name(node_id)}.log"),
+            })
+    message = ""
+    if run.timed_out:
+        message = f"the workflow's timeout ({run.plan.workflow.get('timeout_s')}s) was reached"
+    return RunOutcome(run.run_id, status, dict(sorted(counts.items())), failed, duration,
+                      message)

@@ -1,23 +1,28 @@
 """The pure, synchronous scheduler: which plan nodes may run now, given what has happened.
 
 No processes, clocks or I/O: the run loop (`run.py`) reports outcomes (`succeed`, `fail`,
-`reuse`, ...) and takes ready nodes (`pop_ready`). Unit tests drive it directly.
+`reuse`, `interrupt`) and takes ready nodes (`pop_ready`); unit tests drive it directly. It
+implements the graph semantics stated in `plan.py`.
 
-States. A node starts WAITING. It becomes READY once every dependency (SEQUENCE, DATA, PHASE and
-GATE predecessors) is *resolved* and, for a conditional entry node, once it has been activated;
-`pop_ready` moves it to RUNNING. It ends in one of:
+States. A node starts WAITING. It is READY once every dependency (SEQUENCE, DATA, PHASE and
+GATE predecessors) is resolved and, for the entry of a conditional body (ON_FAILURE,
+ON_SUCCESS, ON_EXIT_CODE targets), once its condition happened; `pop_ready` makes it RUNNING.
+It ends as one of:
 
-- SUCCEEDED, HANDLED (failed, its on_failure handler ran and `fail_workflow` is false), SKIPPED
-  (a `when:` gate was false) or NOT_RUN (a handler or on_success body that was not needed).
-  These four resolve the node for its successors.
-- FAILED (unhandled). The run fails: nothing new starts, the node's descendants become SKIPPED
-  with reason `upstream_failed`, every other unstarted node SKIPPED with `run_failed`.
+- SUCCEEDED; HANDLED (failed, its on_failure handler ran, attempts exhausted, `fail_workflow`
+  false); SKIPPED (a gate was false); NOT_RUN (a body whose condition did not happen). These
+  resolve the node for its successors.
+- FAILED. Unhandled, it fails the run: nothing new starts, its descendants become SKIPPED
+  (`upstream_failed`), every other unstarted node SKIPPED (`run_failed`). Bodies of
+  on_exit_code entries it already activated still run (upstream runs them before it decides
+  the step failed). Inside a handler body whose handler is not `handler_failure_fatal`, a
+  failure is *tolerated*: the rest of that path is skipped and the handler cycle goes on.
+- INTERRUPTED: it was running when the run was interrupted.
 
-A node whose run failed and that has an on_failure handler goes to HANDLING: the handler and
-its body (the nodes hanging off it by SEQUENCE edges) run, then the original is attempted again
-until it has run `max_attempts` times in total. Only when attempts are exhausted does it become
-HANDLED, or FAILED when the handler says `fail_workflow: true`. A failing node inside a handler
-body fails the run like any other unhandled failure.
+A failed node with an on_failure handler goes to HANDLING: the handler and its body run, then
+the node is attempted again until it has run `max_attempts` times in total, and only then
+becomes HANDLED (or FAILED with `fail_workflow`). on_exit_code bodies never change whether
+the node failed.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from prodigy.runtime.nodes import HandlerParams
 from prodigy.runtime.plan import EdgeKind, Plan
 
 DEPENDENCY_EDGES = frozenset({EdgeKind.SEQUENCE, EdgeKind.DATA, EdgeKind.PHASE, EdgeKind.GATE})
@@ -42,7 +48,7 @@ class NodeState(StrEnum):
     SKIPPED = "skipped"
     NOT_RUN = "not_run"
     FAILED = "failed"
-    INTERRUPTED = "interrupted"  # was running when the run was interrupted
+    INTERRUPTED = "interrupted"
 
 
 RESOLVED = frozenset({NodeState.SUCCEEDED, NodeState.HANDLED, NodeState.SKIPPED, NodeState.NOT_RUN})
@@ -50,7 +56,7 @@ TERMINAL = RESOLVED | {NodeState.FAILED, NodeState.INTERRUPTED}
 
 
 class Reason(StrEnum):
-    """Why a node ended SKIPPED, NOT_RUN or FAILED without failing itself."""
+    """Why a node ended as it did, when "it ran and that was that" is not the whole story."""
 
     GATE_CLOSED = "gate_closed"
     UPSTREAM_FAILED = "upstream_failed"
@@ -61,25 +67,33 @@ class Reason(StrEnum):
     EXIT_CODE_NOT_MATCHED = "exit_code_not_matched"
     HANDLER_FAILED = "handler_failed"
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    TOLERATED = "tolerated"  # failed inside a handler body that is not handler_failure_fatal
 
 
 class Trigger(StrEnum):
-    """What activates a conditional entry node."""
-
     FAILURE = "on_failure"
     SUCCESS = "on_success"
     EXIT_CODE = "on_exit_code"
+
+
+_NOT_NEEDED = {
+    Trigger.FAILURE: Reason.HANDLER_NOT_NEEDED,
+    Trigger.SUCCESS: Reason.ON_SUCCESS_NOT_NEEDED,
+    Trigger.EXIT_CODE: Reason.EXIT_CODE_NOT_MATCHED,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class HandlerPolicy:
     max_attempts: int = 1  # total attempts of the original node
     fail_workflow: bool = False
+    failure_fatal: bool = False  # a failing body fails the run
+    timeout_s: float | None = None  # cap on each body command
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """A state change the run loop must report (event, display); `cause` names the node id."""
+    """A state change the run loop reports (events, display); `cause` names a node id."""
 
     node: str
     state: NodeState
@@ -100,8 +114,8 @@ class Graph:
     on_exit: dict[str, dict[int, str]]  # node -> exit code -> entry
     trigger: dict[str, tuple[str, Trigger]]  # entry -> (owner, trigger)
     bodies: dict[str, tuple[str, ...]]  # entry -> entry plus its body, in plan order
-    policies: dict[str, HandlerPolicy]  # handler entry -> policy
     owner_entry: dict[str, str]  # body member -> its entry
+    policies: dict[str, HandlerPolicy]  # handler entry -> policy
 
     @classmethod
     def from_plan(cls, plan: Plan) -> Graph:
@@ -130,49 +144,35 @@ class Graph:
         on_exit: dict[str, dict[int, str]] = {}
         policies: dict[str, HandlerPolicy] = {}
         for node in plan.nodes:
-            codes = getattr(node.params, "on_exit_code", None) or {}
-            for code, target in codes.items():
+            for code, target in (getattr(node.params, "on_exit_code", None) or {}).items():
                 on_exit.setdefault(node.id, {})[int(code)] = target
                 trigger[target] = (node.id, Trigger.EXIT_CODE)
-            if node.kind == "handler":
-                params = node.params
-                policies[node.id] = HandlerPolicy(
-                    max_attempts=max(1, int(getattr(params, "max_attempts", 1) or 1)),
-                    fail_workflow=bool(getattr(params, "fail_workflow", False)),
-                )
+            if isinstance(node.params, HandlerParams):
+                policies[node.id] = HandlerPolicy(max(1, node.params.max_attempts),
+                                                  node.params.fail_workflow,
+                                                  node.params.handler_failure_fatal,
+                                                  node.params.timeout_s)
         index = {n: i for i, n in enumerate(order)}
         bodies: dict[str, tuple[str, ...]] = {}
         owner_entry: dict[str, str] = {}
         for entry in trigger:
             members = _body(entry, dependents, seq_preds)
             bodies[entry] = tuple(sorted(members, key=index.__getitem__))
-            # Bodies are disjoint: a nested handler hangs off a body member by an ON_FAILURE
-            # edge, never by SEQUENCE, so it is its own entry.
             for member in members:
+                # Bodies are disjoint: a nested handler hangs off a body member by an
+                # ON_FAILURE edge, never by SEQUENCE, so it is an entry of its own.
                 owner_entry.setdefault(member, entry)
-        return cls(
-            order=order,
-            deps={k: tuple(v) for k, v in deps.items()},
-            dependents={k: tuple(v) for k, v in dependents.items()},
-            gates={k: tuple(v) for k, v in gates.items()},
-            on_failure=on_failure,
-            on_success={k: tuple(v) for k, v in on_success.items()},
-            on_exit=on_exit,
-            trigger=trigger,
-            bodies=bodies,
-            policies=policies,
-            owner_entry=owner_entry,
-        )
+        # Two edges between one pair (DATA and SEQUENCE, say) are one dependency.
+        return cls(order, {k: tuple(dict.fromkeys(v)) for k, v in deps.items()},
+                   {k: tuple(dict.fromkeys(v)) for k, v in dependents.items()},
+                   {k: tuple(v) for k, v in gates.items()}, on_failure,
+                   {k: tuple(v) for k, v in on_success.items()}, on_exit, trigger, bodies,
+                   owner_entry, policies)
 
 
-def _body(
-    entry: str, dependents: dict[str, list[str]], seq_preds: dict[str, list[str]]
-) -> frozenset[str]:
-    """The entry plus every node all of whose SEQUENCE predecessors are in the body.
-
-    A node that also follows a main-line node by SEQUENCE (the step after the handler, when the
-    compiler links a body's tail back to the main line) is not part of the body.
-    """
+def _body(entry: str, dependents: dict[str, list[str]],
+          seq_preds: dict[str, list[str]]) -> set[str]:
+    """The entry plus every node all of whose SEQUENCE predecessors are in the body."""
     body = {entry}
     queue = deque([entry])
     while queue:
@@ -181,7 +181,7 @@ def _body(
             if nxt not in body and preds and all(p in body for p in preds):
                 body.add(nxt)
                 queue.append(nxt)
-    return frozenset(body)
+    return body
 
 
 class Scheduler:
@@ -198,15 +198,16 @@ class Scheduler:
         self.stopped: Reason | None = None
         self.running = 0
         self._pending = {n: len(graph.deps[n]) for n in graph.order}
-        self._active: set[str] = set()  # activated conditional entries
-        self._handling: dict[str, str] = {}  # entry -> the owner whose failure it handles
-        self._open: dict[str, int] = {}  # entry being handled -> unresolved body members
+        self._active: set[str] = set()  # entries whose condition happened
+        self._draining: set[str] = set()  # exit-code bodies that still run after a failure
+        self._handling: dict[str, str] = {}  # handler entry -> the owner it is handling
+        self._open: dict[str, int] = {}  # handler entry -> body members not yet terminal
         self._ready: deque[str] = deque()
         self._transitions: list[Transition] = []
         for node in graph.order:
             self._check_ready(node)
 
-    # --- queries -------------------------------------------------------------------------
+    # --- queries ---------------------------------------------------------------------------
 
     @property
     def finished(self) -> bool:
@@ -232,10 +233,10 @@ class Scheduler:
         return out
 
     def leftovers(self) -> list[str]:
-        """Non-terminal nodes once the run is finished: a non-empty list is a scheduler bug."""
+        """Non-terminal nodes once the run is over: a non-empty list is a scheduler bug."""
         return [n for n in self.graph.order if self.state[n] not in TERMINAL]
 
-    # --- outcomes reported by the run loop -----------------------------------------------
+    # --- outcomes reported by the run loop -------------------------------------------------
 
     def succeed(self, node: str, *, gate_open: bool | None = None, exit_code: int = 0) -> None:
         self._release(node)
@@ -245,10 +246,9 @@ class Scheduler:
         self._pick_exit_entry(node, exit_code)
         for entry in self.graph.on_success.get(node, ()):
             self._activate(entry)
-        self._settle()
 
     def reuse(self, node: str, *, handled: bool = False, gate_open: bool | None = None) -> None:
-        """A node satisfied by its checkpoint: resolved without running; bodies not needed."""
+        """A node satisfied by its checkpoint: resolved without running; no body runs."""
         self._release(node)
         if gate_open is not None:
             self.gate_open[node] = gate_open
@@ -259,36 +259,30 @@ class Scheduler:
         else:
             for entry in self.graph.on_success.get(node, ()):
                 self._activate(entry)
-        self._settle()
 
     def fail(self, node: str, *, exit_code: int | None = None) -> NodeState:
         """The node failed (after its retries). Returns HANDLING, or FAILED when unhandled."""
         self._release(node)
         self._close(self.graph.on_success.get(node, ()), Reason.ON_SUCCESS_NOT_NEEDED)
-        exits = self.graph.on_exit.get(node, {})
-        entry = exits.get(exit_code) if exit_code is not None else None
-        if entry is None:
-            self._close(exits.values(), Reason.EXIT_CODE_NOT_MATCHED)
-            entry = self.graph.on_failure.get(node)
+        self._pick_exit_entry(node, exit_code)
+        handler = self.graph.on_failure.get(node)
+        if handler is not None and self.stopped is None:
+            self.state[node] = NodeState.HANDLING
+            self._handling[handler] = node
+            self._open[handler] = len(self.graph.bodies[handler])
+            for member in self.graph.bodies[handler]:
+                self._reset(member)
+            self._activate(handler)
+            return NodeState.HANDLING
+        entry = self.graph.owner_entry.get(node)
+        if entry in self._handling and not self.graph.policies[entry].failure_fatal:
+            self._tolerate(node)
         else:
-            # on_exit_code says what to do for this code, so the failure is handled by it.
-            handler = self.graph.on_failure.get(node)
-            self._close([handler] if handler else [], Reason.HANDLER_NOT_NEEDED)
-            self._pick_exit_entry(node, exit_code)
-        if entry is None or self.stopped is not None:
             self._fail_unhandled(node, None, None)
-            self._settle()
-            return NodeState.FAILED
-        self.state[node] = NodeState.HANDLING
-        self._handling[entry] = node
-        self._open[entry] = len(self.graph.bodies[entry])
-        for member in self.graph.bodies[entry]:
-            self._reset(member)
-        self._activate(entry)
-        return NodeState.HANDLING
+        return NodeState.FAILED
 
     def interrupt(self, node: str) -> None:
-        """A running node was killed because the run is being interrupted."""
+        """A running node was stopped because the run is being interrupted."""
         self._release(node)
         self._set(node, NodeState.INTERRUPTED, Reason.INTERRUPTED, None)
         self._settle()
@@ -297,18 +291,23 @@ class Scheduler:
         """Start nothing more: unstarted nodes end SKIPPED, or NOT_RUN in an idle body."""
         if self.stopped is None:
             self.stopped = reason
-        self._ready.clear()
+        if reason is Reason.INTERRUPTED:
+            self._draining.clear()
+        self._ready = deque(n for n in self._ready if self._drains(n))
         for node in self.graph.order:
-            if self.state[node] in (NodeState.WAITING, NodeState.READY):
+            if self.state[node] in (NodeState.WAITING, NodeState.READY) and not self._drains(node):
                 entry = self.graph.owner_entry.get(node)
                 if entry is not None and entry not in self._active:
-                    self._set(node, NodeState.NOT_RUN, _NOT_NEEDED[self.graph.trigger[entry][1]],
-                              None)
+                    self._set(node, NodeState.NOT_RUN,
+                              _NOT_NEEDED[self.graph.trigger[entry][1]], None)
                 else:
                     self._set(node, NodeState.SKIPPED, reason, None)
         self._settle()
 
-    # --- internals -----------------------------------------------------------------------
+    # --- internals -------------------------------------------------------------------------
+
+    def _drains(self, node: str) -> bool:
+        return self.graph.owner_entry.get(node) in self._draining
 
     def _release(self, node: str) -> None:
         if self.state[node] is NodeState.RUNNING:
@@ -326,7 +325,7 @@ class Scheduler:
         self._set(node, state, reason, cause)
         if node in self.graph.on_failure:
             self._close([self.graph.on_failure[node]], Reason.HANDLER_NOT_NEEDED)
-        if state is NodeState.SKIPPED or state is NodeState.NOT_RUN:
+        if state is not NodeState.SUCCEEDED and state is not NodeState.HANDLED:
             self._close(self.graph.on_success.get(node, ()), Reason.ON_SUCCESS_NOT_NEEDED)
             self._close(self.graph.on_exit.get(node, {}).values(), Reason.EXIT_CODE_NOT_MATCHED)
         for dependent in self.graph.dependents[node]:
@@ -337,7 +336,7 @@ class Scheduler:
     def _check_ready(self, node: str) -> None:
         if self.state[node] is not NodeState.WAITING or self._pending[node] > 0:
             return
-        if self.stopped is not None:
+        if self.stopped is not None and not self._drains(node):
             return
         if node in self.graph.trigger and node not in self._active:
             return
@@ -364,34 +363,31 @@ class Scheduler:
         for entry in entries:
             if entry in self._active or self.state[entry] is not NodeState.WAITING:
                 continue
-            for member in self.graph.bodies[entry]:
-                if self.state[member] is NodeState.WAITING:
-                    self._resolve(member, NodeState.NOT_RUN, reason)
+            members = [m for m in self.graph.bodies[entry] if self.state[m] is NodeState.WAITING]
+            for member in members:
+                # Mark them all first: resolving the entry must not make a member READY.
+                self.state[member] = NodeState.NOT_RUN
+            for member in members:
+                self._resolve(member, NodeState.NOT_RUN, reason)
 
     def _reset(self, member: str) -> None:
         """Put a handler-body member back to WAITING for another handler cycle."""
-        if self.state[member] in RESOLVED:
+        if self.state[member] in RESOLVED or self.state[member] is NodeState.FAILED:
             for dependent in self.graph.dependents[member]:
                 self._pending[dependent] += 1
         self.state[member] = NodeState.WAITING
         self._pending[member] = sum(
-            1 for d in self.graph.deps[member] if self.state[d] not in RESOLVED
-        )
+            1 for d in self.graph.deps[member] if self.state[d] not in RESOLVED)
 
     def _member_done(self, node: str) -> None:
         entry = self.graph.owner_entry.get(node)
         if entry is None or entry not in self._handling:
             return
         self._open[entry] -= 1
-        if self._open[entry] == 0:
-            owner = self._handling.pop(entry)
-            self._active.discard(entry)
-            self._cycle_done(owner, entry)
-
-    def _cycle_done(self, owner: str, entry: str) -> None:
-        if self.graph.trigger[entry][1] is Trigger.EXIT_CODE:
-            self._resolve(owner, NodeState.HANDLED, None, entry)
+        if self._open[entry] > 0:
             return
+        owner = self._handling.pop(entry)
+        self._active.discard(entry)
         policy = self.graph.policies.get(entry, HandlerPolicy())
         if self.attempts[owner] < policy.max_attempts and self.stopped is None:
             self.state[owner] = NodeState.READY
@@ -402,10 +398,24 @@ class Scheduler:
         else:
             self._resolve(owner, NodeState.HANDLED, Reason.ATTEMPTS_EXHAUSTED, entry)
 
+    def _tolerate(self, node: str) -> None:
+        """A handler body member failed, and the handler tolerates it: skip the rest of its
+        path in the body, count it done, let the handler cycle finish."""
+        entry = self.graph.owner_entry[node]
+        body = set(self.graph.bodies[entry])
+        for desc in self._descendants(node):
+            if desc in body and self.state[desc] is NodeState.WAITING:
+                self._resolve(desc, NodeState.SKIPPED, Reason.UPSTREAM_FAILED, node)
+        self._set(node, NodeState.FAILED, Reason.TOLERATED, entry)
+        for dependent in self.graph.dependents[node]:
+            self._pending[dependent] -= 1
+            self._check_ready(dependent)
+        self._member_done(node)
+
     def _fail_unhandled(self, node: str, reason: Reason | None, cause: str | None) -> None:
         self._set(node, NodeState.FAILED, reason, cause)
         self.failed = True
-        # A failure inside a handler body means the node being handled failed as well.
+        # A fatal failure inside a handler body fails the node being handled as well.
         entry = self.graph.owner_entry.get(node)
         while entry is not None and entry in self._handling:
             owner = self._handling.pop(entry)
@@ -413,17 +423,19 @@ class Scheduler:
             self._set(owner, NodeState.FAILED, Reason.HANDLER_FAILED, node)
             entry = self.graph.owner_entry.get(owner)
         for desc in self._descendants(node):
-            if self.state[desc] in (NodeState.WAITING, NodeState.READY):
+            if self.state[desc] in (NodeState.WAITING, NodeState.READY) and not self._drains(desc):
                 self._set(desc, NodeState.SKIPPED, Reason.UPSTREAM_FAILED, node)
+        self._draining |= {e for e in self.graph.on_exit.get(node, {}).values()
+                           if e in self._active}
         self.stop(Reason.RUN_FAILED)
 
     def _settle(self) -> None:
-        """Once stopped, close handler cycles that can no longer complete."""
+        """Once stopped, end handler cycles that can no longer complete."""
         changed = self.stopped is not None
         while changed:
             changed = False
             for entry, owner in list(self._handling.items()):
-                busy = (NodeState.RUNNING, NodeState.HANDLING)
+                busy = (NodeState.RUNNING, NodeState.HANDLING, NodeState.READY)
                 if any(self.state[m] in busy for m in self.graph.bodies[entry]):
                     continue
                 del self._handling[entry]
@@ -443,10 +455,3 @@ class Scheduler:
                     seen.add(nxt)
                     queue.append(nxt)
         return [n for n in self.graph.order if n in seen]
-
-
-_NOT_NEEDED = {
-    Trigger.FAILURE: Reason.HANDLER_NOT_NEEDED,
-    Trigger.SUCCESS: Reason.ON_SUCCESS_NOT_NEEDED,
-    Trigger.EXIT_CODE: Reason.EXIT_CODE_NOT_MATCHED,
-}

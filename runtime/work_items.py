@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prodigy.runtime.expr import eval_filter, select_json_path, sort_items
+from prodigy.runtime.expr import filter_items, select_json_path, sort_items
 from prodigy.runtime.plan import canonical_json
 
 INPUT_COMMAND_TIMEOUT_S = 300.0
@@ -94,12 +94,9 @@ def _field(item: Any, path: str) -> Any:
 
 def select(data: Any, pipeline: ItemPipeline) -> list[Any]:
     """Apply json_path, filter, sort_by, distinct, offset and max_items in that order."""
-    if pipeline.json_path:
-        items = select_json_path(data, pipeline.json_path)
-    else:
-        items = list(data) if isinstance(data, list) else [data]
+    items = select_json_path(data, pipeline.json_path)
     if pipeline.filter is not None:
-        items = [item for item in items if eval_filter(pipeline.filter, item)]
+        items = filter_items(items, pipeline.filter)
     if pipeline.sort is not None:
         items = sort_items(items, pipeline.sort)
     if pipeline.distinct:

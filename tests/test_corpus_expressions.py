@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.compiler.expressions import (
     check_json_path,

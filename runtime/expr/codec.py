@@ -117,7 +117,15 @@ def _decode(data: Any) -> Node:
     if tag == "var":
         return _decode_var(data)
     if tag == "tpl":
-        return Template(tuple(Text(a) if isinstance(a, str) else _decode_var(a) for a in args))
+        parts: list[Text | Var] = []
+        for arg in args:
+            if not isinstance(arg, str):
+                parts.append(_decode_var(arg))
+            elif parts and isinstance(parts[-1], Text):
+                parts[-1] = Text(parts[-1].value + arg)  # keep the parser's normal form
+            elif arg:
+                parts.append(Text(arg))
+        return Template(tuple(parts))
     if tag == "sort":
         return SortSpec(tuple(_decode_key(k) for k in args))
     return _expr(data)

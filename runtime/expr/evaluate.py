@@ -91,7 +91,7 @@ def _flat_candidates(path: Path) -> tuple[tuple[str, tuple[Segment, ...]], ...]:
 
 def _walk(value: Any, segments: tuple[Segment, ...]) -> tuple[bool, Any]:
     for seg in segments:
-        if isinstance(value, dict):
+        if isinstance(value, (dict, Mapping)):  # dict is tried first: the hot path
             key = seg if isinstance(seg, str) else str(seg)
             if key not in value:
                 return False, None

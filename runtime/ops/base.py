@@ -65,6 +65,7 @@ class Task:
     cwd: str
     log_path: str
     masker: Masker
+    read_output: bool = False  # a later node reads this node's output: keep stdout/stderr apart
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prodigy.runtime.nodes import ClaudeParams, NodeParams
 from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task
-from prodigy.runtime.ops.capture import finish, prepare_step, process_env
+from prodigy.runtime.ops.capture import finish, git_head, prepare_step, process_env
 from prodigy.runtime.ops.render import render
 from prodigy.runtime.process import run_command
 
@@ -37,18 +37,13 @@ def run(task: Task) -> NodeResult:
     started_at = time.time()
     argv = task.inputs["argv"]
     header = f"$ claude {task.inputs['prompt']}\n"
+    head = git_head(task.cwd) if task.inputs.get("commit_required") else None
+    # Claude's answer is the step's output: always kept whole (it is text meant to be read).
     proc = run_command(
         argv, env=process_env(task), cwd=task.cwd, timeout=task.inputs.get("timeout"),
         log_path=Path(task.log_path), masker=task.masker, capture_stdout=True, header=header,
     )
-    result = finish(task, proc, "claude", started_at)
-    # Claude's answer is always the step's output, captured or not.
-    variables = {"claude.output": proc.stdout, **result.variables}
-    if not result.variables:
-        variables["CAPTURED_OUTPUT"] = proc.stdout
-    return NodeResult(ok=result.ok, exit_code=result.exit_code, duration=result.duration,
-                      message=result.message, output=result.output, variables=variables,
-                      timed_out=result.timed_out, started_at=started_at)
+    return finish(task, proc, "claude", started_at, head)
 
 
 OP = Op(prepare=prepare, run=run)

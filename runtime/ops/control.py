@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prodigy.runtime.nodes import NodeParams
+from prodigy.runtime.nodes import GateParams, NodeParams
 from prodigy.runtime.ops.base import Context, Failure, NodeResult, Op, Prepared, Task
 from prodigy.runtime.ops.render import test
 
 
 def prepare_gate(params: NodeParams, ctx: Context) -> Prepared:
-    return Prepared({"open": test(getattr(params, "when"), ctx.scope)})  # noqa: B009
+    assert isinstance(params, GateParams)
+    return Prepared({"open": test(params.when, ctx.scope)})
 
 
 def run_gate(task: Task) -> NodeResult:

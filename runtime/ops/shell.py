@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prodigy.runtime.nodes import NodeParams, ShellParams
 from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task
-from prodigy.runtime.ops.capture import finish, prepare_step, process_env, wants_stdout
+from prodigy.runtime.ops.capture import finish, git_head, keep_stdout, prepare_step, process_env
 from prodigy.runtime.ops.render import render
 from prodigy.runtime.process import run_command
 
@@ -24,12 +24,13 @@ def run(task: Task) -> NodeResult:
     header = f"$ {command}\n"
     if task.attempt > 1:
         header = f"\n$ {command}   # attempt {task.attempt}\n"
+    head = git_head(task.cwd) if task.inputs.get("commit_required") else None
     proc = run_command(
         [task.inputs["shell"], "-c", command], env=process_env(task), cwd=task.cwd,
         timeout=task.inputs.get("timeout"), log_path=Path(task.log_path), masker=task.masker,
-        capture_stdout=wants_stdout(task), header=header,
+        capture_stdout=keep_stdout(task), split_streams=task.read_output, header=header,
     )
-    return finish(task, proc, "shell", started_at)
+    return finish(task, proc, "shell", started_at, head)
 
 
 OP = Op(prepare=prepare, run=run)

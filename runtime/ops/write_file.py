@@ -12,19 +12,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prodigy.runtime.nodes import NodeParams
+from prodigy.runtime.nodes import NodeParams, WriteFileParams
 from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task, resolve_dir
 from prodigy.runtime.ops.render import render, render_optional
 from prodigy.runtime.store import atomic_write
 
 
 def prepare(params: NodeParams, ctx: Context) -> Prepared:
-    p: Any = params
-    cwd = resolve_dir(ctx.cwd, render_optional(getattr(p, "working_dir", None), ctx.scope))
-    inputs = {"path": render(p.path, ctx.scope), "content": render(p.content, ctx.scope),
-              "format": getattr(p, "format", "text") or "text",
-              "mode": getattr(p, "mode", "0644") or "0644",
-              "create_dirs": bool(getattr(p, "create_dirs", False))}
+    assert isinstance(params, WriteFileParams)
+    cwd = resolve_dir(ctx.cwd, render_optional(params.working_dir, ctx.scope))
+    inputs = {"path": render(params.path, ctx.scope), "content": render(params.content, ctx.scope),
+              "format": params.format, "mode": params.mode, "create_dirs": params.create_dirs}
     return Prepared(inputs, {}, str(cwd))
 
 

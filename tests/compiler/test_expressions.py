@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from lark.exceptions import UnexpectedInput
+
 from prodigy.compiler.expression_errors import (
     EXPRESSION_MISTAKES,
     SORT_MISTAKES,
@@ -14,9 +15,8 @@ from prodigy.compiler.expression_errors import (
     scan,
     syntax_problem,
 )
+from prodigy.compiler.expression_grammar import parse_expr_tree, parse_sort_tree
 from prodigy.compiler.expressions import (
-    _parse_expr,
-    _parse_sort,
     check_json_path,
     parse_condition,
     parse_filter,
@@ -187,8 +187,8 @@ def test_json_path_errors() -> None:
 
 
 @pytest.mark.parametrize(("table", "parse", "table_id"), [
-    (EXPRESSION_MISTAKES, _parse_expr, "expr"),
-    (SORT_MISTAKES, _parse_sort, "sort"),
+    (EXPRESSION_MISTAKES, parse_expr_tree, "expr"),
+    (SORT_MISTAKES, parse_sort_tree, "sort"),
 ])
 def test_every_example_mistake_gets_its_own_message(table: Any, parse: Any,
                                                     table_id: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from prodigy.compiler.expressions import parse_condition, parse_filter, parse_sort, parse_template
 from prodigy.runtime.expr import (
     MISSING,
@@ -32,6 +33,9 @@ from prodigy.runtime.expr import (
 )
 from prodigy.runtime.expr.ast import Path, SortKey, SortSpec
 from prodigy.runtime.expr.values import type_rank
+
+# Recursive strategies can take hypothesis a while to describe; that is not a failure.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 
 def tpl(text: str) -> Any:
@@ -291,6 +295,8 @@ def test_truthiness(value: Any, expected: bool) -> None:
      {"is_pr": "false", "is_main": True, "tests_passed": "true"}, True),
     ("${x} in ['a', 1]", {"x": "1"}, True),
     ("length(${x}, 3)", {"x": "abc"}, True),
+    ("contains(${haystack}, ${needle})", {"haystack": "abc", "needle": "b"}, True),
+    ("starts_with(${a}, 'x') || ends_with(${a}, ${b})", {"a": "yz", "b": "z"}, True),
     ("is_null(${x})", {"x": None}, True),
     ("is_null(${x})", {}, False),
 ])
@@ -471,6 +477,27 @@ def test_codec_sort_spec() -> None:
 def test_codec_rejects_garbage(bad: Any) -> None:
     with pytest.raises(ValueError):
         from_json(bad)
+
+
+_tags = st.sampled_from(["tpl", "var", "text", "lit", "field", "ref", "exists", "not", "and",
+                         "or", "==", "<", "in", "call", "sort", "contains", "is_null", "asc",
+                         "desc", "first", "last"])
+_any_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+              st.text(max_size=3), _tags),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=2), inner,
+                                                                 max_size=2),
+    max_leaves=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_any_json)
+def test_codec_decodes_or_raises_value_error(data: Any) -> None:
+    try:
+        node = from_json(data)
+    except ValueError:
+        return
+    assert from_json(to_json(node)) == node
 
 
 def test_missing_is_falsy_and_distinct_from_null() -> None:

@@ -1,0 +1,223 @@
+"""What the user sees while a run goes and when it ends.
+
+Three reporters consume the run's (already masked) event records:
+- `JsonReporter` (`--json`): every event as one JSON line on stdout, nothing else there.
+- `PlainReporter`: one line per node outcome on stderr; used when stderr is not a terminal or
+  NO_COLOR is set, so CI logs stay readable.
+- `LiveReporter`: a rich live view on stderr (overall progress, running nodes with elapsed
+  time), with finished nodes printed above it; redrawn at most 10 times a second.
+The end-of-run summary (failed nodes with their output tail and log path, the resume command)
+goes to stderr for the human reporters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import IO, Any, Protocol
+
+from prodigy.runtime.decide import Decision
+from prodigy.runtime.plan import PlanNode
+
+MANY_NODES = 500  # above this, successes are not listed one by one
+
+
+class Reporter(Protocol):
+    def on_event(self, record: dict[str, Any]) -> None: ...
+
+    def summary(self, outcome: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_reporter(json_mode: bool, stream: IO[str] | None = None) -> Reporter:
+    if json_mode:
+        return JsonReporter(sys.stdout)
+    err = stream or sys.stderr
+    if err.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
+        return LiveReporter(err)
+    return PlainReporter(err)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.1f}s"
+
+
+def event_line(record: dict[str, Any]) -> str | None:
+    """A one-line human rendering of an event record (also used by `prodigy events`)."""
+    kind = record.get("event")
+    label = record.get("label") or record.get("node") or ""
+    if kind == "node_finished":
+        status = record.get("status")
+        if status == "succeeded":
+            return f"ok       {label} ({_duration(record.get('duration_s'))})"
+        if status == "handled":
+            return f"handled  {label} (its on_failure handler ran; the run goes on)"
+        if status == "interrupted":
+            return f"stopped  {label} (interrupted)"
+        detail = record.get("message") or record.get("reason") or ""
+        if record.get("reason") == "tolerated":
+            detail = f"{detail}; tolerated by its handler".lstrip("; ")
+        return f"FAILED   {label}: {detail}"
+    if kind == "node_started":
+        return f"start    {label}" + (f" (attempt {record['attempt']})"
+                                      if record.get("attempt", 1) > 1 else "")
+    if kind == "node_reused":
+        return f"reused   {label} (checkpoint)"
+    if kind == "node_skipped":
+        reason = str(record.get("reason") or "").replace("_", " ")
+        cause = f" {record['cause']}" if record.get("cause") else ""
+        word = "not run " if record.get("status") == "not_run" else "skipped "
+        return f"{word} {label} ({reason}{cause})"
+    if kind == "node_retrying":
+        if record.get("handler"):
+            return f"retry    {record.get('node')} after its handler (attempt {record['attempt']})"
+        return (f"retry    {record.get('node')} in {record.get('delay_s')}s: "
+                f"{record.get('message') or 'failed'}")
+    if kind == "handler_started":
+        return f"handler  {record.get('handler')} for {record.get('node')}"
+    if kind in ("run_started", "run_resumed"):
+        verb = "resuming" if kind == "run_resumed" else "running"
+        return (f"{verb} {record.get('workflow') or record.get('source')} as "
+                f"{record.get('run_id')} ({record.get('nodes')} nodes, "
+                f"{record.get('executor')} executor, {record.get('jobs')} jobs)")
+    if kind == "run_finished":
+        counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in
+                           (record.get("counts") or {}).items())
+        return f"run {record.get('status')} in {_duration(record.get('duration_s'))}: {counts}"
+    return None
+
+
+class JsonReporter:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def on_event(self, record: dict[str, Any]) -> None:
+        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if record.get("event") in ("run_finished", "node_finished"):
+            self.out.flush()
+
+    def summary(self, outcome: Any) -> None:
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class PlainReporter:
+    def __init__(self, err: IO[str]) -> None:
+        self.err = err
+        self.total = 0
+
+    def on_event(self, record: dict[str, Any]) -> None:
+        kind = record.get("event")
+        if kind in ("run_started", "run_resumed"):
+            self.total = int(record.get("nodes") or 0)
+        if kind == "node_started" and self.total > MANY_NODES:
+            return
+        if (kind in ("node_finished", "node_reused") and self.total > MANY_NODES
+                and record.get("status") in (None, "succeeded")):
+            return
+        line = event_line(record)
+        if line is not None and kind != "run_finished":
+            self.err.write(line + "\n")
+            self.err.flush()
+
+    def summary(self, outcome: Any) -> None:
+        write_summary(self.err, outcome)
+
+    def close(self) -> None:
+        self.err.flush()
+
+
+class LiveReporter:
+    """rich Live: a progress bar and the running nodes; finished nodes scroll above it."""
+
+    def __init__(self, err: IO[str]) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(file=err, stderr=True)
+        self.total = 0
+        self.done = 0
+        self.running: dict[str, tuple[str, float]] = {}
+        self.live = Live(console=self.console, refresh_per_second=10, transient=True,
+                         get_renderable=self._render, redirect_stdout=False,
+                         redirect_stderr=False)
+        self.live.start()
+
+    def _render(self) -> Any:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 1))
+        table.add_row(ProgressBar(total=max(1, self.total), completed=self.done, width=40),
+                      f"{self.done}/{self.total} nodes, {len(self.running)} running")
+        now = time.monotonic()
+        for label, since in list(self.running.values())[:12]:
+            table.add_row(f"  [cyan]{_duration(now - since)}[/]", label)
+        if len(self.running) > 12:
+            table.add_row("", f"... and {len(self.running) - 12} more")
+        return table
+
+    def on_event(self, record: dict[str, Any]) -> None:
+        kind, node = record.get("event"), str(record.get("node"))
+        if kind in ("run_started", "run_resumed"):
+            self.total = int(record.get("nodes") or 0)
+        elif kind == "node_started":
+            self.running[node] = (str(record.get("label") or node), time.monotonic())
+            return
+        elif kind in ("node_finished", "node_reused", "node_skipped"):
+            self.running.pop(node, None)
+            if kind != "node_finished" or record.get("status") != "failed":
+                self.done += 1
+        line = event_line(record)
+        if line is None or kind in ("run_finished", "run_started", "run_resumed"):
+            return
+        quiet = self.total > MANY_NODES and record.get("status") in (None, "succeeded")
+        if not quiet:
+            style = "red" if "FAILED" in line else "dim" if kind == "node_skipped" else ""
+            self.console.print(line, style=style, markup=False, highlight=False)
+
+    def summary(self, outcome: Any) -> None:
+        self.close()
+        write_summary(self.console.file, outcome)
+
+    def close(self) -> None:
+        if self.live.is_started:
+            self.live.stop()
+
+
+def write_summary(err: IO[str], outcome: Any) -> None:
+    counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in outcome.counts.items())
+    err.write(f"run {outcome.run_id} {outcome.status} in {_duration(outcome.duration)}: "
+              f"{counts}\n")
+    if outcome.message:
+        err.write(f"  {outcome.message}\n")
+    for failed in outcome.failed:
+        reason = failed["message"] or failed["reason"]
+        err.write(f"  FAILED {failed['label']} [{failed['node']}]: {reason}\n")
+        tail = failed["output"].rstrip("\n").splitlines()[-20:]
+        for line in tail:
+            err.write(f"    | {line}\n")
+        err.write(f"    log: {failed['log']}\n")
+    if str(outcome.status) != "succeeded":
+        err.write(f"resume with: prodigy resume {outcome.run_id}\n")
+    err.flush()
+
+
+def decisions_text(rows: list[tuple[PlanNode, Decision]]) -> str:
+    """`--dry-run`: one line per node: action, id, label, and why."""
+    width = max((len(node.id) for node, _ in rows), default=0)
+    lines = [f"{d.action!s:<6} {node.id:<{width}}  {node.label}  ({d.explain()})"
+             for node, d in rows]
+    return "\n".join(lines) + "\n"
+
+
+def decisions_json(rows: list[tuple[PlanNode, Decision]]) -> str:
+    return json.dumps([{"node": node.id, "label": node.label, **d.to_json()}
+                       for node, d in rows], indent=1) + "\n"

@@ -1,0 +1,70 @@
+"""Hand-built plans for runtime tests: no compiler involved, as `prodigy exec` sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prodigy.runtime.nodes import params_from_json
+from prodigy.runtime.plan import Plan, fingerprint
+
+Node = tuple[str, str, dict[str, Any]]  # id, kind, params
+Edge = tuple[str, str, str]  # src, dst, kind
+
+
+WORKFLOW_META: dict[str, Any] = {
+    "name": "test", "mode": "standard", "source": "test.yml", "source_sha256": "0" * 64,
+    "env": {}, "secrets": {}, "env_files": [], "profiles": {}, "profile": None, "args": {}}
+
+
+def plan_json(nodes: Iterable[Node], edges: Iterable[Edge] = (),
+              workflow: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = []
+    for node_id, kind, params in nodes:
+        out.append({"id": node_id, "kind": kind, "phase": "main", "label": f"{kind}: {node_id}",
+                    "span": None, "fingerprint": fingerprint(params_from_json(kind, params)),
+                    "params": params})
+    return {"format_version": 1, "workflow": {**WORKFLOW_META, **(workflow or {})},
+            "nodes": out, "edges": [{"from": s, "to": d, "kind": k} for s, d, k in edges],
+            "subplans": {}}
+
+
+def build_plan(nodes: Iterable[Node], edges: Iterable[Edge] = (),
+               workflow: dict[str, Any] | None = None) -> Plan:
+    return Plan.from_json(plan_json(nodes, edges, workflow))
+
+
+def sh(node_id: str, command: str, **params: Any) -> Node:
+    return (node_id, "shell", {"command": command, **params})
+
+
+def chain(*ids: str) -> list[Edge]:
+    return [(a, b, "sequence") for a, b in zip(ids, ids[1:], strict=False)]
+
+
+@pytest.fixture
+def make_plan() -> Callable[..., Plan]:
+    return build_plan
+
+
+@pytest.fixture
+def run_plan(tmp_path: Path) -> Callable[..., Any]:
+    """Execute a plan in tmp_path with the inline executor; returns (outcome, events, state)."""
+    from prodigy.runtime.events import read_events
+    from prodigy.runtime.run import RunOptions, execute
+    from prodigy.runtime.store import StateDir
+
+    def run(plan: Plan, *, run_id: str = "r1", resume: bool = False, executor: str = "inline",
+            jobs: int = 1, force: Iterable[str] = (), cwd: Path | None = None) -> Any:
+        state = StateDir(tmp_path / "state")
+        outcome = execute(plan, state=state, run_id=run_id, cwd=cwd or tmp_path,
+                          options=RunOptions(jobs=jobs, executor=executor,
+                                             force=frozenset(force)),
+                          source="test", resume=resume)
+        events = list(read_events(state.events_path(run_id)))
+        return outcome, events, state
+
+    return run

@@ -1,0 +1,93 @@
+"""What users read: event lines, the summary, --json, --dry-run tables."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from prodigy.runtime.decide import Action, Decision, Why
+from prodigy.runtime.report import (
+    JsonReporter,
+    LiveReporter,
+    PlainReporter,
+    decisions_json,
+    decisions_text,
+    event_line,
+)
+from prodigy.runtime.run import RunOutcome
+from prodigy.runtime.store import RunStatus
+
+from .conftest import build_plan, sh
+
+FAILED = RunOutcome("r1", RunStatus.FAILED, {"failed": 1, "succeeded": 2},
+                    [{"node": "b", "label": "shell: make", "reason": "", "message": "exit code 2",
+                      "exit_code": 2, "output": "line1\nerror: boom\n", "log": "/x/b.log"}], 1.5)
+
+
+def test_event_lines() -> None:
+    assert event_line({"event": "node_finished", "label": "L", "status": "succeeded",
+                       "duration_s": 0.25}) == "ok       L (250ms)"
+    assert event_line({"event": "node_finished", "label": "L", "status": "failed",
+                       "message": "exit code 1"}) == "FAILED   L: exit code 1"
+    assert event_line({"event": "node_skipped", "label": "L", "status": "skipped",
+                       "reason": "upstream_failed", "cause": "a"}) == \
+        "skipped  L (upstream failed a)"
+    assert event_line({"event": "node_retrying", "node": "n", "delay_s": 2,
+                       "message": "exit code 1"}) == "retry    n in 2s: exit code 1"
+    assert event_line({"event": "unknown"}) is None
+
+
+def test_summary_names_the_failure_its_output_and_the_resume_command() -> None:
+    err = io.StringIO()
+    PlainReporter(err).summary(FAILED)
+    text = err.getvalue()
+    assert text.splitlines()[0] == "run r1 failed in 1.5s: 1 failed, 2 succeeded"
+    assert "FAILED shell: make [b]: exit code 2" in text and "    | error: boom" in text
+    assert "log: /x/b.log" in text and text.endswith("resume with: prodigy resume r1\n")
+
+
+def test_plain_reporter_stays_quiet_about_successes_in_big_runs() -> None:
+    err = io.StringIO()
+    reporter = PlainReporter(err)
+    reporter.on_event({"event": "run_started", "nodes": 10_000, "run_id": "r"})
+    reporter.on_event({"event": "node_started", "label": "x"})
+    reporter.on_event({"event": "node_finished", "label": "x", "status": "succeeded"})
+    reporter.on_event({"event": "node_finished", "label": "y", "status": "failed",
+                       "message": "m"})
+    assert err.getvalue().splitlines()[1:] == ["FAILED   y: m"]
+
+
+def test_json_reporter_writes_only_json_lines() -> None:
+    out = io.StringIO()
+    reporter = JsonReporter(out)
+    for record in ({"event": "run_started"}, {"event": "run_finished", "status": "ok"}):
+        reporter.on_event(record)
+    reporter.summary(FAILED)
+    assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == \
+        ["run_started", "run_finished"]
+
+
+def test_live_reporter_renders_progress_and_running_nodes() -> None:
+    err = io.StringIO()
+    live = LiveReporter(err)
+    live.on_event({"event": "run_started", "nodes": 2})
+    live.on_event({"event": "node_started", "node": "a", "label": "shell: sleep"})
+    assert "shell: sleep" in str(live._render().columns[1]._cells)
+    live.on_event({"event": "node_finished", "node": "a", "label": "shell: sleep",
+                   "status": "succeeded", "duration_s": 1})
+    live.summary(FAILED)
+    assert "ok       shell: sleep (1.0s)" in err.getvalue()
+    assert "resume with: prodigy resume r1" in err.getvalue()
+
+
+def test_dry_run_tables() -> None:
+    plan = build_plan([sh("a", "x"), sh("bb", "y")])
+    rows: list[Any] = [(plan.nodes[0], Decision(Action.REUSE, ((Why.CHECKPOINT_MATCHES, "abc"),))),
+                       (plan.nodes[1], Decision(Action.RUN, ((Why.FINGERPRINT_CHANGED, "1 -> 2"),
+                                                             (Why.UPSTREAM_CHANGED, "a"))))]
+    assert decisions_text(rows).splitlines() == [
+        "reuse  a   shell: a  (checkpoint matches: abc)",
+        "run    bb  shell: bb  (fingerprint changed: 1 -> 2; upstream changed: a)"]
+    assert json.loads(decisions_json(rows))[1]["reasons"][1] == {"why": "upstream changed",
+                                                                "detail": "a"}
