@@ -107,7 +107,7 @@ def main() -> None:
         f"| {j:.1f} |" for c, n, s, f, m, d, p, k, r, j in rows]
     table = "\n".join(lines)
     print(table)
-    for c, n, s, f, m, d, p, k, r, j in rows:
+    for c, n, s, _, m, _, p, k, _, _ in rows:
         if c.startswith("foreach"):
             print(f"goal for {n} nodes: < {GOAL_SECONDS:.0f} s -> {s:.2f} s "
                   f"({'met' if s < GOAL_SECONDS else 'missed'}; without YAML load and "

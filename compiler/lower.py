@@ -21,8 +21,8 @@ from prodigy.compiler.lower_core import Lowered, Lowering, Subplan
 from prodigy.compiler.lower_exprs import ExprCache, freeze, parse_all
 from prodigy.compiler.lower_refs import settle
 from prodigy.compiler.lower_steps import lower_steps
-from prodigy.compiler.model import EnvText, MapPhase, Phase, Workflow
 from prodigy.compiler.model_json import error_policy_json
+from prodigy.compiler.model_workflow import EnvText, MapPhase, Phase, Workflow
 from prodigy.compiler.scope import MAP_AGENT, MERGE_PHASE, Scope
 from prodigy.compiler.source import SourceMap
 from prodigy.runtime.nodes import BarrierParams, MapParams

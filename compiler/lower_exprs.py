@@ -54,6 +54,10 @@ class ExprCache:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     _seen: dict[tuple[str, str, object], Parsed | None] = field(default_factory=dict)
 
+    def __len__(self) -> int:
+        """How many distinct expressions have been parsed."""
+        return len(self._seen)
+
     def parse(self, kind: str, text: Text) -> Parsed | None:
         key = (kind, text.value, text.path)
         if key in self._seen:

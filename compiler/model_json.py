@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prodigy.compiler.model import CommitConfig, ErrorPolicy, Retry, WorktreeConfig
+from prodigy.compiler.model import CommitConfig, Retry
+from prodigy.compiler.model_workflow import ErrorPolicy, WorktreeConfig
 
 
 def retry_json(retry: Retry | None) -> dict[str, Any] | None:

@@ -15,10 +15,11 @@ from dataclasses import replace
 from typing import Literal, cast
 
 from prodigy.compiler.diagnostics import Diagnostic
-from prodigy.compiler.model import (
+from prodigy.compiler.model import Extract
+from prodigy.compiler.model_workflow import (
+    CheckpointPolicy,
     CircuitBreaker,
     ErrorPolicy,
-    Extract,
     MapPhase,
     MapTimeouts,
     Phase,
@@ -104,6 +105,7 @@ def normalize(
         merge=_merge(fields),
         timeout_s=seconds(fields, "timeout"),
         worktree=_worktree(fields.child("worktree_config", "worktreeConfig")),
+        checkpoint=_checkpoint(fields.child("checkpoint", f"{fields.schema}/checkpoint")),
     )
     if mode == "standard":
         key = "steps" if fields.has("steps") else "commands"
@@ -302,6 +304,13 @@ def _breaker(fields: Fields | None) -> CircuitBreaker | None:
                           fields.integer("success_threshold") or 1,
                           seconds(fields, "timeout") or 30,
                           fields.integer("half_open_requests") or 1)
+
+
+def _checkpoint(fields: Fields | None) -> CheckpointPolicy | None:
+    if fields is None:
+        return None
+    return CheckpointPolicy(fields.integer("interval_items"), seconds(fields, "interval_duration"),
+                            fields.integer("max_checkpoints"), seconds(fields, "max_age"))
 
 
 def _worktree(fields: Fields | None) -> WorktreeConfig | None:

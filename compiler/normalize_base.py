@@ -27,11 +27,17 @@ _STEP = ("claude", "shell", "analyze", "foreach", "write_file", "goal_seek", "te
          "commit_required", "commit_config", "auto_commit", "outputs", "analysis",
          "on_success", "on_failure", "on_exit_code", "retry", "validate", "step_validate",
          "skip_validation", "validation_timeout", "ignore_validation_failure", "allow_failure",
-         "continue_on_error", "fail_workflow")
+         "continue_on_error", "fail_workflow", "max_attempts", "retry_config")
 _WORKFLOW = ("name", "description", "version", "mode", "env", "secrets", "env_files",
              "profiles", "active_profile", "merge", "retry_defaults", "worktree_config",
              "timeout", "imports", "template", "templates", "extends", "parameters",
-             "defaults", "workflows", "sub_workflows")
+             "defaults", "workflows", "sub_workflows", "checkpoint")
+
+_CHECKPOINT = ("interval_items", "interval_duration", "max_checkpoints", "max_age")
+# What a capture stores besides the value unless `capture_streams` says otherwise (upstream's
+# default: exit code, success and duration, not stderr).
+DEFAULT_STREAMS = (("stdout", True), ("stderr", False), ("exit_code", True), ("success", True),
+                   ("duration", True))
 
 READS: dict[str, frozenset[str]] = {
     name: frozenset(fields)
@@ -40,12 +46,15 @@ READS: dict[str, frozenset[str]] = {
         "mapReduceWorkflow": (*_WORKFLOW, "setup", "map", "reduce", "error_policy",
                               "on_item_failure", "continue_on_failure", "max_failures",
                               "failure_threshold", "error_collection"),
+        "standardWorkflow/checkpoint": _CHECKPOINT,
+        "mapReduceWorkflow/checkpoint": _CHECKPOINT,
         "stepObject": _STEP,
         "commandMetadata": ("retries", "timeout", "continue_on_error", "env", "commit_required"),
         "outputDecl": ("file_pattern",),
         "analysisConfig": ("force_refresh", "max_cache_age"),
         "analyze": ("max_cache_age", "force_refresh", "save", "format"),
-        "foreach": ("foreach", "items", "do", "parallel", "continue_on_error", "max_items"),
+        "foreach": ("foreach", "items", "input", "do", "parallel", "continue_on_error",
+                    "max_items"),
         "writeFile": ("path", "content", "format", "mode", "create_dirs"),
         "goalSeek": ("goal", "claude", "shell", "command", "validate", "threshold",
                      "max_attempts", "timeout_seconds", "fail_on_incomplete"),
@@ -57,7 +66,8 @@ READS: dict[str, frozenset[str]] = {
         "onFailureObject": ("claude", "shell", "commands", "strategy", "timeout", "capture",
                             "fail_workflow", "handler_failure_fatal", "max_attempts",
                             "max_retries", "retry_original", "commit_required",
-                            "continue_on_error"),
+                            "continue_on_error", "capture_output", "description", "on_failure",
+                            "on_success"),
         "retry": ("attempts", "max_attempts", "backoff", "initial_delay", "max_delay", "jitter",
                   "jitter_factor", "retry_on", "retry_budget", "on_failure"),
         "retryMatcher": ("pattern",),
@@ -79,7 +89,8 @@ READS: dict[str, frozenset[str]] = {
                                   "command_type"),
         "stepValidate/success_criteria": ("at_least",),
         "envValueObject": ("default", "secret", "value", "command", "cache", "condition",
-                           "when_true", "when_false", "provider", "key", "version"),
+                           "when_true", "when_false", "provider", "key", "version",
+                           "description"),
         "secretValue": ("provider", "key", "version", "secret", "value"),
         "profile": ("description",),
         "setup": ("commands", "timeout", "capture_outputs"),

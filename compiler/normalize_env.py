@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from prodigy.compiler.diagnostics import Diagnostic
-from prodigy.compiler.model import (
+from prodigy.compiler.model import Text
+from prodigy.compiler.model_workflow import (
     EnvCommand,
     EnvCondition,
     EnvSecretRef,
@@ -27,7 +28,6 @@ from prodigy.compiler.model import (
     EnvVar,
     Parameter,
     Profile,
-    Text,
 )
 from prodigy.compiler.normalize_base import Ctx, Fields, scalar_text
 from prodigy.runtime.span import Span

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Literal, cast
 
 from prodigy.compiler.model import (
+    Capture,
     Check,
     Claude,
     DataPath,
@@ -26,6 +28,7 @@ from prodigy.compiler.model import (
     Verify,
 )
 from prodigy.compiler.normalize_base import (
+    DEFAULT_STREAMS,
     READS,
     Ctx,
     Fields,
@@ -84,7 +87,8 @@ def handler(value: object, path: DataPath, ctx: Ctx, read: ReadSteps) -> Handler
     if not isinstance(value, Mapping):
         return None
     fields = Fields(value, path, "onFailureObject", ctx)
-    steps = _one_body(fields, read, fields.flag("commit_required", False))
+    steps = _nested(fields, _one_body(fields, read, fields.flag("commit_required", False)),
+                    read)
     if fields.flag("continue_on_error", False):
         steps = tuple(tolerate(s) for s in steps)
     if fields.has("capture"):
@@ -104,6 +108,33 @@ def handler(value: object, path: DataPath, ctx: Ctx, read: ReadSteps) -> Handler
     )
 
 
+def _nested(fields: Fields, steps: tuple[Step, ...], read: ReadSteps) -> tuple[Step, ...]:
+    """The handler command's own options: a label, a capture, and (nested recovery) what
+    follows its success or failure. They belong to the one `claude:`/`shell:` command."""
+    keys = [k for k in ("description", "capture_output", "on_success", "on_failure")
+            if fields.has(k)]
+    if not keys:
+        return steps
+    if fields.has("commands") or len(steps) != 1:
+        fields.ctx.error("P118", f"`{keys[0]}` applies to a single handler command",
+                         fields.key_span(keys[0]),
+                         hint="put it on the step inside `commands:` instead")
+        return steps
+    output = fields.get("capture_output")
+    name = output if isinstance(output, str) else ("CAPTURED_OUTPUT" if output else None)
+    step = replace(
+        steps[0],
+        label=fields.string("description"),
+        capture=Capture(name, "string", DEFAULT_STREAMS, fields.value_span("capture_output"))
+        if name else None,
+        on_success=(read(fields.get("on_success"), fields.at("on_success"), "legacy")
+                    if fields.has("on_success") else ()),
+        on_failure=(handler(fields.get("on_failure"), fields.at("on_failure"), fields.ctx, read)
+                    if fields.has("on_failure") else None),
+    )
+    return (step,)
+
+
 def _attempts(fields: Fields) -> int:
     """Total runs of the original command: `max_attempts: N` is N, `max_retries: N` is N+1."""
     attempts, retries = fields.integer("max_attempts"), fields.integer("max_retries")
@@ -121,8 +152,6 @@ def _attempts(fields: Fields) -> int:
 
 def tolerate(step: Step) -> Step:
     """The step with its failure tolerated: its handler (or an empty one) does not fail the run."""
-    from dataclasses import replace
-
     if step.on_failure is not None:
         return replace(step, on_failure=replace(step.on_failure, fail_workflow=False))
     return replace(step, on_failure=Handler((), 1, False, "recovery", False, None, step.span))

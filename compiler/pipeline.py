@@ -22,7 +22,7 @@ from prodigy.compiler.diagnostics import CompileError, Diagnostic, Severity, sor
 from prodigy.compiler.lower import lower
 from prodigy.compiler.lower_core import Lowered
 from prodigy.compiler.lower_exprs import ExprCache, parse_all
-from prodigy.compiler.model import Workflow
+from prodigy.compiler.model_workflow import Workflow
 from prodigy.compiler.normalize import normalize
 from prodigy.compiler.plan_build import build_plan
 from prodigy.compiler.schema_check import check_schema

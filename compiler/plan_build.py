@@ -23,17 +23,17 @@ import networkx as nx
 
 from prodigy.compiler.lower_core import Expansion, LNode, Lowered, natural_key
 from prodigy.compiler.lower_exprs import ExprCache
-from prodigy.compiler.model import (
+from prodigy.compiler.model import Text
+from prodigy.compiler.model_json import error_policy_json, worktree_json
+from prodigy.compiler.model_workflow import (
     EnvCommand,
     EnvCondition,
     EnvSecretRef,
     EnvText,
     EnvValue,
     EnvVar,
-    Text,
     Workflow,
 )
-from prodigy.compiler.model_json import error_policy_json, worktree_json
 from prodigy.compiler.plan_expand import expand_edges, expand_nodes
 from prodigy.runtime.plan import EdgeKind, Plan, PlanEdge, PlanNode, fingerprint
 
@@ -142,6 +142,12 @@ def _metadata(workflow: Workflow, cache: ExprCache, source: str, text: str) -> d
         "timeout_s": workflow.timeout_s,
         "phase_timeouts": timeouts,
         "worktree": worktree_json(workflow.worktree),
+        "checkpoint": None if workflow.checkpoint is None else {
+            "interval_items": workflow.checkpoint.interval_items,
+            "interval_s": workflow.checkpoint.interval_s,
+            "max_checkpoints": workflow.checkpoint.max_checkpoints,
+            "max_age_s": workflow.checkpoint.max_age_s,
+        },
     }
 
 

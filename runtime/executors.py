@@ -38,7 +38,6 @@ from prodigy.runtime.process import kill_running
 
 EXECUTORS = ("local", "inline", "dask")
 START_TIMEOUT_S = 60.0
-_STOP = "stop"  # to a pool worker: drop the tasks queued behind the running one
 
 
 class ExecutorUnavailable(ProdigyError):
@@ -114,19 +113,22 @@ class LocalExecutor:
 
     Submitting every node to loky as its own task costs a few hundred microseconds of queue
     and thread hand-offs per node, more than a trivial shell command itself. So each worker
-    runs one loky task, `serve`, which connects back over a Unix socket and runs the tasks it
-    is sent, in order, answering with their results. Each worker holds at most two tasks (the
-    next one waits in its socket, so it never idles on the driver's round trip); at most
-    `jobs` run at once. A reader thread resolves the futures.
+    runs a single loky task, `serve`, which connects back over a Unix socket and runs the
+    tasks it is sent, one at a time. Tasks wait here, in the driver, until a worker is free;
+    the reader thread hands the next one to a worker the moment that worker reports a result,
+    so a worker barely idles, and a short task never waits behind a long one on a busy worker.
     """
 
     name = "local"
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
-        self.capacity = 2 * jobs
+        # What the run loop keeps submitted: `jobs` running, the rest queued here, so workers
+        # are refilled at once and the loop can commit several results in one transaction.
+        self.capacity = 4 * jobs
         self._lock = threading.Lock()
-        self._queued: dict[Connection, deque[Future[NodeResult]]] = {}
+        self._busy: dict[Connection, Future[NodeResult] | None] = {}  # None: idle worker
+        self._pending: deque[tuple[Future[NodeResult], Task]] = deque()
         self._reader: threading.Thread | None = None
 
     def _start(self) -> None:
@@ -157,7 +159,7 @@ class LocalExecutor:
             raise ExecutorUnavailable("the local process pool did not start"
                                       + (f": {errors[0]}" if errors else ""))
         with self._lock:
-            self._queued = {conn: deque() for conn in accepted}
+            self._busy = dict.fromkeys(accepted)
         self._reader = threading.Thread(target=self._read, daemon=True,
                                         name="prodigy-results")
         self._reader.start()
@@ -165,33 +167,30 @@ class LocalExecutor:
     def submit(self, task: Task) -> Future[NodeResult]:
         future: Future[NodeResult] = Future()
         future.set_running_or_notify_cancel()  # cancelling goes through stop_queued()
-        for _ in range(2):
-            with self._lock:
-                live = list(self._queued)
-            if not live:
-                self._start()  # first use, or every worker died: a fresh pool
-                continue
-            conn = min(live, key=lambda c: len(self._queued[c]))
-            self._queued[conn].append(future)
-            try:
-                conn.send(task)
+        if not self._busy:
+            self._start()  # first use, or every worker died: a fresh pool
+        with self._lock:
+            idle = next((c for c, f in self._busy.items() if f is None), None)
+            if idle is None:
+                self._pending.append((future, task))
                 return future
-            except OSError:
-                self._lost(conn)
-        raise ExecutorUnavailable("the local process pool keeps losing its workers")
+            self._busy[idle] = future
+        self._send(idle, future, task)
+        return future
 
     def stop_queued(self) -> None:
-        """Workers drop the tasks waiting behind the one they run (interrupt)."""
+        """Tasks no worker has started yet never start (interrupt)."""
         with self._lock:
-            live = list(self._queued)
-        for conn in live:
-            with contextlib.suppress(OSError):
-                conn.send(_STOP)
+            dropped = list(self._pending)
+            self._pending.clear()
+        for future, _ in dropped:
+            future.set_exception(CancelledError("stopped before it started"))
 
     def shutdown(self, *, cancel: bool = False) -> None:
         # The loky pool itself stays warm for the next run in this process.
+        self.stop_queued()
         with self._lock:
-            live, self._queued = list(self._queued), {}
+            live, self._busy = list(self._busy), {}
         for conn in live:
             with contextlib.suppress(OSError):
                 conn.send(None)
@@ -199,10 +198,16 @@ class LocalExecutor:
         if self._reader is not None:
             self._reader.join(5)
 
+    def _send(self, conn: Connection, future: Future[NodeResult], task: Task) -> None:
+        try:
+            conn.send(task)
+        except OSError:
+            self._lost(conn)
+
     def _read(self) -> None:
         while True:
             with self._lock:
-                live = list(self._queued)
+                live = list(self._busy)
             if not live:
                 return
             for ready in wait(live, timeout=0.5):
@@ -212,48 +217,37 @@ class LocalExecutor:
                 except (EOFError, OSError):
                     self._lost(conn)
                     continue
-                queue = self._queued.get(conn)
-                if not queue:
-                    continue
-                future = queue.popleft()
-                if result is None:
-                    future.set_exception(CancelledError("stopped before it started"))
-                else:
+                with self._lock:
+                    future = self._busy.get(conn)
+                    following = self._pending.popleft() if self._pending else None
+                    if conn in self._busy:
+                        self._busy[conn] = following[0] if following else None
+                if following is not None:
+                    self._send(conn, *following)  # keep the worker busy first
+                if future is not None:
                     future.set_result(result)
 
     def _lost(self, conn: Connection) -> None:
-        """A worker died (killed, out of memory): what it held fails, the others go on."""
+        """A worker died (killed, out of memory): its task fails. loky stops the whole pool
+        when a worker dies, so the tasks waiting here fail too; the next submit starts anew."""
         with self._lock:
-            queue = self._queued.pop(conn, deque())
+            failed = [self._busy.pop(conn, None)]
+            if not self._busy:
+                failed += [f for f, _ in self._pending]
+                self._pending.clear()
         with contextlib.suppress(OSError):
             conn.close()
-        for future in queue:
-            if not future.done():
+        for future in failed:
+            if future is not None and not future.done():
                 future.set_exception(RuntimeError("the pool worker running it died"))
 
 
 def serve(address: str, authkey: bytes) -> None:
-    """A pool worker's loop: run the tasks the driver sends, in order, answer each result.
-
-    Messages are drained before each task starts, so a stop request sent during a task
-    reaches the worker before the next queued task could start.
-    """
+    """A pool worker's loop: run each task the driver sends, answer with its result."""
     conn = Client(address, family="AF_UNIX", authkey=authkey)
-    queue: deque[Task] = deque()
     try:
-        while True:
-            if not queue or conn.poll(0):
-                message = conn.recv()
-                if message is None:
-                    return
-                if message == _STOP:
-                    for _ in queue:
-                        conn.send(None)
-                    queue.clear()
-                else:
-                    queue.append(message)
-                continue
-            conn.send(run_task(queue.popleft()))
+        while (task := conn.recv()) is not None:
+            conn.send(run_task(task))
     except (EOFError, OSError):
         return  # the driver is gone
     finally:

@@ -33,10 +33,13 @@ class Reporter(Protocol):
 
 
 def make_reporter(json_mode: bool, stream: IO[str] | None = None) -> Reporter:
+    """--json: events on stdout. A terminal (stdout and stderr both; NO_COLOR and TERM=dumb
+    opt out): the live view. Anything else (CI, pipes, files): plain lines."""
     if json_mode:
         return JsonReporter(sys.stdout)
     err = stream or sys.stderr
-    if err.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
+    interactive = sys.stdout.isatty() and err.isatty()
+    if interactive and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
         return LiveReporter(err)
     return PlainReporter(err)
 

@@ -60,6 +60,8 @@ from prodigy.runtime.store import (
     safe_name,
 )
 
+BATCH_S = 0.05  # longest a finished node's done record waits for company in a transaction
+
 
 class InternalError(ProdigyError):
     """The runtime reached a state it should not: a bug, reported as such (exit 3)."""
@@ -113,9 +115,12 @@ class Run:
         self.cycle_tries: dict[str, int] = {}  # tries of the current execution: for `retry:`
         self.first_try: dict[str, float] = {}
         self.futures: dict[Future[NodeResult], tuple[str, Task]] = {}
+        self.log_dir = str(state.log_dir(run_id))
+        self.log_names: dict[str, str] = {}
         self.outbox: list[tuple[str, Task]] = []  # tasks waiting for this round's commit
         self.timers: list[tuple[float, int, str, Task]] = []
         self.writes: list[NodeRecord] = []
+        self.unsaved_since: float | None = None  # when the oldest uncommitted result came
         self.interrupted = False
         limit = plan.workflow.get("timeout_s")
         self.deadline = time.monotonic() + float(limit) if limit else None
@@ -153,13 +158,15 @@ class Run:
                 # The workflow's own time limit: stop like Ctrl-C, but the run has failed.
                 self.timed_out = self.interrupted = True
                 return
-            self._fire_timers()
-            self._dispatch()
-            self._flush()  # done records of the last harvest and started records, then submit
-            if self.sched.finished and not self.futures and not self.timers:
-                return
+            if not self._batching():
+                self._fire_timers()
+                self._dispatch()
+                self._flush()  # done records of the last harvest, started records, then send
+                if self.sched.finished and not self.futures and not self.timers:
+                    return
             timeout = 0.25
-            for due in (self.timers[0][0] if self.timers else None, self.deadline):
+            batch_end = self.unsaved_since + BATCH_S if self.unsaved_since is not None else None
+            for due in (self.timers[0][0] if self.timers else None, self.deadline, batch_end):
                 if due is not None:
                     timeout = max(0.0, min(timeout, due - time.monotonic()))
             if not self.futures:
@@ -168,6 +175,21 @@ class Run:
             done, _ = wait(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
                 self._harvest(future)
+            if self.writes and self.unsaved_since is None:
+                self.unsaved_since = time.monotonic()
+
+    def _batching(self) -> bool:
+        """Hold this round's commit back a little while the executor still has plenty queued.
+
+        Short nodes then share one transaction instead of paying one each. The workers stay
+        busy meanwhile, nothing that depends on an uncommitted node has been sent, and no
+        result waits more than BATCH_S to be committed.
+        """
+        assert self.executor is not None
+        if not self.writes or self.unsaved_since is None or not self.sched.has_ready():
+            return False
+        return (len(self.futures) > self.executor.capacity // 2
+                and time.monotonic() - self.unsaved_since < BATCH_S)
 
     def _dispatch(self) -> None:
         assert self.executor is not None
@@ -231,7 +253,9 @@ class Run:
     def _task(self, node: PlanNode, prepared: Prepared) -> Task:
         tries = self.tries.get(node.id, 0) + 1
         self.tries[node.id] = tries
-        log = self.state.log_dir(self.run_id) / f"{safe_name(node.id)}.log"
+        log = self.log_names.get(node.id)
+        if log is None:
+            log = self.log_names[node.id] = f"{self.log_dir}/{safe_name(node.id)}.log"
         inputs = prepared.inputs
         entry = self.graph.owner_entry.get(node.id)
         policy = self.graph.policies.get(entry) if entry else None
@@ -240,7 +264,7 @@ class Run:
             limit = inputs["timeout"]
             inputs = {**inputs, "timeout": min(limit or policy.timeout_s, policy.timeout_s)}
         return Task(self.run_id, node.id, node.kind, node.label, tries, inputs, prepared.env,
-                    prepared.cwd or str(self.cwd), str(log), self.masker,
+                    prepared.cwd or str(self.cwd), log, self.masker,
                     read_output=node.id in self.readers)
 
     def _submit(self, node_id: str, task: Task) -> None:
@@ -320,20 +344,20 @@ class Run:
                 self.writes.append(self._done(node_id, handled=False))
             self.sched.succeed(node_id, gate_open=result.gate, exit_code=result.exit_code or 0)
             return
-        state = self.sched.fail(node_id, exit_code=result.exit_code)
-        if state is NodeState.HANDLING:
-            entry = self._active_entry(node_id, result.exit_code)
-            self.failures[entry] = Failure(node_id, node.label, node.kind, result.exit_code,
-                                           result.message, result.output,
-                                           self.sched.attempts[node_id])
+        # Bodies reacting to this failure (its handler, a matching on_exit_code body) see it
+        # as `${error.*}`; a new handler cycle recomputes what its members see.
+        failure = Failure(node_id, node.label, node.kind, result.exit_code, result.message,
+                          result.output, self.sched.attempts[node_id])
+        entries = [self.graph.on_failure.get(node_id),
+                   self.graph.on_exit.get(node_id, {}).get(result.exit_code or 0)]
+        for entry in filter(None, entries):
+            self.failures[entry] = failure
             for member in self.graph.bodies[entry]:
                 self.vis.pop(member, None)
-            self.events.emit(EventType.HANDLER_STARTED, node=node_id, handler=entry,
+        if self.sched.fail(node_id, exit_code=result.exit_code) is NodeState.HANDLING:
+            self.events.emit(EventType.HANDLER_STARTED, node=node_id,
+                             handler=self.graph.on_failure[node_id],
                              attempt=self.sched.attempts[node_id])
-
-    def _active_entry(self, node_id: str, exit_code: int | None) -> str:
-        entry = self.graph.on_exit.get(node_id, {}).get(exit_code) if exit_code else None
-        return entry or self.graph.on_failure[node_id]
 
     def _done(self, node_id: str, handled: bool) -> NodeRecord:
         node = self.nodes[node_id]
@@ -351,6 +375,7 @@ class Run:
         if self.writes:
             self.store.write(self.run_id, self.writes)
             self.writes = []
+        self.unsaved_since = None
         self.events.flush()
         outbox, self.outbox = self.outbox, []
         for node_id, task in outbox:
@@ -502,6 +527,8 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
             record.status = RunStatus.FAILED
             state.write_run(record)
             raise
+        finally:
+            executor.shutdown()
         outcome = _outcome(run, status, time.monotonic() - started)
         record.status, record.counts, record.finished_at = status, outcome.counts, time.time()
         state.write_run(record)

@@ -20,17 +20,28 @@ OPS: dict[str, Op] = {
 
 
 def check_kinds(plan: Plan) -> None:
-    """Refuse, before anything runs, a plan with node kinds this runtime has no op for."""
+    """Refuse, before anything runs, a plan this runtime cannot run faithfully: node kinds it
+    has no op for, and features it would otherwise silently drop."""
     kinds: set[str] = set()
+    unsupported: set[str] = set()
     stack = [plan]
     while stack:
         current = stack.pop()
-        kinds.update(n.kind for n in current.nodes)
+        for node in current.nodes:
+            kinds.add(node.kind)
+            if getattr(node.params, "auto_commit", False):
+                unsupported.add(f"auto_commit (node {node.id})")
+            if node.phase == "merge":
+                unsupported.add("a merge phase (it runs when a worktree is merged back)")
         stack.extend(current.subplans.values())
+    if (plan.workflow.get("max_iterations") or 1) > 1:
+        unsupported.add("max_iterations")
     missing = sorted(kinds - OPS.keys())
     if missing:
         raise PlanError(f"this runtime cannot run node kind(s) {', '.join(missing)} "
                         f"(it runs: {', '.join(sorted(OPS))})")
+    if unsupported:
+        raise PlanError(f"this runtime does not support {', '.join(sorted(unsupported))} yet")
 
 
 __all__ = ["OPS", "Context", "Failure", "NodeResult", "Op", "Prepared", "Task", "check_kinds"]

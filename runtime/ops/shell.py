@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import time
+from functools import lru_cache
 from pathlib import Path
 
 from prodigy.runtime.nodes import NodeParams, ShellParams
@@ -26,11 +28,22 @@ def run(task: Task) -> NodeResult:
         header = f"\n$ {command}   # attempt {task.attempt}\n"
     head = git_head(task.cwd) if task.inputs.get("commit_required") else None
     proc = run_command(
-        [task.inputs["shell"], "-c", command], env=process_env(task), cwd=task.cwd,
+        [_shell(task), "-c", command], env=process_env(task), cwd=task.cwd,
         timeout=task.inputs.get("timeout"), log_path=Path(task.log_path), masker=task.masker,
         capture_stdout=keep_stdout(task), split_streams=task.read_output, header=header,
     )
     return finish(task, proc, "shell", started_at, head)
+
+
+def _shell(task: Task) -> str:
+    shell: str = task.inputs["shell"]
+    return shell if "PATH" in task.env else _resolve(shell)
+
+
+@lru_cache(maxsize=16)
+def _resolve(shell: str) -> str:
+    # An absolute path spares Popen its PATH walk on every one of thousands of nodes.
+    return shutil.which(shell) or shell
 
 
 OP = Op(prepare=prepare, run=run)

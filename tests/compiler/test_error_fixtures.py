@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.compiler.schema_check import check_schema
 from prodigy.compiler.source import load_file

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from prodigy.compiler.schema_check import check_schema
 from prodigy.compiler.source import SourceMap, load_file
 

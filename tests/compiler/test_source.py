@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from prodigy.compiler.source import LoadedFile, load_file, load_text
 
 

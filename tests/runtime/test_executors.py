@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from prodigy.runtime.executors import ExecutorUnavailable, make_executor, run_task
+from prodigy.runtime.executors import Executor, ExecutorUnavailable, make_executor, run_task
 from prodigy.runtime.masking import Masker
 from prodigy.runtime.ops import NodeResult, Task
 
 EXECUTORS = ["inline", "local"]
+
+
+@pytest.fixture
+def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
+    made = make_executor(request.param, jobs=2)
+    yield made
+    made.shutdown()
 
 
 def task(tmp_path: Path, command: str, node: str = "n", **inputs: object) -> Task:
@@ -22,14 +31,12 @@ def task(tmp_path: Path, command: str, node: str = "n", **inputs: object) -> Tas
                 str(tmp_path / f"{node}.log"), Masker(["topsecret"]))
 
 
-@pytest.mark.parametrize("name", EXECUTORS)
-def test_runs_tasks_and_returns_plain_results(tmp_path: Path, name: str) -> None:
-    executor = make_executor(name, jobs=2)
+@pytest.mark.parametrize("executor", EXECUTORS, indirect=True)
+def test_runs_tasks_and_returns_plain_results(tmp_path: Path, executor: Executor) -> None:
     futures = [executor.submit(task(tmp_path, f"echo $GREETING {i}; exit {i % 2}", node=f"n{i}",
                                     capture="out"))
                for i in range(4)]
     results = [f.result(timeout=30) for f in futures]
-    executor.shutdown()
     assert [r.ok for r in results] == [True, False, True, False]
     assert [r.exit_code for r in results] == [0, 1, 0, 1]
     assert results[2].variables["out"] == "hi 2\n"
@@ -39,30 +46,60 @@ def test_runs_tasks_and_returns_plain_results(tmp_path: Path, name: str) -> None
     assert (tmp_path / "n3.log").read_text().startswith("$ echo $GREETING 3")
 
 
-@pytest.mark.parametrize("name", EXECUTORS)
-def test_secrets_are_masked_in_what_comes_back(tmp_path: Path, name: str) -> None:
-    executor = make_executor(name, jobs=1)
+@pytest.mark.parametrize("executor", EXECUTORS, indirect=True)
+def test_secrets_are_masked_in_what_comes_back(tmp_path: Path, executor: Executor) -> None:
     result = executor.submit(task(tmp_path, "echo topsecret; echo topsecret >&2; exit 1",
                                   capture="x")).result(timeout=30)
     assert "topsecret" not in repr(result)
     assert "topsecret" not in (tmp_path / "n.log").read_text()
 
 
-@pytest.mark.parametrize("name", EXECUTORS)
-def test_a_crashing_op_is_a_failed_result_not_an_exception(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("executor", EXECUTORS, indirect=True)
+def test_a_crashing_op_is_a_failed_result_not_an_exception(tmp_path: Path,
+                                                           executor: Executor) -> None:
     broken = Task("r1", "n", "shell", "x", 1, {}, {}, str(tmp_path), str(tmp_path / "n.log"),
                   Masker())
-    result = make_executor(name, jobs=1).submit(broken).result(timeout=30)
+    result = executor.submit(broken).result(timeout=30)
     assert isinstance(result, NodeResult) and not result.ok
     assert "internal error" in result.message
     assert "this is a bug" in (tmp_path / "n.log").read_text()
 
 
-def test_local_workers_are_other_processes(tmp_path: Path) -> None:
-    local = make_executor("local", jobs=1).submit(task(tmp_path, "echo $PPID", capture="p"))
+@pytest.mark.parametrize("executor", ["local"], indirect=True)
+def test_local_workers_are_other_processes(tmp_path: Path, executor: Executor) -> None:
+    local = executor.submit(task(tmp_path, "echo $PPID", capture="p"))
     inline = run_task(task(tmp_path, "echo $PPID", capture="p"))
     assert local.result(timeout=30).variables["p"] != inline.variables["p"]
     assert inline.variables["p"].strip() == str(os.getpid())
+
+
+@pytest.mark.parametrize("executor", ["local"], indirect=True)
+def test_stop_queued_drops_tasks_that_did_not_start(tmp_path: Path, executor: Executor) -> None:
+    from concurrent.futures import CancelledError
+
+    first = [executor.submit(task(tmp_path, f"touch s{i}; sleep 0.5", node=f"a{i}"))
+             for i in range(2)]
+    deadline = time.monotonic() + 20
+    while not ((tmp_path / "s0").exists() and (tmp_path / "s1").exists()):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    queued = [executor.submit(task(tmp_path, "touch ran", node=f"b{i}")) for i in range(2)]
+    executor.stop_queued()
+    assert all(f.result(timeout=30).ok for f in first)
+    for future in queued:
+        with pytest.raises(CancelledError):
+            future.result(timeout=30)
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("executor", ["local"], indirect=True)
+def test_a_killed_worker_fails_its_tasks_and_the_pool_recovers(tmp_path: Path,
+                                                                executor: Executor) -> None:
+    victim = executor.submit(task(tmp_path, "kill -9 $PPID; sleep 5", node="victim"))
+    with pytest.raises(Exception, match="died"):
+        victim.result(timeout=30)
+    again = executor.submit(task(tmp_path, "echo fine", node="after", capture="x"))
+    assert again.result(timeout=60).variables["x"] == "fine\n"
 
 
 def test_dask_says_what_to_install() -> None:
@@ -74,3 +111,15 @@ def test_dask_says_what_to_install() -> None:
         pytest.skip("dask is installed here")
     with pytest.raises(ExecutorUnavailable, match=r"prodigy-workflows\[dask\]"):
         make_executor("dask", jobs=1)
+
+
+@pytest.mark.parametrize("executor", ["local"], indirect=True)
+def test_a_short_task_never_waits_behind_a_long_one(tmp_path: Path, executor: Executor) -> None:
+    long = executor.submit(task(tmp_path, "sleep 3", node="long"))
+    short = [executor.submit(task(tmp_path, "true", node=f"s{i}")) for i in range(3)]
+    started = time.monotonic()
+    for future in short:
+        assert future.result(timeout=30).ok
+    assert time.monotonic() - started < 2.5  # all ran on the other worker meanwhile
+    assert not long.done()
+    assert long.result(timeout=30).ok

@@ -255,3 +255,19 @@ def test_the_workflow_timeout_stops_the_run_as_failed(run_plan: Any, tmp_path: P
     assert outcome.status is failed and "timeout (0.5s)" in outcome.message
     assert outcome.counts == {"interrupted": 1, "skipped": 1}
     assert outcome.duration < 10 and not (tmp_path / "after").exists()
+
+
+@pytest.mark.parametrize("case", ["auto_commit", "max_iterations", "merge"])
+def test_features_it_would_silently_drop_are_refused(run_plan: Any, tmp_path: Path,
+                                                     case: str) -> None:
+    node = sh("n", "touch ran", auto_commit=case == "auto_commit")
+    plan = build_plan([node], workflow={"max_iterations": 3 if case == "max_iterations" else None})
+    if case == "merge":
+        from prodigy.runtime.plan import Plan
+
+        data = plan.to_json()
+        data["nodes"][0]["phase"] = "merge"
+        plan = Plan.from_json(data)
+    with pytest.raises(PlanError, match="does not support"):
+        run_plan(plan)
+    assert not (tmp_path / "ran").exists()

@@ -1,0 +1,226 @@
+"""Lowering: graph structure per feature, plus the golden plans in tests/fixtures/lower/.
+
+Golden pairs: `<feature>.yml` compiles to exactly `<feature>.plan.json` (byte for byte).
+`UPDATE_GOLDEN=1 pytest tests -k golden` rewrites them (`make golden`); review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from prodigy.compiler.pipeline import compile_file
+from prodigy.runtime.plan import EdgeKind, Plan, fingerprint, loads
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "fixtures" / "lower"
+
+
+def _golden_inputs() -> list[Path]:
+    return sorted(GOLDEN.glob("*.yml"))
+
+
+@pytest.mark.parametrize("source", _golden_inputs(), ids=lambda p: p.stem)
+def test_golden_plan(source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Plans record the source path as given and spans name it: compile with a path relative
+    # to the repository so the golden files do not depend on where the checkout lives.
+    monkeypatch.chdir(ROOT)
+    relative = source.relative_to(ROOT).as_posix()
+    text = compile_file(relative, args={"ARG": "42"}).dumps()
+    expected = source.with_suffix(".plan.json")
+    if os.environ.get("UPDATE_GOLDEN"):
+        expected.write_text(text, encoding="utf-8")
+    assert expected.exists(), f"run UPDATE_GOLDEN=1 to create {expected.name}"
+    assert text == expected.read_text(encoding="utf-8")
+
+
+def test_every_golden_input_has_a_title() -> None:
+    for source in _golden_inputs():
+        assert source.read_text(encoding="utf-8").startswith("# title: "), source.name
+
+
+# ---------------------------------------------------------------------------- structure
+
+
+def plan_of(tmp_path: Path, text: str, **kwargs: object) -> Plan:
+    path = tmp_path / "wf.yml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return compile_file(str(path), **kwargs)  # type: ignore[arg-type]
+
+
+def edges(plan: Plan) -> set[tuple[str, str, str]]:
+    return {(e.src, e.dst, e.kind.value) for e in plan.edges}
+
+
+def kinds(plan: Plan) -> dict[str, str]:
+    return {n.id: n.kind for n in plan.nodes}
+
+
+def test_sequence_ids_and_order(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, "\n".join(f"- shell: 'echo {i}'" for i in range(12)))
+    assert [n.id for n in plan.nodes] == [f"main.{i}" for i in range(12)]
+    assert ("main.9", "main.10", "sequence") in edges(plan)
+
+
+def test_gate_guards_the_whole_main_path(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, """
+        - shell: a
+          capture: x
+        - shell: b
+          when: "${x} == 'yes'"
+          analysis: {max_cache_age: 1}
+          validate: {shell: c}
+          step_validate: d
+          on_failure: {shell: e}
+        """)
+    found = edges(plan)
+    for guarded in ("main.1.analysis", "main.1", "main.1.validate", "main.1.verify"):
+        assert ("main.1.when", guarded, "gate") in found
+    assert ("main.0", "main.1.when", "data") in found
+    assert ("main.1.when", "main.1.on_failure", "gate") not in found
+    assert plan.node("main.1.when").params.when == ("==", ("ref", ("x",)), ("lit", "yes"))  # type: ignore[attr-defined]
+
+
+def test_handler_policy_and_body(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, """
+        - shell: a
+          on_failure: {claude: "/fix ${shell.output}", max_attempts: 3}
+        - shell: b
+        """)
+    handler = plan.node("main.0.on_failure")
+    assert handler.kind == "handler"
+    assert (handler.params.max_attempts, handler.params.fail_workflow) == (3, False)  # type: ignore[attr-defined]
+    found = edges(plan)
+    assert ("main.0", "main.0.on_failure", "on_failure") in found
+    assert ("main.0.on_failure", "main.0.on_failure.0", "sequence") in found
+    assert ("main.0", "main.1", "sequence") in found
+    # the body reads its owner's output without a DATA edge (it runs inside the owner)
+    assert not any(e[1] == "main.0.on_failure.0" and e[2] == "data" for e in found)
+    assert not any(e[0].startswith("main.0.on_failure") and e[1] == "main.1" for e in found)
+
+
+def test_exit_code_bodies(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, "- shell: a\n  on_exit_code:\n    3: {shell: b}\n    4: {shell: c}\n")
+    assert plan.node("main.0").params.on_exit_code == {  # type: ignore[attr-defined]
+        "3": "main.0.on_exit_code.3.0", "4": "main.0.on_exit_code.4.0"}
+    assert ("main.0", "main.0.on_exit_code.3.0", "on_exit_code") in edges(plan)
+
+
+def test_literal_foreach_expands_in_lanes(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, """
+        - foreach:
+            foreach: [a, b, c, d, e]
+            parallel: 2
+            do:
+              - shell: "echo ${item}"
+              - shell: "echo ${index} of ${total}"
+        """)
+    items = [n for n in plan.nodes if ".item." in n.id]
+    assert len(items) == 10
+    assert plan.node("main.0.item.3.1").params.bindings == {  # type: ignore[attr-defined]
+        "item": "d", "index": 3, "total": 5}
+    found = edges(plan)
+    assert ("main.0.item.0.1", "main.0.item.2.0", "sequence") in found  # lane 0
+    assert ("main.0.item.1.1", "main.0.item.3.0", "sequence") in found  # lane 1
+    assert {e[0] for e in found if e[1] == "main.0"} == {"main.0.item.3.1", "main.0.item.4.1"}
+    assert plan.node("main.0").kind == "barrier"
+    # every copy shares the body's encoded template and has its own fingerprint
+    commands = {id(n.params.command) for n in items if n.id.endswith(".0")}  # type: ignore[attr-defined]
+    assert len(commands) == 1
+    assert all(n.fingerprint == fingerprint(n.params) for n in plan.nodes)
+    assert len({n.fingerprint for n in items}) == 10
+
+
+def test_literal_foreach_with_step_options_stays_one_node(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, """
+        - foreach: {foreach: [a, b], do: [{shell: "echo ${item}"}]}
+          on_failure: {shell: cleanup}
+        """)
+    node = plan.node("main.0")
+    assert node.kind == "foreach" and node.params.items == ("a", "b")  # type: ignore[attr-defined]
+    assert list(plan.subplans) == ["main.0.do"]
+    assert [n.id for n in plan.subplans["main.0.do"].nodes] == ["main.0.do.0"]
+
+
+def test_mapreduce_phases_and_barriers(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, """
+        name: m
+        mode: mapreduce
+        setup: [{shell: "date", capture: t}]
+        map:
+          input: "items-${t}.json"
+          max_parallel: 2
+          agent_template: [{shell: "echo ${item.a} ${t}"}]
+        reduce: [{shell: "echo ${map.results}"}]
+        merge: [{shell: "echo ${merge.source_branch}"}]
+        """)
+    assert [n.id for n in plan.nodes] == ["setup.0", "setup.done", "map", "map.done",
+                                          "reduce.0", "reduce.done", "merge.0"]
+    assert [n.phase for n in plan.nodes] == ["setup", "setup", "map", "map", "reduce",
+                                             "reduce", "merge"]
+    found = edges(plan)
+    assert {("setup.0", "setup.done", "phase"), ("setup.done", "map", "phase"),
+            ("map", "map.done", "phase"), ("map.done", "reduce.0", "phase"),
+            ("setup.0", "map", "data"), ("map", "reduce.0", "data")} <= found
+    agent = plan.subplans["map.agent"]
+    assert [n.id for n in agent.nodes] == ["map.agent.0"]
+    assert agent.nodes[0].phase == "map" and agent.edges == ()
+    assert plan.node("map").params.agent == "map.agent"  # type: ignore[attr-defined]
+
+
+def test_nested_subplans_live_with_their_owner(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, """
+        name: m
+        mode: mapreduce
+        map:
+          input: x.json
+          agent_template:
+            - claude: /fix
+              validate: {claude: /check, on_incomplete: {claude: "/more ${validation.gaps}"}}
+        """)
+    agent = plan.subplans["map.agent"]
+    assert sorted(agent.subplans) == ["map.agent.0.validate.commands",
+                                      "map.agent.0.validate.on_incomplete"]
+    assert plan.workflow["mode"] == "mapreduce"
+    assert agent.workflow == {"subplan": "map.agent", "owner": "map", "role": "agent"}
+
+
+def test_args_are_bound_into_the_nodes_that_read_them(tmp_path: Path) -> None:
+    text = "- claude: '/implement $ARG'\n- shell: 'echo static'\n"
+    first = plan_of(tmp_path, text, args={"ARG": "1"})
+    second = plan_of(tmp_path, text, args={"ARG": "2"})
+    assert first.node("main.0").params.bindings == {"ARG": "1"}
+    assert first.node("main.0").fingerprint != second.node("main.0").fingerprint
+    assert first.node("main.1").fingerprint == second.node("main.1").fingerprint
+    assert first.workflow["args"] == {"ARG": "1", "ARG_1": "1", "1": "1"}
+
+
+def test_plan_never_holds_a_secret_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    monkeypatch.setenv("GOLDEN_SECRET", "s3cr3t-value")
+    plan = plan_of(tmp_path, """
+        env: {TOKEN: {secret: true, value: "${GOLDEN_SECRET}"}}
+        secrets: {API: GOLDEN_SECRET}
+        commands: [{shell: "echo $TOKEN $API"}]
+        """)
+    text = plan.dumps()
+    assert "s3cr3t-value" not in text
+    assert plan.workflow["secrets"] == {"TOKEN": {"provider": "env", "key": "GOLDEN_SECRET"},
+                                        "API": {"provider": "env", "key": "GOLDEN_SECRET"}}
+    assert "TOKEN" not in plan.workflow["env"]
+
+
+def test_plans_round_trip_and_are_deterministic(tmp_path: Path) -> None:
+    for source in _golden_inputs():
+        first = compile_file(str(source), args={"ARG": "x"})
+        again = compile_file(str(source), args={"ARG": "x"})
+        assert first.dumps() == again.dumps()
+        assert loads(first.dumps()) == first
+
+
+def test_edge_kinds_are_the_plan_contract() -> None:
+    assert {k.value for k in EdgeKind} == {"sequence", "on_success", "on_failure",
+                                           "on_exit_code", "data", "gate", "phase"}
