@@ -76,7 +76,9 @@ print(json.dumps({"seconds": elapsed, "timings": timings, "dump_seconds": dump_s
 
 def measure(path: Path, traced: bool) -> dict[str, float]:
     done = subprocess.run([sys.executable, "-c", CHILD, str(path), "1" if traced else "0"],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark child failed:\n{done.stderr}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

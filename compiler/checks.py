@@ -109,6 +109,10 @@ def _describe(node: str, lowered: Lowered) -> str:
 
 
 def _cycles(lowered: Lowered) -> Iterator[Diagnostic]:
+    # Lowering only draws an edge from a node already lowered, except for a reference to a
+    # step id declared later (a back reference): without one there is no cycle to find.
+    if not lowered.back_refs:
+        return
     graph = _resolution_graph(lowered.graph)
     for component in nx.strongly_connected_components(graph):
         sub = graph.subgraph(component)

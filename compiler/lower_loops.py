@@ -15,6 +15,7 @@ handler, validation, a capture, retry...), or when its body holds sub-plans itse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import networkx as nx
@@ -29,6 +30,9 @@ from prodigy.runtime.plan import EdgeKind
 SEQ = EdgeKind.SEQUENCE
 _HOLE = "\x00"  # stands for the item number in the scratch lowering's node ids
 LOOP_CONTEXT = FOREACH_BODY | {"foreach"}
+# lower_steps.lower_body, passed in: loops hold steps, and steps hold loops.
+LowerBody = Callable[[Lowering, tuple[Step, ...], str, Scope, tuple[str, ...], EdgeKind],
+                     tuple[str | None, tuple[str, ...], Scope]]
 
 
 def expandable(step: Step, kind: EdgeKind) -> bool:
@@ -54,10 +58,9 @@ def _makes_subplan(step: Step) -> bool:
 
 
 def lower_expanded(low: Lowering, step: Step, loop: Foreach, base: str, scope: Scope,
-                   preds: tuple[str, ...], kind: EdgeKind) -> tuple[str, str, Scope]:
+                   preds: tuple[str, ...], kind: EdgeKind, lower_body: LowerBody
+                   ) -> tuple[str, str, Scope]:
     """Returns (entry node, join node, scope after the loop)."""
-    from prodigy.compiler.lower_steps import lower_body
-
     items = loop.items or ()
     if loop.max_items is not None:
         items = items[: loop.max_items]
@@ -126,27 +129,23 @@ def _retarget(low: Lowering, mark: int, hole: str, join: str) -> None:
             low.captures[name] = (join, plan)
 
 
-def foreach_node(low: Lowering, loop: Foreach, base: str, scope: Scope,
-                 exprs: Exprs) -> ForeachParams:
-    from prodigy.compiler.lower_steps import lower_steps
-
+def foreach_node(low: Lowering, loop: Foreach, base: str, scope: Scope, exprs: Exprs,
+                 lower_body: LowerBody) -> ForeachParams:
     body = f"{base}.do"
     low.subplans[body] = Subplan(base, "do")
     inner = scope.sub(body, base, LOOP_CONTEXT, "a foreach body")
-    lower_steps(low, loop.body, body, inner, (), SEQ)
+    lower_body(low, loop.body, body, inner, (), SEQ)
     return ForeachParams(body=body, items=loop.items, command=exprs.template(loop.command),
                          parallel=loop.parallel, continue_on_error=loop.continue_on_error,
                          max_items=loop.max_items)
 
 
-def goal_seek_node(low: Lowering, seek: GoalSeek, base: str, scope: Scope,
-                   exprs: Exprs) -> GoalSeekParams:
-    from prodigy.compiler.lower_steps import lower_steps
-
+def goal_seek_node(low: Lowering, seek: GoalSeek, base: str, scope: Scope, exprs: Exprs,
+                   lower_body: LowerBody) -> GoalSeekParams:
     attempt = f"{base}.attempt"
     low.subplans[attempt] = Subplan(base, "attempt")
     inner = scope.sub(attempt, base, REFINEMENT, "a goal_seek attempt")
-    lower_steps(low, (seek.attempt,), attempt, inner, (), SEQ)
+    lower_body(low, (seek.attempt,), attempt, inner, (), SEQ)
     return GoalSeekParams(goal=seek.goal, attempt=attempt, validate=exprs.template(seek.validate),
                           threshold=seek.threshold, max_attempts=seek.max_attempts,
                           timeout_s=seek.timeout_s, fail_on_incomplete=seek.fail_on_incomplete)

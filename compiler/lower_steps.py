@@ -13,6 +13,7 @@ from typing import Any
 
 from prodigy.compiler.lower_core import Exprs, Lowering, Subplan
 from prodigy.compiler.lower_exprs import freeze
+from prodigy.compiler.lower_loops import expandable, foreach_node, goal_seek_node, lower_expanded
 from prodigy.compiler.model import (
     Analyze,
     Claude,
@@ -93,8 +94,6 @@ class _Chain:
 def lower_step(low: Lowering, step: Step, base: str, scope: Scope, preds: tuple[str, ...],
                kind: EdgeKind) -> tuple[str, tuple[str, ...], Scope]:
     """Returns (entry node, exit nodes, scope after the step)."""
-    from prodigy.compiler.lower_loops import expandable, lower_expanded
-
     chain = _Chain(low, preds, kind)
     if step.when is not None:
         gate = f"{base}.when"
@@ -111,7 +110,7 @@ def lower_step(low: Lowering, step: Step, base: str, scope: Scope, preds: tuple[
     command = step.command
     if isinstance(command, Foreach) and expandable(step, chain.kind):
         entry, join, scope = lower_expanded(low, step, command, base, scope, chain.preds,
-                                            chain.kind)
+                                            chain.kind, lower_body)
         return chain.entry or entry, (join,), scope
     if command is not None:
         scope = _command_node(low, step, command, base, scope, chain)
@@ -131,15 +130,13 @@ def lower_step(low: Lowering, step: Step, base: str, scope: Scope, preds: tuple[
 def _command_node(low: Lowering, step: Step, command: Command, base: str, scope: Scope,
                   chain: _Chain) -> Scope:
     """The command node `base`, its published names and its handler bodies."""
-    from prodigy.compiler.lower_loops import foreach_node, goal_seek_node
-
     exprs = low.exprs(scope, base)
     published: tuple[str, ...]
     if isinstance(command, Foreach):
-        params: NodeParams = foreach_node(low, command, base, scope, exprs)
+        params: NodeParams = foreach_node(low, command, base, scope, exprs, lower_body)
         published, label = ("foreach", "step"), _foreach_label(command)
     elif isinstance(command, GoalSeek):
-        params = goal_seek_node(low, command, base, scope, exprs)
+        params = goal_seek_node(low, command, base, scope, exprs, lower_body)
         published, label = ("step",), label_text("goal_seek", command.goal)
     else:
         params, published, label = _simple(command, step, exprs)

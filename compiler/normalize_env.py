@@ -32,7 +32,6 @@ from prodigy.compiler.model_workflow import (
 from prodigy.compiler.normalize_base import Ctx, Fields, scalar_text
 from prodigy.runtime.span import Span
 
-_HAS_VAR = re.compile(r"\$\{[^}]+\}|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ENV_REF = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)\}\Z|\$([A-Za-z_][A-Za-z0-9_]*)\Z")
 _TYPES = {"string": "string", "number": "number", "integer": "integer", "boolean": "boolean",
@@ -271,8 +270,6 @@ def _type_problem(param: Parameter, value: str) -> str | None:
 
 
 def literal_values(env: tuple[EnvVar, ...]) -> dict[str, str]:
-    """Env values known at compile time (plain text, no variables): the ones a numeric setting
-    such as `max_parallel: ${N}` may use."""
-    return {var.name: var.value.text.value for var in env
-            if isinstance(var.value, EnvText)
-            and not _HAS_VAR.search(var.value.text.value)}
+    """Env values known at compile time, for numeric settings such as `max_parallel: ${N}`
+    (a value that itself holds a variable is kept as written, and reported if used)."""
+    return {var.name: var.value.text.value for var in env if isinstance(var.value, EnvText)}

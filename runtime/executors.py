@@ -132,15 +132,34 @@ class LocalExecutor:
         self._reader: threading.Thread | None = None
 
     def _start(self) -> None:
-        """Start the pool and its serve loops; on the first submit (a no-op resume has none)."""
+        """Start the pool and its serve loops; on the first submit (a no-op resume has none).
+
+        A pool whose worker was killed is flagged broken by loky a moment later; if the serve
+        loops die on such a pool, the second attempt asks loky for a fresh one.
+        """
         import loky
 
+        errors: list[str] = []
+        for reuse in ("auto", False):
+            pool = loky.get_reusable_executor(max_workers=self.jobs, timeout=60, reuse=reuse,
+                                              initializer=_init_worker,
+                                              initargs=(os.getpid(),))
+            conns = self._connect(pool, errors)
+            if conns is not None:
+                with self._lock:
+                    self._busy = dict.fromkeys(conns)
+                self._reader = threading.Thread(target=self._read, daemon=True,
+                                                name="prodigy-results")
+                self._reader.start()
+                return
+        raise ExecutorUnavailable("the local process pool did not start"
+                                  + (f": {errors[-1]}" if errors else ""))
+
+    def _connect(self, pool: Any, errors: list[str]) -> list[Connection] | None:
         folder = tempfile.mkdtemp(prefix="prodigy-pool-")
         address = os.path.join(folder, "socket")
         authkey = secrets.token_bytes(32)
         listener = Listener(address, family="AF_UNIX", authkey=authkey)
-        pool = loky.get_reusable_executor(max_workers=self.jobs, timeout=60,
-                                          initializer=_init_worker, initargs=(os.getpid(),))
         serving = [pool.submit(serve, address, authkey) for _ in range(self.jobs)]
         accepted: list[Connection] = []
 
@@ -151,18 +170,20 @@ class LocalExecutor:
 
         thread = threading.Thread(target=accept, daemon=True)
         thread.start()
-        thread.join(START_TIMEOUT_S)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        # A serve loop that ends before connecting means the pool is unusable: stop waiting.
+        while thread.is_alive() and time.monotonic() < deadline:
+            if any(f.done() for f in serving):
+                break
+            thread.join(0.05)
         listener.close()  # unblocks accept() if a worker never came
         shutil.rmtree(folder, ignore_errors=True)
-        if len(accepted) < self.jobs:
-            errors = [repr(f.exception()) for f in serving if f.done() and f.exception()]
-            raise ExecutorUnavailable("the local process pool did not start"
-                                      + (f": {errors[0]}" if errors else ""))
-        with self._lock:
-            self._busy = dict.fromkeys(accepted)
-        self._reader = threading.Thread(target=self._read, daemon=True,
-                                        name="prodigy-results")
-        self._reader.start()
+        if len(accepted) == self.jobs:
+            return accepted
+        errors += [repr(f.exception()) for f in serving if f.done() and f.exception()]
+        for conn in accepted:
+            conn.close()
+        return None
 
     def submit(self, task: Task) -> Future[NodeResult]:
         future: Future[NodeResult] = Future()

@@ -25,14 +25,19 @@ Execution semantics of the graph (the compiler lowers to this; the runtime imple
   after a step depends on the step only. A body not needed resolves as not-run, which counts
   as resolved for DATA successors (a value it would have produced is simply absent).
 - A `when:` gate guards every node of its step's main path (analysis, command, validate,
-  verify; each expanded item of a foreach) with a GATE edge; those nodes are also chained to
-  the gate and to each other by SEQUENCE edges.
+  verify) with a GATE edge; those nodes are also chained to the gate and to each other by
+  SEQUENCE edges.
+- A foreach over a literal list is expanded by the compiler: nodes `<step>.item.<k>.*` with
+  `item`/`index`/`total` in their `bindings`; item k's entry follows item k-parallel's exit
+  (SEQUENCE), and the loop ends at a `barrier` that has the step's id.
 - DATA: `src` publishes a variable `dst` reads (see StepParams for what a node publishes).
   A reference from inside a sub-plan to a value produced outside it is drawn to the node that
   owns the sub-plan. A node never gets a DATA edge from the node whose body it is in.
 - Expansion and loop nodes (`foreach` with run-time items, `map`, `validate`, `goal_seek`)
-  carry their bodies as named sub-plans in `Plan.subplans`; the runtime instantiates a body
-  with the owner's variables (its `bindings` included) plus the per-item or per-attempt ones.
+  carry their bodies as named sub-plans in the `subplans` of the plan holding the node (so a
+  map agent's validation sub-plans sit inside the agent sub-plan); the runtime instantiates a
+  body with the owner's variables (its `bindings` included) plus the per-item or per-attempt
+  ones.
 - Phases: a node's `phase` is main, setup, map (agent sub-plan), reduce or merge. Consecutive
   phases are joined by a `barrier` node (PHASE edges in and out). The merge phase runs only
   when the run's worktree is merged back.

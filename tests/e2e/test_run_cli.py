@@ -248,3 +248,14 @@ def test_events_follow_streams_until_the_run_ends(tmp_path: Path) -> None:
     kinds = [json.loads(line)["event"] for line in out.splitlines()]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("node_finished") == 2
+
+
+def test_cook_is_run_and_options_parse() -> None:
+    from prodigy.cli.main import build_parser
+    from prodigy.cli.run_commands import cmd_resume, cmd_run
+
+    parsed = build_parser().parse_args(["cook", "wf.yml", "--jobs", "3", "--executor", "inline",
+                                        "--arg", "A=1", "--args", "x", "--force", "n1"])
+    assert parsed.handler is cmd_run and parsed.jobs == 3 and parsed.force == ["n1"]
+    resumed = build_parser().parse_args(["resume", "r1", "--dry-run", "--json"])
+    assert resumed.handler is cmd_resume and resumed.dry_run and resumed.json
