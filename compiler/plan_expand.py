@@ -10,7 +10,6 @@ nodes) and hashed between the two halves, which gives exactly `runtime.plan.fing
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,8 +19,7 @@ from prodigy.runtime.nodes import NodeParams, field_names, params_to_json
 from prodigy.runtime.plan import PlanNode, canonical_json, fingerprint
 
 _SENTINEL = "\x00bindings\x00"
-# `runtime.plan.canonical_json` with its encoder built once (json.dumps builds one per call).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_CANONICAL = canonical_json
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ Keys read from `plan.workflow` (the compiler emits them):
     env        {NAME: value}, the active profile already applied: value is an encoded
                template, or {"command": tpl, "cache": bool} (its stdout, run once at run
                start), or {"condition": expr, "when_true": tpl, "when_false": tpl}
-    env_files  [encoded path, ...], dotenv files relative to the working directory
+    env_files  [encoded path, ...], dotenv files relative to the working directory; a
+               missing one is skipped (upstream does the same)
     secrets    {NAME: {"provider": "env" | "file", "key": VAR_OR_PATH}}; never a value
     args       {NAME: text}, bound --arg/--args values (template variables)
 """
@@ -121,7 +122,9 @@ def build(workflow: Mapping[str, Any], run_id: str, cwd: Path, scope: Mapping[st
     A dry run does not execute command-valued env entries."""
     overlay: dict[str, str] = {}
     for encoded in workflow.get("env_files") or ():
-        overlay.update(load_env_file(cwd / render(encoded, scope)))
+        path = cwd / render(encoded, scope)
+        if path.exists():  # a missing env file is skipped, as upstream does (local overrides)
+            overlay.update(load_env_file(path))
     # The compiler has already applied the active profile to `env` (plan.schema.json).
     values = dict(workflow.get("env") or {})
     for name, value in values.items():
@@ -161,7 +164,7 @@ def read_secret(name: str, spec: Any, cwd: Path) -> str:
             raise SetupError(f"secret {name}: environment variable {key} is not set")
         return os.environ[key]
     if provider == "file":
-        path = (cwd / key).expanduser()
+        path = cwd / Path(key).expanduser()  # an absolute or ~ path stays as it is
         try:
             return path.read_text(encoding="utf-8").rstrip("\n")
         except OSError as exc:

@@ -1,9 +1,10 @@
 """Executors: where a node's op runs. concurrent.futures-shaped; no scheduling, no retries.
 
 `submit(task)` returns a `concurrent.futures.Future[NodeResult]`; `capacity` says how many tasks
-the run loop keeps submitted at once. The driver owns ordering, retries, timeouts (it puts the
-deadline in the task; the op enforces it where the process is) and checkpoints, so a backend
-only has to run `run_task` somewhere and hand back plain data:
+the run loop keeps submitted at once; `stop_queued()` makes tasks not started yet never start
+(Ctrl-C); `shutdown()` ends the run's use of it. The driver owns ordering, retries, timeouts
+(it puts the deadline in the task; the op enforces it where the process is) and checkpoints,
+so a backend only has to run `run_task` somewhere and hand back plain data:
 
 - `inline`: in the driver's own thread, one at a time; for debugging and tests.
 - `local` (default): loky's reusable process pool with `jobs` workers, each running a `serve`

@@ -146,7 +146,7 @@ class LiveReporter:
 
         self.console = Console(file=err, stderr=True)
         self.total = 0
-        self.done = 0
+        self.done: set[str] = set()  # a set: a failed node may run again after its handler
         self.running: dict[str, tuple[str, float]] = {}
         self.live = Live(console=self.console, refresh_per_second=10, transient=True,
                          get_renderable=self._render, redirect_stdout=False,
@@ -156,15 +156,18 @@ class LiveReporter:
     def _render(self) -> Any:
         from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
+        # Text, not markup strings: Live renders this inside console.print calls too.
         table = Table.grid(padding=(0, 1))
-        table.add_row(ProgressBar(total=max(1, self.total), completed=self.done, width=40),
-                      f"{self.done}/{self.total} nodes, {len(self.running)} running")
+        done = len(self.done)
+        table.add_row(ProgressBar(total=max(1, self.total), completed=done, width=40),
+                      Text(f"{done}/{self.total} nodes, {len(self.running)} running"))
         now = time.monotonic()
         for label, since in list(self.running.values())[:12]:
-            table.add_row(f"  [cyan]{_duration(now - since)}[/]", label)
+            table.add_row(Text(f"  {_duration(now - since)}", style="cyan"), Text(label))
         if len(self.running) > 12:
-            table.add_row("", f"... and {len(self.running) - 12} more")
+            table.add_row(Text(""), Text(f"... and {len(self.running) - 12} more"))
         return table
 
     def on_event(self, record: dict[str, Any]) -> None:
@@ -176,15 +179,16 @@ class LiveReporter:
             return
         elif kind in ("node_finished", "node_reused", "node_skipped"):
             self.running.pop(node, None)
-            if kind != "node_finished" or record.get("status") != "failed":
-                self.done += 1
+            self.done.add(node)
         line = event_line(record)
         if line is None or kind in ("run_finished", "run_started", "run_resumed"):
             return
         quiet = self.total > MANY_NODES and record.get("status") in (None, "succeeded")
         if not quiet:
+            from rich.text import Text
+
             style = "red" if "FAILED" in line else "dim" if kind == "node_skipped" else ""
-            self.console.print(line, style=style, markup=False, highlight=False)
+            self.console.print(Text(line, style=style), highlight=False)
 
     def summary(self, outcome: Any) -> None:
         self.close()

@@ -2,15 +2,19 @@
 
     execute(plan, ...) -> RunOutcome
       round: fire due retries -> dispatch ready nodes (prepare, key, decide: reuse / run)
-             -> flush (started records, events) -> wait for a result -> finish the attempt
-             (retry? succeed / fail) -> commit done records -> release dependents
+             -> flush: ONE transaction with the done records of the last results and the
+                started records of the new tasks, then send the tasks
+             -> wait for results -> finish each attempt (retry? succeed / fail / handle)
 
 The driver owns everything with state: the scheduler, retries (with backoff timers, so a
 waiting retry does not hold a worker), timeouts (put into the task, enforced where the process
-runs), checkpoint writes and events. A `done` record is committed before any node depending on
-it is dispatched. Ctrl-C (or SIGTERM) sets a flag the loop checks between rounds, so no write
-is torn: the loop stops scheduling, stops the running commands' process groups, records what
-finished, and reports the run INTERRUPTED (exit 130, resumable).
+runs), checkpoint writes and events. A task is sent only after its started record is
+committed, and a node is dispatched only after the done records of what it depends on are.
+While the executor still has plenty queued, a round may wait up to BATCH_S for more results
+so that short nodes share a transaction. The workflow's `timeout_s` stops the run as failed.
+Ctrl-C (or SIGTERM) sets a flag the loop checks between rounds, so no write is torn: the loop
+stops scheduling, stops the running commands' process groups, records what finished, and
+reports the run INTERRUPTED (exit 130, resumable).
 """
 
 from __future__ import annotations

@@ -62,19 +62,11 @@ def keep_stdout(task: Task) -> bool:
 
 
 def process_env(task: Task) -> dict[str, str]:
+    """The environment the command gets: the worker's own, under the driver's overlay.
+    Read afresh each time: the inline executor runs in a process whose env may change."""
     if task.inputs.get("clear_env"):
         return dict(task.env)
-    return {**_base_env(), **task.env}
-
-
-_BASE_ENV: dict[str, str] = {}
-
-
-def _base_env() -> dict[str, str]:
-    # Copying os.environ decodes every variable; a worker's environment does not change.
-    if not _BASE_ENV:
-        _BASE_ENV.update(os.environ)
-    return _BASE_ENV
+    return {**os.environ, **task.env}
 
 
 def git_head(cwd: str) -> str | None:

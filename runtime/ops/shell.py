@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from functools import lru_cache
@@ -37,13 +38,15 @@ def run(task: Task) -> NodeResult:
 
 def _shell(task: Task) -> str:
     shell: str = task.inputs["shell"]
-    return shell if "PATH" in task.env else _resolve(shell)
+    if "PATH" in task.env:  # the step's own PATH decides; let Popen search it
+        return shell
+    return _resolve(shell, os.environ.get("PATH", ""))
 
 
 @lru_cache(maxsize=16)
-def _resolve(shell: str) -> str:
+def _resolve(shell: str, path: str) -> str:
     # An absolute path spares Popen its PATH walk on every one of thousands of nodes.
-    return shutil.which(shell) or shell
+    return shutil.which(shell, path=path) or shell
 
 
 OP = Op(prepare=prepare, run=run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def sh(node_id: str, command: str, **params: Any) -> Node:
 
 
 def chain(*ids: str) -> list[Edge]:
-    return [(a, b, "sequence") for a, b in zip(ids, ids[1:], strict=False)]
+    return [(a, b, "sequence") for a, b in pairwise(ids)]
 
 
 @pytest.fixture

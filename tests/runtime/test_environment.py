@@ -92,3 +92,8 @@ def test_captured_variables_become_env_but_raw_outputs_do_not() -> None:
                                     "shell.output": "big", "x.output": "big", "huge": "x" * 70000})
     assert env == {"PRODIGY_VAR_count": "3", "PRODIGY_VAR_doc": '{"a":1}',
                    "PRODIGY_VAR_name_exit_code": "0"}
+
+
+def test_a_missing_env_file_is_skipped(tmp_path: Path) -> None:
+    got = environment.build({"env_files": ["nope.env"], "env": {"A": "1"}}, "r", tmp_path, {})
+    assert got.overlay == {"A": "1"}

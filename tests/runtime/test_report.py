@@ -73,7 +73,7 @@ def test_live_reporter_renders_progress_and_running_nodes() -> None:
     live = LiveReporter(err)
     live.on_event({"event": "run_started", "nodes": 2})
     live.on_event({"event": "node_started", "node": "a", "label": "shell: sleep"})
-    assert "shell: sleep" in str(live._render().columns[1]._cells)
+    assert "shell: sleep" in str(live._render().columns[1]._cells[1])
     live.on_event({"event": "node_finished", "node": "a", "label": "shell: sleep",
                    "status": "succeeded", "duration_s": 1})
     live.summary(FAILED)

@@ -271,3 +271,11 @@ def test_features_it_would_silently_drop_are_refused(run_plan: Any, tmp_path: Pa
     with pytest.raises(PlanError, match="does not support"):
         run_plan(plan)
     assert not (tmp_path / "ran").exists()
+
+
+def test_an_item_bound_by_the_compiler_reaches_templates_and_env(run_plan: Any,
+                                                                 tmp_path: Path) -> None:
+    plan = build_plan([sh("n", tpl("echo ", var("item", "name"), " $PRODIGY_ITEM > item.txt"),
+                          bindings={"item": {"name": "a.py", "size": 3}})])
+    run_plan(plan)
+    assert (tmp_path / "item.txt").read_text() == 'a.py {"name": "a.py", "size": 3}\n'

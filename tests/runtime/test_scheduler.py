@@ -204,7 +204,8 @@ def test_on_exit_code_body_runs_but_does_not_handle_the_failure() -> None:
 
 
 def test_on_exit_code_zero_runs_on_success() -> None:
-    s = sched([sh("n", "x", on_exit_code={"0": "e0"}), sh("e0", "x")], [("n", "e0", "on_exit_code")])
+    s = sched([sh("n", "x", on_exit_code={"0": "e0"}), sh("e0", "x")],
+              [("n", "e0", "on_exit_code")])
     assert drain(s) == ["n", "e0"]
 
 
