@@ -16,12 +16,12 @@ from collections.abc import Iterator
 
 import networkx as nx
 
-from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.compiler.expressions import parse_condition
 from prodigy.compiler.lower_core import LNode, Lowered
 from prodigy.compiler.model import Step
 from prodigy.compiler.model_workflow import Workflow, walk_steps
 from prodigy.compiler.scope import RefIssue
+from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.expr.ast import Literal
 from prodigy.runtime.plan import EdgeKind
 from prodigy.runtime.span import Span

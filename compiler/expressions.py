@@ -33,7 +33,6 @@ from typing import Any
 from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
-from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.compiler.expression_builder import ExprBuilder, tree_path
 from prodigy.compiler.expression_errors import Problem, ProblemError, scan, syntax_problem
 from prodigy.compiler.expression_grammar import (
@@ -43,6 +42,7 @@ from prodigy.compiler.expression_grammar import (
     var_path,
 )
 from prodigy.compiler.source import DataPath, SourceMap
+from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.expr.ast import Expr, Path, SortKey, SortSpec, Template, Text, Var
 
 At = tuple[SourceMap, DataPath]

@@ -14,11 +14,11 @@ from typing import Any
 
 import networkx as nx
 
-from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.compiler.lower_exprs import ExprCache, Parsed, ref_sites
 from prodigy.compiler.model import Text
 from prodigy.compiler.scope import PROVIDED, Pending, RefIssue, Scope, resolve, root_of
 from prodigy.compiler.source import SourceMap
+from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.nodes import NodeParams
 from prodigy.runtime.plan import EdgeKind
 from prodigy.runtime.span import Span

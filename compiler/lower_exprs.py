@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.compiler.expressions import (
     check_json_path,
     parse_condition,
@@ -24,6 +23,7 @@ from prodigy.compiler.expressions import (
 )
 from prodigy.compiler.model import Text
 from prodigy.compiler.source import SourceMap
+from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.expr import Path, expr_refs, template_refs, to_json
 from prodigy.runtime.span import Span
 

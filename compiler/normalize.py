@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Literal, cast
 
-from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.compiler.model import Extract
 from prodigy.compiler.model_workflow import (
     CheckpointPolicy,
@@ -45,6 +44,7 @@ from prodigy.compiler.normalize_env import (
 from prodigy.compiler.normalize_policies import retry
 from prodigy.compiler.normalize_steps import read_steps
 from prodigy.compiler.source import SourceMap
+from prodigy.runtime.diagnostics import Diagnostic
 
 # Composition (templates, imports, inheritance, sub-workflows, tasks) needs other files and
 # semantics upstream never settled; it is reported rather than silently ignored.

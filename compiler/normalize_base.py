@@ -15,9 +15,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.compiler.model import DataPath, Retry, Text
 from prodigy.compiler.source import SourceMap
+from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.span import Span
 
 _STEP = ("claude", "shell", "analyze", "foreach", "write_file", "goal_seek", "test", "command",

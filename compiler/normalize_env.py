@@ -17,7 +17,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from prodigy.compiler.diagnostics import Diagnostic
 from prodigy.compiler.model import Text
 from prodigy.compiler.model_workflow import (
     EnvCommand,
@@ -30,6 +29,7 @@ from prodigy.compiler.model_workflow import (
     Profile,
 )
 from prodigy.compiler.normalize_base import Ctx, Fields, scalar_text
+from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.span import Span
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -54,7 +54,13 @@ def environment(fields: Fields, profile: str | None) -> Environment:
         active = fields.string("active_profile")
     if active is not None and active not in {p.name for p in profiles}:
         known = ", ".join(p.name for p in profiles) or "none"
-        span = fields.value_span("active_profile") if profile is None else None
+        # From --profile there is no YAML to point at but the `profiles:` key (or the file).
+        if profile is None:
+            span = fields.value_span("active_profile")
+        elif fields.has("profiles"):
+            span = ctx.source_map.key_span((*fields.at("profiles"),))
+        else:
+            span = ctx.source_map.span(())
         ctx.diagnostics.append(_unknown_profile(active, known, span))
         active = None
     env: dict[str, EnvVar] = {}

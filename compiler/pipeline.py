@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from prodigy.compiler.checks import check
-from prodigy.compiler.diagnostics import CompileError, Diagnostic, Severity, sorted_unique
 from prodigy.compiler.lower import lower
 from prodigy.compiler.lower_core import Lowered
 from prodigy.compiler.lower_exprs import ExprCache, parse_all
@@ -27,6 +26,7 @@ from prodigy.compiler.normalize import normalize
 from prodigy.compiler.plan_build import build_plan
 from prodigy.compiler.schema_check import check_schema
 from prodigy.compiler.source import LoadedFile, load_file
+from prodigy.runtime.diagnostics import CompileError, Diagnostic, Severity, sorted_unique
 from prodigy.runtime.plan import Plan
 
 

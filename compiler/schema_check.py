@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
-from prodigy.compiler.diagnostics import Diagnostic, sorted_unique
 from prodigy.compiler.resources import schema
 from prodigy.compiler.schema_messages import (
     COMMAND_KEYS,
@@ -39,6 +38,7 @@ from prodigy.compiler.schema_messages import (
     where,
 )
 from prodigy.compiler.source import DataPath, SourceMap
+from prodigy.runtime.diagnostics import Diagnostic, sorted_unique
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from prodigy.compiler.diagnostics import Diagnostic
+from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.span import Span
 
 DataPath = tuple[str | int, ...]
@@ -448,9 +448,10 @@ def load_file(path: str | Path) -> LoadedFile:
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        return _failed(name, Diagnostic("P001", f"no such file: {name}", None))
+        return _failed(name, Diagnostic("P001", f"no such file: {name}", _file_span(name)))
     except OSError as exc:
-        return _failed(name, Diagnostic("P001", f"cannot read {name}: {exc.strerror}", None))
+        return _failed(name, Diagnostic("P001", f"cannot read {name}: {exc.strerror}",
+                                        _file_span(name)))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -467,6 +468,11 @@ def load_file(path: str | Path) -> LoadedFile:
         return _failed(name, Diagnostic("P002", "the file contains a NUL byte (binary data)",
                                         Span(name, line, col, line, col + 1)))
     return load_text(text, name)
+
+
+def _file_span(name: str) -> Span:
+    # A file that cannot be read still gets FILE:1:1, so every diagnostic has one format.
+    return Span(name, 1, 1, 1, 1)
 
 
 def _failed(name: str, diag: Diagnostic) -> LoadedFile:

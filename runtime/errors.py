@@ -10,9 +10,11 @@ class ProdigyError(Exception):
 class PlanError(ProdigyError):
     """A plan file that cannot be run: not JSON, wrong schema, unknown format_version or kind."""
 
-    def __init__(self, message: str, code: str = "P401") -> None:
+    def __init__(self, message: str, code: str = "P401", line: int = 1, col: int = 1) -> None:
         super().__init__(message)
         self.code = code
+        self.line = line
+        self.col = col
 
 
 class CheckpointError(ProdigyError):

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from prodigy.compiler.diagnostics import Diagnostic
+from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.compiler.expressions import (
     check_json_path,
     parse_condition,

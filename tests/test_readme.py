@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from prodigy.compiler.diagnostics import CODES
+from prodigy.runtime.diagnostics import CODES
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- codes:begin -->", "<!-- codes:end -->"

@@ -72,7 +72,7 @@ def parse_bindings(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]
 
 
 def print_diagnostics(diagnostics: list, fmt: str) -> None:  # type: ignore[type-arg]
-    from prodigy.compiler.diagnostics import render_json, render_text, sorted_unique
+    from prodigy.runtime.diagnostics import render_json, render_text, sorted_unique
 
     ordered = sorted_unique(diagnostics)
     if fmt == "json":
@@ -89,14 +89,14 @@ def print_diagnostics(diagnostics: list, fmt: str) -> None:  # type: ignore[type
 
 
 def _cli_diagnostic(message: str, code: str = "P501"):  # type: ignore[no-untyped-def]
-    from prodigy.compiler.diagnostics import Diagnostic
+    from prodigy.runtime.diagnostics import Diagnostic
 
     return Diagnostic(code, message, None)
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from prodigy.compiler.diagnostics import Severity
     from prodigy.compiler.pipeline import validate_file
+    from prodigy.runtime.diagnostics import Severity
 
     diagnostics = []
     for file in args.files:
@@ -111,9 +111,9 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    from prodigy.compiler.diagnostics import CompileError
     from prodigy.compiler.emit import EMITTERS
     from prodigy.compiler.pipeline import compile_file
+    from prodigy.runtime.diagnostics import CompileError
 
     bindings, errors = parse_bindings(args)
     if errors:

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 
 from prodigy import __version__
-from prodigy.cli import compile_commands
+from prodigy.cli import compile_commands, run_commands
 
 EXIT_INTERNAL = 3
 
@@ -27,12 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prodigy {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     compile_commands.add_compile_commands(commands)
-    try:
-        from prodigy.cli import run_commands
-    except ImportError:  # the run commands arrive with the runtime
-        run_commands = None  # type: ignore[assignment]
-    if run_commands is not None:
-        run_commands.add_run_commands(commands)
+    run_commands.add_run_commands(commands)
     return parser
 
 

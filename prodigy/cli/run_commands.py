@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.cli.compile_commands import add_binding_options, parse_bindings, print_diagnostics
+from prodigy.runtime.span import Span
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERNAL, EXIT_LOCKED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
@@ -97,17 +98,19 @@ def cmd_exec(args: argparse.Namespace) -> int:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return _invalid(f"{path}: cannot read the plan: {getattr(exc, 'strerror', None) or exc}")
+        reason = getattr(exc, "strerror", None) or exc
+        return _invalid(f"cannot read the plan {path}: {reason}", code="P001")
     try:
         plan = loads(text)
     except PlanError as exc:
-        return _invalid(f"{path}: error[{exc.code}]: {exc}")
+        return _invalid(str(exc), code=exc.code, span=Span(str(path), exc.line, exc.col,
+                                                           exc.line, exc.col + 1))
     return _execute(plan, args, source=str(path), run_id=args.run_id, resume=False,
                     plan_text=text)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from prodigy.compiler.diagnostics import CompileError
+    from prodigy.runtime.diagnostics import CompileError
 
     bindings, errors = parse_bindings(args)
     if errors:
@@ -145,14 +148,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
     state = _state(args)
     record = state.read_run(args.run_id)
     if record is None:
-        return _invalid(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)")
+        return _invalid(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)", code="P505")
     path = state.plan_path(args.run_id)
     try:
         # The stored copy was validated when the run started; re-validating it would cost a
         # large plan most of a no-op resume.
         plan = Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return _invalid(f"{path}: the run's plan is unreadable: {exc}")
+        return _invalid(f"the run's plan {path} is unreadable: {exc}", code="P401")
     return _execute(plan, args, source=record.source, run_id=args.run_id, resume=True,
                     cwd=Path(record.cwd), bound=record.args, store_plan=False)
 
@@ -164,7 +167,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             return _invalid("runs show needs a RUN_ID")
         record = state.read_run(args.run_id)
         if record is None:
-            return _invalid(f"no run {args.run_id!r} in {state.root}")
+            return _invalid(f"no run {args.run_id!r} in {state.root}", code="P505")
         nodes = _node_states(state.events_path(args.run_id))
         if args.json:
             print(json.dumps({**record.to_json(), "nodes": nodes}, indent=1))
@@ -201,7 +204,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     state = _state(args)
     record = state.read_run(args.run_id)
     if record is None:
-        return _invalid(f"no run {args.run_id!r} in {state.root}")
+        return _invalid(f"no run {args.run_id!r} in {state.root}", code="P505")
     path = state.events_path(args.run_id)
 
     def alive() -> bool:
@@ -241,7 +244,7 @@ def _execute(plan: Any, args: argparse.Namespace, *, source: str, run_id: str | 
     state = _state(args)
     cwd = cwd or Path.cwd()
     if resume and state.read_run(run_id or "") is None:
-        return _invalid(f"no run {run_id!r} in {state.root} to resume (see `prodigy runs`)")
+        return _invalid(f"no run {run_id!r} in {state.root} to resume (see `prodigy runs`)", code="P505")
     if not resume and run_id is not None and state.read_run(run_id) is not None:
         return _invalid(f"run {run_id!r} exists; continue it with `prodigy resume {run_id}`")
     force = frozenset(args.force)
@@ -265,8 +268,11 @@ def _execute(plan: Any, args: argparse.Namespace, *, source: str, run_id: str | 
     except StateLocked as exc:
         print(f"prodigy: {exc}", file=sys.stderr)
         return EXIT_LOCKED
-    except (PlanError, SetupError, ExecutorUnavailable, CheckpointError) as exc:
-        return _invalid(f"{source}: {exc}")
+    except PlanError as exc:
+        return _invalid(str(exc), code=exc.code,
+                        span=Span(source, exc.line, exc.col, exc.line, exc.col + 1))
+    except (SetupError, ExecutorUnavailable, CheckpointError) as exc:
+        return _invalid(f"{source}: {exc}", code="P506")
     if outcome.status is RunStatus.INTERRUPTED:
         return EXIT_INTERRUPTED
     return EXIT_OK if outcome.status is RunStatus.SUCCEEDED else EXIT_FAILED
@@ -307,6 +313,15 @@ def _node_states(path: Path) -> dict[str, str]:
     return states
 
 
-def _invalid(message: str) -> int:
-    print(f"prodigy: {message}", file=sys.stderr)
+def _invalid(message: str, code: str = "P501", span: Span | None = None) -> int:
+    """Report invalid input as a diagnostic (the same format as workflow errors) and exit 2."""
+    from prodigy.runtime.diagnostics import Diagnostic, render_text
+
+    sources: dict[str, str] = {}
+    if span is not None:
+        try:
+            sources[span.file] = Path(span.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+    sys.stderr.write(render_text([Diagnostic(code, message, span)], sources))
     return EXIT_INVALID

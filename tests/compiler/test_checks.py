@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from prodigy.compiler.diagnostics import Diagnostic
+from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.compiler.pipeline import validate_file
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = [*sorted((ROOT / "tests" / "fixtures" / "errors").glob("P[23]*.yml")),
-            *sorted((ROOT / "tests" / "fixtures" / "normalize-errors").glob("*.yml"))]
-EXPECT = re.compile(r"^#\s*expect:\s*(P\d{3})\s+at\s+(\d+):(\d+)\s*$")
 
 
 def check(tmp_path: Path, text: str) -> list[Diagnostic]:
@@ -26,18 +23,6 @@ def check(tmp_path: Path, text: str) -> list[Diagnostic]:
 def found(tmp_path: Path, text: str) -> list[tuple[str, int, int]]:
     return [(d.code, d.span.line, d.span.col) if d.span else (d.code, 0, 0)
             for d in check(tmp_path, text)]
-
-
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
-def test_fixture_through_the_whole_pipeline(path: Path) -> None:
-    match = EXPECT.match(path.read_text(encoding="utf-8").splitlines()[0])
-    assert match, path.name
-    code, line, col = match.group(1), int(match.group(2)), int(match.group(3))
-    diagnostics = validate_file(str(path))
-    hits = [d for d in diagnostics if d.code == code and d.span is not None
-            and (d.span.line, d.span.col) == (line, col)]
-    assert hits, [(d.code, d.span) for d in diagnostics]
-    assert all(d.effective_hint for d in hits)
 
 
 def test_p203_suggests_the_closest_step_id(tmp_path: Path) -> None:

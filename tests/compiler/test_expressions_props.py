@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from prodigy.compiler.diagnostics import CODES
+from prodigy.runtime.diagnostics import CODES
 from prodigy.compiler.expressions import (
     check_json_path,
     parse_condition,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from prodigy.compiler.diagnostics import Diagnostic
+from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.compiler.model import (
     Analyze,
     Claude,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from prodigy.compiler import pipeline
-from prodigy.compiler.diagnostics import CompileError
+from prodigy.runtime.diagnostics import CompileError
 from prodigy.compiler.lower import lower
 from prodigy.compiler.lower_exprs import parse_all
 from prodigy.compiler.normalize import normalize

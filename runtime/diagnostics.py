@@ -1,6 +1,8 @@
 """Diagnostics: the one registry of error codes, the Diagnostic value, and its two renderings.
 
-Every user error the compiler reports is a `Diagnostic` with a stable code from `CODES`. Stages
+Every user error prodigy reports (workflow files, plan files, command-line flags) is a
+`Diagnostic` with a stable code from `CODES`. The module lives in the runtime, the lower layer,
+because `prodigy exec` reports bad plans in the same format without importing the compiler. Stages
 collect diagnostics and return them; nothing raises for bad input until the pipeline decides to
 stop, so a user sees every problem at once.
 """
@@ -37,7 +39,6 @@ CODES: dict[str, Code] = {
     "P102": Code("duplicate key", "remove one of the two keys; YAML keeps only the last one"),
     "P103": Code("not a workflow document", "a workflow is a list of steps or a mapping"),
     "P104": Code("recursive or oversized alias", "expand the anchor by hand"),
-    "P105": Code("value typed by YAML 1.1", "quote the value if you meant the text"),
     "P110": Code("unknown key", "remove the key or fix its spelling"),
     "P111": Code("wrong type", "see the schema for the accepted forms"),
     "P112": Code("missing required key", "add the key"),
@@ -69,6 +70,9 @@ CODES: dict[str, Code] = {
     "P402": Code("unsupported plan format_version", "recompile the workflow with this prodigy"),
     "P501": Code("invalid command-line value", "see `prodigy --help`"),
     "P502": Code("unknown profile", "pick one of the profiles the workflow defines"),
+    "P505": Code("unknown run", "list the runs with `prodigy runs`"),
+    "P506": Code("the run cannot start", "check the workflow's secrets, env_files and the "
+                 "--executor options"),
     "P503": Code("missing parameter", "pass it with `--arg NAME=VALUE` or give it a default"),
     "P504": Code("invalid parameter value", "pass a value of the parameter's type"),
 }
@@ -144,7 +148,7 @@ def render_json(diagnostics: Sequence[Diagnostic]) -> str:
 
 
 class CompileError(Exception):
-    """Raised by the pipeline once a stage produced errors; carries all of them."""
+    """Raised by the compiler pipeline once a stage produced errors; carries all of them."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
         self.diagnostics = sorted_unique(diagnostics)
