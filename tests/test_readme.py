@@ -37,3 +37,20 @@ def test_quick_start_is_exactly_make_run_and_make_test() -> None:
     assert block is not None
     commands = [line.split("#")[0].strip() for line in block.group(1).splitlines()]
     assert [c for c in commands if c] == ["make run", "make test"]
+
+
+def test_every_yaml_example_in_the_readme_validates(tmp_path: Path) -> None:
+    from prodigy.compiler.pipeline import validate_file
+
+    text = README.read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    checked = 0
+    for index, block in enumerate(blocks):
+        if "pre-commit" in block or "yaml-language-server" in block:
+            continue  # configuration for other tools, not workflows
+        path = tmp_path / f"example-{index}.yml"
+        path.write_text(block, encoding="utf-8")
+        problems = validate_file(str(path))
+        assert not problems, (block, [(d.code, d.message) for d in problems])
+        checked += 1
+    assert checked >= 5

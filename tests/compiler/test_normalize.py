@@ -576,7 +576,7 @@ def test_profiles_apply_on_top_of_env() -> None:
 
 def test_unknown_profile() -> None:
     _, diagnostics = _normalize(PROFILED, profile="staging")
-    assert [d.code for d in diagnostics] == ["P502"] and diagnostics[0].span is None
+    assert [d.code for d in diagnostics] == ["P502"] and diagnostics[0].span is not None
     assert "dev, ci" in (diagnostics[0].hint or "")
     assert codes(PROFILED + "active_profile: nope\n") == ["P502"]
     assert model(PROFILED + "active_profile: ci\n").profile == "ci"
