@@ -33,6 +33,8 @@ class _Proto:
     prefix: str
     suffix: str
     exit_codes: dict[str, str]
+    params_head: str  # P's text before the bindings (P: the params in {"kind":K,"params":P})
+    params_tail: str  # P's text after them
 
 
 def _proto(rel: str, lnode: LNode, hole: str) -> _Proto:
@@ -43,7 +45,9 @@ def _proto(rel: str, lnode: LNode, hole: str) -> _Proto:
     prefix, suffix = text.split(canonical_json(_SENTINEL))
     return _Proto(rel[len(hole):], lnode, {n: getattr(params, n) for n in names},
                   dict(params.bindings), prefix, suffix,
-                  dict(getattr(params, "on_exit_code", None) or {}))
+                  dict(getattr(params, "on_exit_code", None) or {}),
+                  prefix[len(canonical_json({"kind": params.kind, "params": 0})) - 2:],
+                  suffix[:-1])
 
 
 def item_names(expansion: Expansion) -> Iterator[tuple[int, str]]:
@@ -82,11 +86,15 @@ def _copy(proto: _Proto, expansion: Expansion, name: str, bound: dict[str, Any],
                                              for code, node in proto.exit_codes.items()}}
     params: NodeParams = type(lnode.params)(bindings=bindings, **kwargs)
     if proto.exit_codes:
-        digest = fingerprint(params)
-    else:
-        digest = hashlib.sha256((proto.prefix + encoded + proto.suffix).encode()).hexdigest()
+        return PlanNode(id=name + proto.rest, params=params, phase=lnode.phase,
+                        label=lnode.label, span=lnode.span, fingerprint=fingerprint(params))
+    # The fingerprint's body is {"kind":K,"params":P}: P, spliced once, is also what the
+    # plan file holds for this node.
+    body = proto.prefix + encoded + proto.suffix
+    digest = hashlib.sha256(body.encode()).hexdigest()
     return PlanNode(id=name + proto.rest, params=params, phase=lnode.phase,
-                    label=lnode.label, span=lnode.span, fingerprint=digest)
+                    label=lnode.label, span=lnode.span, fingerprint=digest,
+                    params_json=(proto.params_head, encoded, proto.params_tail))
 
 
 def expand_edges(expansion: Expansion, into: tuple[tuple[str, tuple[str, ...]], ...],

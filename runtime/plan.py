@@ -50,7 +50,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any
 
@@ -95,10 +95,25 @@ class PlanNode:
     label: str
     span: Span | None
     fingerprint: str
+    # The canonical JSON of `params` in pieces to join, when the compiler already has it (it
+    # builds the copies of a large expansion by splicing text): the pieces around the item are
+    # shared by every copy, so writing 100,000 nodes costs joins, not encodings or memory.
+    params_json: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
         return self.params.kind
+
+    def line(self) -> str:
+        """The node's canonical JSON (sorted keys), as `dumps` writes it on one line."""
+        if self.params_json is None:
+            params = canonical_json(self.row()["params"])
+        else:
+            params = "".join(self.params_json)
+        span = canonical_json(self.span.to_json()) if self.span else "null"
+        return (f'{{"fingerprint":"{self.fingerprint}","id":{_text(self.id)},'
+                f'"kind":{_text(self.kind)},"label":{_text(self.label)},"params":{params},'
+                f'"phase":{_text(self.phase)},"span":{span}}}')
 
     def row(self) -> dict[str, Any]:
         """The node as JSON data, its params left for the encoder (tuples and all)."""
@@ -193,7 +208,7 @@ class Plan:
         return {
             "format_version": self.format_version,
             "workflow": dict(self.workflow),
-            "nodes": [n.row() for n in self.nodes],
+            "nodes": [_Encoded(n.line()) for n in self.nodes],
             "edges": [e.to_json() for e in self.edges],
             "subplans": {k: v.rows() for k, v in sorted(self.subplans.items())},
         }
@@ -220,6 +235,16 @@ class Plan:
         )
 
 
+class _Encoded(str):
+    """Text that is already canonical JSON."""
+
+
+@lru_cache(maxsize=4096)
+def _text(value: str) -> str:
+    # Ids are unique but kinds, labels and phases repeat across a large expansion.
+    return canonical_json(value)
+
+
 def _layout(value: dict[str, Any], pad: str) -> str:
     lines = ["{"]
     keys = sorted(value)
@@ -227,7 +252,8 @@ def _layout(value: dict[str, Any], pad: str) -> str:
         item = value[key]
         head = f"{pad} {json.dumps(key)}: "
         if isinstance(item, list) and item:
-            rows = [f"{pad}  {canonical_json(row)}" for row in item]
+            rows = [f"{pad}  {row if isinstance(row, _Encoded) else canonical_json(row)}"
+                    for row in item]
             body = "[\n" + ",\n".join(rows) + f"\n{pad} ]"
         elif key == "subplans" and item:
             parts = [f"{pad}  {json.dumps(name)}: {_layout(sub, pad + '  ')}"

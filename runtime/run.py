@@ -1,20 +1,26 @@
 """The one run loop: feed ready nodes to an executor, checkpoint every result, resume.
 
     execute(plan, ...) -> RunOutcome
-      round: fire due retries -> dispatch ready nodes (prepare, key, decide: reuse / run)
-             -> flush: ONE transaction with the done records of the last results and the
-                started records of the new tasks, then send the tasks
-             -> wait for results -> finish each attempt (retry? succeed / fail / handle)
+      round: fire due retries -> dispatch ready nodes of every live frame (prepare, key,
+             decide: reuse / run / start a loop) -> settle (frames that ended go back to their
+             loop; loops that ended complete their node) -> flush: ONE transaction with the
+             records of the last results and the started records of the new tasks, then send
+             the tasks -> wait for results -> finish each attempt (retry? succeed / fail /
+             handle)
 
-The driver owns everything with state: the scheduler, retries (with backoff timers, so a
-waiting retry does not hold a worker), timeouts (put into the task, enforced where the process
-runs), checkpoint writes and events. A task is sent only after its started record is
+The driver owns everything with state: the frames (`frame.py`: the main plan, and the
+sub-plan instances loops create), the loops (`loops.py`), retries (with backoff timers, so a
+waiting retry does not hold a worker), timeouts (put into the task, enforced where the
+process runs), checkpoint writes and events. A task is sent only after its started record is
 committed, and a node is dispatched only after the done records of what it depends on are.
 While the executor still has plenty queued, a round may wait up to BATCH_S for more results
 so that short nodes share a transaction. The workflow's `timeout_s` stops the run as failed.
 Ctrl-C (or SIGTERM) sets a flag the loop checks between rounds, so no write is torn: the loop
 stops scheduling, stops the running commands' process groups, records what finished, and
 reports the run INTERRUPTED (exit 130, resumable).
+
+Merge-phase nodes run when a run's worktree is merged back; runs here work in the checkout
+itself, so they end `not_run` (reason `no_worktree`) without running.
 """
 
 from __future__ import annotations
@@ -25,38 +31,25 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from prodigy.runtime import environment
-from prodigy.runtime.decide import (
-    Action,
-    Decision,
-    RetryPolicy,
-    Visible,
-    Why,
-    checkpoint_key,
-    decide,
-    merge_visible,
-)
 from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.events import EventLog, EventType
 from prodigy.runtime.executors import Executor, make_executor
+from prodigy.runtime.frame import Frame, FrameSpec, Template
 from prodigy.runtime.masking import Masker
-from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task, check_kinds
-from prodigy.runtime.ops.control import error_variables
-from prodigy.runtime.ops.render import thaw
-from prodigy.runtime.plan import EdgeKind, Plan, PlanNode
+from prodigy.runtime.ops import OPS, NodeResult, Prepared, Task, check_kinds
+from prodigy.runtime.plan import Plan
 from prodigy.runtime.process import KILL_GRACE_S, kill_run
-from prodigy.runtime.scheduler import Graph, NodeState, Reason, Scheduler, Transition
+from prodigy.runtime.scheduler import NodeState, Reason
 from prodigy.runtime.store import (
     CheckpointStore,
-    NodeRecord,
-    RecordStatus,
     RunRecord,
     RunStatus,
     StateDir,
@@ -77,6 +70,9 @@ class RunOptions:
     executor: str = "local"
     dask_scheduler: str | None = None
     force: frozenset[str] = frozenset()
+    # `prodigy dlq retry`: loop node id -> indices of the items to run again whatever their
+    # records say; the loop nodes and everything after them are forced to run.
+    retry_items: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -90,40 +86,52 @@ class RunOutcome:
 
 
 class Run:
-    """One execution of a plan under a run id; `execute()` below is the entry point."""
+    """One execution of a plan under a run id; `execute()` below is the entry point.
+
+    It is the host of frames and loops: they reach the executor, the timers, the store and
+    the event log only through it.
+    """
 
     def __init__(self, plan: Plan, state: StateDir, store: CheckpointStore, run_id: str,
                  cwd: Path, options: RunOptions, run_env: environment.RunEnvironment,
                  sink: Callable[[dict[str, Any]], None] | None) -> None:
         self.plan, self.state, self.store, self.run_id = plan, state, store, run_id
-        self.cwd, self.options, self.env = cwd, options, run_env
-        self.graph = Graph.from_plan(plan)
-        self.sched = Scheduler(self.graph)
-        self.nodes = {n.id: n for n in plan.nodes}
-        self.index = {n: i for i, n in enumerate(self.graph.order)}
-        # Nodes whose output a later node reads (DATA edges) or a handler reports.
-        self.readers = {e.src for e in plan.edges if e.kind is EdgeKind.DATA}
-        self.readers |= set(self.graph.on_failure) | set(self.graph.on_exit)
+        self.cwd, self.env = cwd, run_env
         self.masker = Masker(run_env.mask_values)
         self.events = EventLog(state.events_path(run_id), run_id, self.masker, sink)
-        self.scope = environment.base_scope(plan.workflow, run_env)
-        self.records = store.load(run_id, self.graph.order)
-        self.keys: dict[str, str] = {}
-        self.deps: dict[str, dict[str, str]] = {}
-        self.own: dict[str, dict[str, Any]] = {}
-        self.vis: dict[str, Visible] = {}
-        self.results: dict[str, NodeResult] = {}
-        self.failures: dict[str, Failure] = {}
-        self.reused: set[str] = set()
-        self.tries: dict[str, int] = {}  # every try of a node in this run: its log's attempt
-        self.cycle_tries: dict[str, int] = {}  # tries of the current execution: for `retry:`
-        self.first_try: dict[str, float] = {}
-        self.futures: dict[Future[NodeResult], tuple[str, Task]] = {}
         self.log_dir = str(state.log_dir(run_id))
-        self.log_names: dict[str, str] = {}
-        self.outbox: list[tuple[str, Task]] = []  # tasks waiting for this round's commit
-        self.timers: list[tuple[float, int, str, Task]] = []
-        self.writes: list[NodeRecord] = []
+        self.subplans: dict[str, Plan] = {}
+        stack = [plan]
+        while stack:  # every sub-plan by name, wherever it is nested
+            for name, sub in stack.pop().subplans.items():
+                self.subplans[name] = sub
+                stack.append(sub)
+        self._templates: dict[str, Template] = {}
+        self.merge_nodes = [n for n in plan.nodes if n.phase == "merge"]
+        main = plan
+        if self.merge_nodes:
+            dropped = {n.id for n in self.merge_nodes}
+            main = Plan(plan.workflow, tuple(n for n in plan.nodes if n.id not in dropped),
+                        tuple(e for e in plan.edges if e.src not in dropped
+                              and e.dst not in dropped), plan.subplans)
+        tpl = Template.of(main)
+        if options.retry_items:
+            forced = set(options.force)
+            for loop in options.retry_items:
+                if loop in tpl.nodes:
+                    forced.add(loop)
+                    forced |= _descendants(tpl, loop)
+            options = RunOptions(options.jobs, options.executor, options.dask_scheduler,
+                                 frozenset(forced), options.retry_items)
+        self.options = options
+        scope = environment.base_scope(plan.workflow, run_env)
+        self.main = Frame(self, tpl, FrameSpec("", scope, {}, cwd, ""))
+        self.frames: list[Frame] = [self.main]
+        self.loops: list[Any] = []  # loops.Loop objects running
+        self.futures: dict[Future[NodeResult], tuple[Any, str, Task]] = {}
+        self.outbox: list[tuple[Any, str, Task]] = []  # tasks waiting for this round's commit
+        self.timers: list[tuple[float, int, Frame, str, Task]] = []
+        self.writes: list[Any] = []  # store records of this round (nodes, items, DLQ)
         self.unsaved_since: float | None = None  # when the oldest uncommitted result came
         self.interrupted = False
         limit = plan.workflow.get("timeout_s")
@@ -133,10 +141,47 @@ class Run:
         self._inline_node: str | None = None
         self.executor: Executor | None = None
 
+    # --- what frames and loops use ---------------------------------------------------------
+
+    def template(self, subplan: str) -> Template:
+        tpl = self._templates.get(subplan)
+        if tpl is None:
+            tpl = self._templates[subplan] = Template.of(self.subplans[subplan])
+        return tpl
+
+    def new_frame(self, tpl: Template, spec: FrameSpec, owner: Any) -> Frame:
+        frame = Frame(self, tpl, spec, owner)
+        self.frames.append(frame)
+        return frame
+
+    def submit(self, owner: Any, tag: str, task: Task) -> None:
+        """Queue a task of a frame node (owner: the Frame) or of a loop (owner: the Loop, tag
+        its own); `_flush` hands it to the executor once the round's records are in."""
+        self.outbox.append((owner, tag, task))
+
+    def retry_later(self, frame: Frame, node_id: str, task: Task, delay: float) -> None:
+        heapq.heappush(self.timers, (time.monotonic() + delay, next(self._seq), frame, node_id,
+                                     task))
+
+    def start_loop(self, frame: Frame, node_id: str, prepared: Prepared) -> None:
+        node = frame.tpl.nodes[node_id]
+        factory = OPS[node.kind].loop
+        assert factory is not None
+        loop = factory(self, frame, node_id, prepared)
+        self.loops.append(loop)
+        loop.begin()
+
+    @property
+    def capacity(self) -> int:
+        return self.executor.capacity if self.executor is not None else 1
+
     # --- the loop --------------------------------------------------------------------------
 
     def run(self, executor: Executor) -> RunStatus:
         self.executor = executor
+        for node in self.merge_nodes:
+            self.events.emit(EventType.NODE_SKIPPED, node=node.id, label=node.label,
+                             status=str(NodeState.NOT_RUN), reason=str(Reason.NO_WORKTREE))
         try:
             with self._signals():
                 try:
@@ -147,14 +192,15 @@ class Run:
                     self._wind_down()
         finally:
             self.events.flush()
-        leftovers = self.sched.leftovers()
-        if leftovers:
-            raise InternalError(f"scheduler left nodes unresolved: {', '.join(leftovers[:5])}")
+        leftovers = [f"{f.prefix}{n}" for f in self.frames for n in f.sched.leftovers()]
+        if leftovers or self.loops:
+            raise InternalError("scheduler left nodes unresolved: "
+                                f"{', '.join(leftovers[:5]) or 'a loop'}")
         if self.timed_out:
             return RunStatus.FAILED
         if self.interrupted:
             return RunStatus.INTERRUPTED
-        return RunStatus.FAILED if self.sched.failed else RunStatus.SUCCEEDED
+        return RunStatus.FAILED if self.main.sched.failed else RunStatus.SUCCEEDED
 
     def _loop(self) -> None:
         while not self.interrupted:
@@ -166,7 +212,8 @@ class Run:
                 self._fire_timers()
                 self._dispatch()
                 self._flush()  # done records of the last harvest, started records, then send
-                if self.sched.finished and not self.futures and not self.timers:
+                if (self.main.sched.finished and not self.futures and not self.timers
+                        and not self.loops):
                     return
             timeout = 0.25
             batch_end = self.unsaved_since + BATCH_S if self.unsaved_since is not None else None
@@ -174,7 +221,7 @@ class Run:
                 if due is not None:
                     timeout = max(0.0, min(timeout, due - time.monotonic()))
             if not self.futures:
-                time.sleep(timeout)
+                time.sleep(timeout if not self.loops else min(timeout, 0.05))
                 continue
             done, _ = wait(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
@@ -189,245 +236,104 @@ class Run:
         busy meanwhile, nothing that depends on an uncommitted node has been sent, and no
         result waits more than BATCH_S to be committed.
         """
-        assert self.executor is not None
-        if not self.writes or self.unsaved_since is None or not self.sched.has_ready():
+        if not self.writes or self.unsaved_since is None:
             return False
-        return (len(self.futures) > self.executor.capacity // 2
+        if not any(f.sched.has_ready() for f in self.frames) and not self.loops:
+            return False
+        return (len(self.futures) > self.capacity // 2
                 and time.monotonic() - self.unsaved_since < BATCH_S)
 
     def _dispatch(self) -> None:
-        assert self.executor is not None
-        while not self.interrupted and self.sched.has_ready():
-            room = self.executor.capacity - len(self.futures) - len(self.outbox)
-            if room <= 0:
+        """Start ready nodes of every live frame (oldest frame first, so items finish before
+        new ones start), then let frames that ended and loops that can go on move along."""
+        while True:
+            self._start_ready()
+            if not self._settle():
                 return
-            for node_id in self.sched.pop_ready(room):
-                self._start(node_id)
 
-    def _start(self, node_id: str) -> None:
-        node = self.nodes[node_id]
-        op = OPS[node.kind]
-        prepared = self._prepare(node)
-        if isinstance(prepared, NodeResult):  # the params could not even be rendered
-            self._complete(node_id, prepared, checkpoint=False)
-            return
-        attempt = self.sched.attempts[node_id]
-        if op.checkpointed and attempt == 1:
-            decision = decide(self.records.get(node_id), self.keys[node_id], node.fingerprint,
-                              self.deps[node_id], forced=node_id in self.options.force)
-            if decision.action is Action.REUSE:
-                self._reuse(node_id)
-                return
-        else:
-            decision = Decision(Action.RUN, ((Why.NOT_CHECKPOINTED, ""),) if not op.checkpointed
-                                else ((Why.FAILED_BEFORE, f"handler re-attempt {attempt}"),))
-        task = self._task(node, prepared)
-        self.first_try[node_id] = time.monotonic()
-        self.cycle_tries[node_id] = 1
-        if op.checkpointed:
-            record = NodeRecord(node_id, self.keys[node_id], node.fingerprint,
-                                self.deps[node_id], RecordStatus.STARTED, attempt, at=time.time())
-            self.records[node_id] = record
-            self.writes.append(record)
-        self.events.emit(EventType.NODE_STARTED, node=node_id, label=node.label, kind=node.kind,
-                         attempt=attempt, key=self.keys[node_id], why=decision.explain(),
-                         log=task.log_path if op.checkpointed else None)
-        if op.inline:
-            self._complete(node_id, op.run(task), checkpoint=False)
-        else:
-            self._submit(node_id, task)
+    def _start_ready(self) -> None:
+        progress = True
+        while progress and not self.interrupted:
+            progress = False
+            for frame in list(self.frames):
+                if frame.done or not frame.sched.has_ready():
+                    continue
+                room = self.capacity - len(self.futures) - len(self.outbox)
+                if room <= 0:
+                    return
+                for node_id in frame.sched.pop_ready(room):
+                    frame.start(node_id)
+                progress = True
 
-    def _prepare(self, node: PlanNode) -> Prepared | NodeResult:
-        variables = {k: v for k, (_, v) in self._visible(node.id).items()}
-        failure = self.failures.get(node.id)
-        if failure is not None:
-            variables.update(error_variables(failure))
-        scope = {**self.scope, **variables, **thaw(node.params.bindings)}
-        ctx = Context(self.run_id, node.id, node.label, scope, variables, self.cwd, self.env,
-                      failure)
-        try:
-            prepared = OPS[node.kind].prepare(node.params, ctx)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            return NodeResult(ok=False, message=f"cannot prepare {node.kind} params: {exc}")
-        deps = {d: self.keys.get(d) or f"<{self.sched.state[d]}>" for d in self.graph.deps[node.id]}
-        self.deps[node.id] = deps
-        self.keys[node.id] = checkpoint_key(node.fingerprint, prepared.inputs, deps)
-        return prepared
+    def _settle(self) -> bool:
+        """Hand finished frames back to their loops and complete the nodes of finished loops.
+        Returns whether anything changed (which may have made more nodes ready)."""
+        changed = False
+        for frame in self.frames[1:]:
+            if frame.done or not frame.sched.finished:
+                continue
+            for change in frame.sched.pop_transitions():
+                frame.transition(change)
+            frame.done = True
+            changed = True
+            frame.owner.frame_finished(frame)
+        if changed:
+            self.frames = [f for f in self.frames if not f.done]
+        for loop in list(self.loops):
+            loop.pump()
+            result = loop.result
+            if result is not None and not loop.busy:
+                self.loops.remove(loop)
+                loop.frame.complete(loop.node_id, result)
+                changed = True
+        return changed
 
-    def _task(self, node: PlanNode, prepared: Prepared) -> Task:
-        tries = self.tries.get(node.id, 0) + 1
-        self.tries[node.id] = tries
-        log = self.log_names.get(node.id)
-        if log is None:
-            log = self.log_names[node.id] = f"{self.log_dir}/{safe_name(node.id)}.log"
-        inputs = prepared.inputs
-        entry = self.graph.owner_entry.get(node.id)
-        policy = self.graph.policies.get(entry) if entry else None
-        if policy is not None and policy.timeout_s is not None and "timeout" in inputs:
-            # The handler's timeout caps every command of its body.
-            limit = inputs["timeout"]
-            inputs = {**inputs, "timeout": min(limit or policy.timeout_s, policy.timeout_s)}
-        return Task(self.run_id, node.id, node.kind, node.label, tries, inputs, prepared.env,
-                    prepared.cwd or str(self.cwd), log, self.masker,
-                    read_output=node.id in self.readers)
-
-    def _submit(self, node_id: str, task: Task) -> None:
-        """Queue a task; `_flush` hands it to the executor once its started record is in."""
-        self.outbox.append((node_id, task))
-
-    def _send(self, node_id: str, task: Task) -> None:
+    def _send(self, owner: Any, tag: str, task: Task) -> None:
         assert self.executor is not None
-        self._inline_node = node_id if self.executor.name == "inline" else None
+        self._inline_node = task.node_id if self.executor.name == "inline" else None
         try:
             future = self.executor.submit(task)
         except KeyboardInterrupt:
-            self.sched.interrupt(node_id)  # the inline op stopped its own process group
+            if isinstance(owner, Frame):
+                owner.sched.interrupt(tag)  # the inline op stopped its own process group
+            else:
+                owner.aux_finished(tag, NodeResult(ok=False, message="interrupted"))
             raise
         finally:
             self._inline_node = None
-        self.futures[future] = (node_id, task)
-
-    def _reuse(self, node_id: str) -> None:
-        record = self.records[node_id]
-        result = NodeResult.from_record(record.result)
-        self.own[node_id] = result.variables
-        self.results[node_id] = result
-        self.reused.add(node_id)
-        self.events.emit(EventType.NODE_REUSED, node=node_id, label=self.nodes[node_id].label,
-                         key=record.key, handled=record.handled or None)
-        self.sched.reuse(node_id, handled=record.handled, gate_open=result.gate)
+        self.futures[future] = (owner, tag, task)
 
     def _harvest(self, future: Future[NodeResult]) -> None:
-        node_id, task = self.futures.pop(future)
+        owner, tag, task = self.futures.pop(future)
         try:
             result = future.result()
         except Exception as exc:  # the backend lost the task (a worker died): a node failure
             result = NodeResult(ok=False, message=f"executor error: {exc!r}")
-        self._finish_attempt(node_id, task, result)
-
-    def _finish_attempt(self, node_id: str, task: Task, result: NodeResult) -> None:
-        if not result.ok and not self.interrupted:
-            policy = RetryPolicy.from_params(getattr(self.nodes[node_id].params, "retry", None))
-            elapsed = time.monotonic() - self.first_try[node_id]
-            delay = policy.next_delay(self.cycle_tries[node_id],
-                                      f"{result.message}\n{result.output}", result.timed_out,
-                                      elapsed)
-            if delay is not None:
-                self.events.emit(EventType.NODE_RETRYING, node=node_id, attempt=task.attempt,
-                                 delay_s=round(delay, 3), message=result.message,
-                                 exit_code=result.exit_code)
-                retry = replace(task, attempt=task.attempt + 1)
-                self.tries[node_id] += 1
-                self.cycle_tries[node_id] += 1
-                heapq.heappush(self.timers, (time.monotonic() + delay, next(self._seq),
-                                             node_id, retry))
-                return
-        self._complete(node_id, result)
+        if isinstance(owner, Frame):
+            owner.finish_attempt(tag, task, result)
+        else:
+            owner.aux_finished(tag, result)
+        self._settle()
 
     def _fire_timers(self) -> None:
         now = time.monotonic()
         while self.timers and self.timers[0][0] <= now:
-            _, _, node_id, task = heapq.heappop(self.timers)
-            self._submit(node_id, task)
-
-    def _complete(self, node_id: str, result: NodeResult, checkpoint: bool = True) -> None:
-        node = self.nodes[node_id]
-        checkpoint = checkpoint and OPS[node.kind].checkpointed
-        self.results[node_id] = result
-        self.own[node_id] = result.variables
-        status = "succeeded" if result.ok else "failed"
-        if self.interrupted and not result.ok:
-            self.sched.interrupt(node_id)
-            return
-        self.events.emit(EventType.NODE_FINISHED, node=node_id, label=node.label, status=status,
-                         exit_code=result.exit_code, duration_s=round(result.duration, 6),
-                         attempt=self.tries.get(node_id), message=result.message or None,
-                         gate=result.gate)
-        if result.ok:
-            if checkpoint:
-                self.writes.append(self._done(node_id, handled=False))
-            self.sched.succeed(node_id, gate_open=result.gate, exit_code=result.exit_code or 0)
-            return
-        # Bodies reacting to this failure (its handler, a matching on_exit_code body) see it
-        # as `${error.*}`; a new handler cycle recomputes what its members see.
-        failure = Failure(node_id, node.label, node.kind, result.exit_code, result.message,
-                          result.output, self.sched.attempts[node_id])
-        entries = [self.graph.on_failure.get(node_id),
-                   self.graph.on_exit.get(node_id, {}).get(result.exit_code or 0)]
-        for entry in filter(None, entries):
-            self.failures[entry] = failure
-            for member in self.graph.bodies[entry]:
-                self.vis.pop(member, None)
-        if self.sched.fail(node_id, exit_code=result.exit_code) is NodeState.HANDLING:
-            self.events.emit(EventType.HANDLER_STARTED, node=node_id,
-                             handler=self.graph.on_failure[node_id],
-                             attempt=self.sched.attempts[node_id])
-
-    def _done(self, node_id: str, handled: bool) -> NodeRecord:
-        node = self.nodes[node_id]
-        record = NodeRecord(node_id, self.keys[node_id], node.fingerprint, self.deps[node_id],
-                            RecordStatus.DONE, self.sched.attempts[node_id],
-                            self.masker.mask_data(self.results[node_id].to_record()),
-                            handled, time.time())
-        self.records[node_id] = record
-        return record
+            _, _, frame, node_id, task = heapq.heappop(self.timers)
+            self.submit(frame, node_id, task)
 
     def _flush(self) -> None:
         """Commit this round's records in one transaction, then report state changes."""
-        for change in self.sched.pop_transitions():
-            self._transition(change)
+        for frame in self.frames:
+            for change in frame.sched.pop_transitions():
+                frame.transition(change)
         if self.writes:
             self.store.write(self.run_id, self.writes)
             self.writes = []
         self.unsaved_since = None
         self.events.flush()
         outbox, self.outbox = self.outbox, []
-        for node_id, task in outbox:
-            self._send(node_id, task)
-
-    def _transition(self, change: Transition) -> None:
-        node_id, state = change.node, change.state
-        node = self.nodes[node_id]
-        if state is NodeState.HANDLED:
-            if OPS[node.kind].checkpointed and node_id in self.keys:
-                self.writes.append(self._done(node_id, handled=True))
-            self.events.emit(EventType.NODE_FINISHED, node=node_id, label=node.label,
-                             status="handled", reason=change.reason, handler=change.cause)
-        elif state is NodeState.READY:
-            self.events.emit(EventType.NODE_RETRYING, node=node_id, handler=change.cause,
-                             attempt=self.sched.attempts[node_id] + 1)
-        elif state is NodeState.FAILED:
-            if node_id in self.keys and OPS[node.kind].checkpointed:
-                self.writes.append(replace(self.records[node_id], status=RecordStatus.FAILED,
-                                           at=time.time()))
-            if change.reason is not None:
-                self.events.emit(EventType.NODE_FINISHED, node=node_id, label=node.label,
-                                 status="failed", reason=change.reason, cause=change.cause)
-        elif state is NodeState.INTERRUPTED:
-            self.events.emit(EventType.NODE_FINISHED, node=node_id, label=node.label,
-                             status="interrupted")
-        elif state in (NodeState.SKIPPED, NodeState.NOT_RUN):
-            self.events.emit(EventType.NODE_SKIPPED, node=node_id, label=node.label,
-                             status=str(state), reason=change.reason, cause=change.cause)
-
-    # --- variables -------------------------------------------------------------------------
-
-    def _visible(self, node_id: str) -> Visible:
-        """Captured variables of every node upstream, the latest producer (plan order) winning."""
-        stack = [node_id]
-        while stack:
-            top = stack[-1]
-            missing = [d for d in self.graph.deps[top] if d not in self.vis]
-            if missing:
-                stack.extend(missing)
-                continue
-            stack.pop()
-            if top not in self.vis:
-                self.vis[top] = self._merge(top)
-        return self.vis[node_id]
-
-    def _merge(self, node_id: str) -> Visible:
-        return merge_visible(self.graph.deps[node_id], self.vis, self.own, self.index)
+        for owner, tag, task in outbox:
+            self._send(owner, tag, task)
 
     # --- interruption ----------------------------------------------------------------------
 
@@ -454,7 +360,10 @@ class Run:
         if threading.current_thread() is threading.main_thread():
             # A second Ctrl-C must not tear the records being written.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-        self.sched.stop(Reason.INTERRUPTED)
+        for frame in self.frames:
+            frame.sched.stop(Reason.INTERRUPTED)
+        for loop in self.loops:
+            loop.interrupt()
         if self.futures:
             assert self.executor is not None
             self.executor.stop_queued()  # before the kill, so no queued task starts after it
@@ -462,22 +371,42 @@ class Run:
                 future.cancel()  # tasks an executor has not started never start
             kill_run(self.run_id)
             wait(list(self.futures), timeout=KILL_GRACE_S + 5)
-            for future, (node_id, _task) in list(self.futures.items()):
+            for future, (owner, tag, _task) in list(self.futures.items()):
                 del self.futures[future]
                 result = _result_of(future)
-                if result is not None and result.ok:
-                    self._complete(node_id, result)  # it finished: keep it
+                if isinstance(owner, Frame):
+                    if result is not None and result.ok:
+                        owner.complete(tag, result)  # it finished: keep it
+                    else:
+                        owner.sched.interrupt(tag)
                 else:
-                    self.sched.interrupt(node_id)
-        for _, _, node_id, _task in self.timers:
-            self.sched.interrupt(node_id)
-        for node_id, _task in self.outbox:
-            self.sched.interrupt(node_id)
+                    owner.aux_finished(tag, result or NodeResult(ok=False,
+                                                                 message="interrupted"))
+        for _, _, frame, node_id, _task in self.timers:
+            frame.sched.interrupt(node_id)
+        for owner, tag, _task in self.outbox:
+            if isinstance(owner, Frame):
+                owner.sched.interrupt(tag)
+            else:
+                owner.aux_finished(tag, NodeResult(ok=False, message="interrupted"))
         self.timers.clear()
         self.outbox.clear()
+        while self._settle():
+            pass
         self._flush()
         if self.executor is not None:
             self.executor.shutdown(cancel=True)
+
+
+def _descendants(tpl: Template, node_id: str) -> set[str]:
+    seen: set[str] = set()
+    stack = [node_id]
+    while stack:
+        for nxt in tpl.graph.dependents[stack.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
 
 
 def _result_of(future: Future[NodeResult]) -> NodeResult | None:
@@ -549,17 +478,20 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
 
 
 def _outcome(run: Run, status: RunStatus, duration: float) -> RunOutcome:
+    main = run.main
     counts: dict[str, int] = {}
-    for node_id, node_state in run.sched.state.items():
-        name = "reused" if node_id in run.reused else str(node_state)
+    for node_id, node_state in main.sched.state.items():
+        name = "reused" if node_id in main.reused else str(node_state)
         counts[name] = counts.get(name, 0) + 1
+    if run.merge_nodes:
+        counts["not_run"] = counts.get("not_run", 0) + len(run.merge_nodes)
     failed = []
-    for node_id, node_state in run.sched.state.items():
+    for node_id, node_state in main.sched.state.items():
         if node_state is NodeState.FAILED:
-            result = run.results.get(node_id)
+            result = main.results.get(node_id)
             failed.append({
-                "node": node_id, "label": run.nodes[node_id].label,
-                "reason": str(run.sched.reason.get(node_id) or ""),
+                "node": node_id, "label": main.tpl.nodes[node_id].label,
+                "reason": str(main.sched.reason.get(node_id) or ""),
                 "message": result.message if result else "",
                 "exit_code": result.exit_code if result else None,
                 "output": result.output[-4000:] if result else "",

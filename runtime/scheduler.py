@@ -68,6 +68,7 @@ class Reason(StrEnum):
     HANDLER_FAILED = "handler_failed"
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     TOLERATED = "tolerated"  # failed inside a handler body that is not handler_failure_fatal
+    NO_WORKTREE = "no_worktree"  # a merge-phase node: the run has no worktree to merge back
 
 
 class Trigger(StrEnum):

@@ -7,7 +7,8 @@ Layout under the state dir (`$PRODIGY_STATE_DIR`, else `.prodigy/` where the wor
     runs/RUN_ID/plan.json    the plan being run, so `prodigy resume` needs no YAML
     runs/RUN_ID/events.jsonl the event log (`events.py`)
     runs/RUN_ID/logs/        one log per node, streamed while it runs
-    cache/                   diskcache: one checkpoint record per (run, node)
+    cache/                   diskcache: one checkpoint record per (run, node); one item record
+                             per (run, loop, item); the dead-letter queue (below)
 
 Checkpoints. A node's key is the sha256 of its fingerprint, its rendered inputs and the keys of
 the nodes it depends on (a Merkle chain: an upstream change changes every key below it). Its
@@ -16,6 +17,16 @@ one diskcache transaction after its outputs are in place). A `done` record under
 node has now means the node is never run again in this run; `started` without `done` means it
 was interrupted. The cache uses `eviction_policy='none'`: diskcache's default would silently
 evict checkpoints past 1 GiB.
+
+Items. A map or foreach checkpoints per item, not per node of its body: an item record
+(`ItemRecord`: its key, status and its entry of `map.results`) says the item finished; an item
+without one runs again whole.
+
+The dead-letter queue holds one entry per failed map item (`DlqPut`: a JSON object, shape in
+`runtime/dlq.py`), written in the same transaction as the item's record, so a crash never
+leaves a failed item recorded but missing from the queue. Entries are found through small
+index records: per (run, loop) the item indices, in shards of SHARD items, and per run the
+loops and shards that hold any.
 
 The lock is an `flock` on `lock`, so the kernel drops it when the holder dies, however it dies:
 a stale lock is recovered without anyone deleting a file.
@@ -41,6 +52,7 @@ import diskcache
 from prodigy.runtime.errors import CheckpointError
 
 STORE_VERSION = 2
+SHARD = 1024  # item indices per DLQ index record: a failure rewrites one small record
 
 
 class RunStatus(StrEnum):
@@ -54,6 +66,12 @@ class RecordStatus(StrEnum):
     STARTED = "started"
     DONE = "done"
     FAILED = "failed"
+
+
+class ItemStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # failed or timed out; a map sends it to the DLQ (unless skipped)
+    SKIPPED = "skipped"  # failed, but the error policy says to skip it: not a failure
 
 
 class StateLocked(CheckpointError):
@@ -235,6 +253,48 @@ class NodeRecord:
         return cls(**{**data, "status": RecordStatus(data["status"])})
 
 
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """A finished item of a loop (map or foreach); `result` is its entry in `map.results`."""
+
+    loop: str  # the loop node's id
+    index: int
+    key: str
+    status: ItemStatus
+    result: dict[str, Any] = field(default_factory=dict)
+    at: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps({"loop": self.loop, "index": self.index, "key": self.key,
+                           "status": str(self.status), "result": self.result, "at": self.at},
+                          separators=(",", ":"), ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> ItemRecord:
+        data = json.loads(text)
+        return cls(**{**data, "status": ItemStatus(data["status"])})
+
+
+@dataclass(frozen=True, slots=True)
+class DlqPut:
+    """Put (or replace) the DLQ entry of item `index` of `loop`."""
+
+    loop: str
+    index: int
+    entry: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DlqDrop:
+    """Remove item `index` of `loop` from the DLQ (it succeeded since)."""
+
+    loop: str
+    index: int
+
+
+Write = NodeRecord | ItemRecord | DlqPut | DlqDrop
+
+
 class CheckpointStore:
     """Node records over diskcache. Only the driver writes; every write is one transaction."""
 
@@ -274,14 +334,111 @@ class CheckpointStore:
                 out[node_id] = NodeRecord.from_json(text)
         return out
 
-    def write(self, run_id: str, records: Iterable[NodeRecord]) -> None:
-        """Started, done and failed records of one scheduling round, in one transaction."""
-        batch = [(self._key(run_id, r.node_id), r.to_json()) for r in records]
-        if not batch:
+    def write(self, run_id: str, records: Iterable[Write]) -> None:
+        """The records of one scheduling round (node, item, DLQ), in one transaction."""
+        batch: list[tuple[str, str]] = []
+        dlq: list[DlqPut | DlqDrop] = []
+        for r in records:
+            if isinstance(r, NodeRecord):
+                batch.append((self._key(run_id, r.node_id), r.to_json()))
+            elif isinstance(r, ItemRecord):
+                batch.append((self._item_key(run_id, r.loop, r.index), r.to_json()))
+            else:
+                dlq.append(r)
+        if not batch and not dlq:
             return
         with self.cache.transact():
             for key, text in batch:
                 self.cache.set(key, text)
+            if dlq:
+                self._write_dlq(run_id, dlq)
+
+    # --- items -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _item_key(run_id: str, loop: str, index: int) -> str:
+        return f"item\x1f{run_id}\x1f{loop}\x1f{index}"
+
+    def get_item(self, run_id: str, loop: str, index: int) -> ItemRecord | None:
+        text = self.cache.get(self._item_key(run_id, loop, index))
+        return ItemRecord.from_json(text) if text is not None else None
+
+    # --- the dead-letter queue -------------------------------------------------------------
+
+    @staticmethod
+    def _dlq_key(run_id: str, loop: str, index: int) -> str:
+        return f"dlq\x1f{run_id}\x1f{loop}\x1f{index}"
+
+    @staticmethod
+    def _shard_key(run_id: str, loop: str, shard: int) -> str:
+        return f"dlqshard\x1f{run_id}\x1f{loop}\x1f{shard}"
+
+    @staticmethod
+    def _meta_key(run_id: str) -> str:
+        return f"dlqmeta\x1f{run_id}"
+
+    def _write_dlq(self, run_id: str, changes: list[DlqPut | DlqDrop]) -> None:
+        # Inside the caller's transaction: entries, then the index shards they touch.
+        meta: dict[str, list[int]] = json.loads(self.cache.get(self._meta_key(run_id)) or "{}")
+        shards: dict[tuple[str, int], set[int]] = {}
+        for change in changes:
+            where = (change.loop, change.index // SHARD)
+            if where not in shards:
+                text = self.cache.get(self._shard_key(run_id, *where))
+                shards[where] = set(json.loads(text)) if text else set()
+            key = self._dlq_key(run_id, change.loop, change.index)
+            if isinstance(change, DlqPut):
+                self.cache.set(key, json.dumps(change.entry, ensure_ascii=False, default=str))
+                shards[where].add(change.index)
+            else:
+                self.cache.delete(key)
+                shards[where].discard(change.index)
+        for (loop, shard), indices in shards.items():
+            listed = meta.setdefault(loop, [])
+            if indices:
+                self.cache.set(self._shard_key(run_id, loop, shard), json.dumps(sorted(indices)))
+                if shard not in listed:
+                    listed.append(shard)
+            else:
+                self.cache.delete(self._shard_key(run_id, loop, shard))
+                if shard in listed:
+                    listed.remove(shard)
+        self.cache.set(self._meta_key(run_id), json.dumps(
+            {loop: sorted(listed) for loop, listed in meta.items() if listed}))
+
+    def dlq_indices(self, run_id: str) -> list[tuple[str, int]]:
+        """(loop, item index) of every DLQ entry of a run, in loop then index order."""
+        meta: dict[str, list[int]] = json.loads(self.cache.get(self._meta_key(run_id)) or "{}")
+        out: list[tuple[str, int]] = []
+        for loop in sorted(meta):
+            for shard in meta[loop]:
+                text = self.cache.get(self._shard_key(run_id, loop, shard))
+                out.extend((loop, index) for index in json.loads(text or "[]"))
+        return out
+
+    def dlq_get(self, run_id: str, loop: str, index: int) -> dict[str, Any] | None:
+        text = self.cache.get(self._dlq_key(run_id, loop, index))
+        if text is None:
+            return None
+        entry: dict[str, Any] = json.loads(text)
+        return entry
+
+    def dlq_entries(self, run_id: str) -> list[dict[str, Any]]:
+        out = []
+        for loop, index in self.dlq_indices(run_id):
+            entry = self.dlq_get(run_id, loop, index)
+            if entry is not None:
+                out.append(entry)
+        return out
+
+    def dlq_purge(self, run_id: str) -> int:
+        """Empty a run's DLQ; returns how many entries it held. Item records stay: the items
+        stay finished (failed) for a resume."""
+        indices = self.dlq_indices(run_id)
+        self.write(run_id, [DlqDrop(loop, index) for loop, index in indices])
+        with self.cache.transact():
+            self.cache.delete(self._meta_key(run_id))
+        return len(indices)
 
     def check(self) -> list[Any]:
         """diskcache's own consistency check; an empty list means the store is sound."""

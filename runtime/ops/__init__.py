@@ -31,8 +31,6 @@ def check_kinds(plan: Plan) -> None:
             kinds.add(node.kind)
             if getattr(node.params, "auto_commit", False):
                 unsupported.add(f"auto_commit (node {node.id})")
-            if node.phase == "merge":
-                unsupported.add("a merge phase (it runs when a worktree is merged back)")
         stack.extend(current.subplans.values())
     if (plan.workflow.get("max_iterations") or 1) > 1:
         unsupported.add("max_iterations")

@@ -6,6 +6,7 @@ the checkpoint key). `run` runs wherever the executor puts it (a loky worker, th
 worker) and returns a NodeResult; a failed command is a result with `ok=False`, never an
 exception. Control kinds (gate, handler, barrier) are `inline`: they only read the scope, so
 the driver evaluates them itself, and they are not checkpointed (they are recomputed on resume).
+Loop kinds have a `loop` factory instead of a useful `run`: the driver runs their sub-plans.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Context:
     cwd: Path
     env: Any  # environment.RunEnvironment (Any: ops must not import the driver side)
     failure: Failure | None = None
+    state_dir: Path | None = None  # where run state lives (analysis results are saved there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,10 @@ class Op:
     run: Callable[[Task], NodeResult]
     inline: bool = False
     checkpointed: bool = True
+    # Loop and expansion kinds (map, foreach, validate, goal_seek): the driver builds the
+    # loop object that runs the node's sub-plans as frames (`runtime/loops.py`); `run` is not
+    # used for them. Typed loosely: ops must not import the driver side.
+    loop: Callable[..., Any] | None = None
 
 
 def resolve_dir(cwd: Path, working_dir: str | None) -> Path:

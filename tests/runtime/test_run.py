@@ -257,20 +257,27 @@ def test_the_workflow_timeout_stops_the_run_as_failed(run_plan: Any, tmp_path: P
     assert outcome.duration < 10 and not (tmp_path / "after").exists()
 
 
-@pytest.mark.parametrize("case", ["auto_commit", "max_iterations", "merge"])
+@pytest.mark.parametrize("case", ["auto_commit", "max_iterations"])
 def test_features_it_would_silently_drop_are_refused(run_plan: Any, tmp_path: Path,
                                                      case: str) -> None:
     node = sh("n", "touch ran", auto_commit=case == "auto_commit")
     plan = build_plan([node], workflow={"max_iterations": 3 if case == "max_iterations" else None})
-    if case == "merge":
-        from prodigy.runtime.plan import Plan
-
-        data = plan.to_json()
-        data["nodes"][0]["phase"] = "merge"
-        plan = Plan.from_json(data)
     with pytest.raises(PlanError, match="does not support"):
         run_plan(plan)
     assert not (tmp_path / "ran").exists()
+
+
+def test_merge_phase_nodes_are_not_run_without_a_worktree(run_plan: Any,
+                                                          tmp_path: Path) -> None:
+    from prodigy.runtime.plan import Plan
+
+    data = build_plan([sh("a", "touch a"), sh("m", "touch merged")], chain("a", "m")).to_json()
+    data["nodes"][1]["phase"] = "merge"
+    outcome, events, _ = run_plan(Plan.from_json(data))
+    assert outcome.status is ok and outcome.counts == {"not_run": 1, "succeeded": 1}
+    assert (tmp_path / "a").exists() and not (tmp_path / "merged").exists()
+    skipped = events_of(events, "node_skipped")
+    assert [(e["node"], e["reason"]) for e in skipped] == [("m", "no_worktree")]
 
 
 def test_an_item_bound_by_the_compiler_reaches_templates_and_env(run_plan: Any,

@@ -1,0 +1,349 @@
+"""A frame: one running instance of a plan, and the life of each of its nodes.
+
+The main plan runs as one frame. Loop and expansion nodes (map, foreach, validate, goal_seek;
+see `loops.py`) run their sub-plans as further frames, one per item or attempt, created when
+they are needed and dropped when they end, so a 100,000-item map never holds more than its
+window of frames. Every frame has its own scheduler over the sub-plan's shared `Template`
+(graph computed once per sub-plan); its node ids are the template's ids under the frame's
+`prefix` (`map[item_7]/map.agent.0`), which is what events, logs and checkpoints see.
+
+A node's life: prepare (render params against the variables it sees) -> key -> decide (reuse
+a checkpoint or run) -> task -> attempts (retries with backoff) -> complete (succeed, fail,
+or hand over to its on_failure handler). The frame does the bookkeeping; the host (`run.Run`)
+owns the executor, the timers, the store writes and the events.
+
+Frames of map agents and foreach items are not checkpointed node by node (`checkpoint=False`):
+the item is the unit there (an item record, written by the loop, says it finished), and an
+item that did not finish runs again whole, as it would in a fresh worktree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prodigy.runtime.decide import (
+    Action,
+    Decision,
+    RetryPolicy,
+    Visible,
+    Why,
+    checkpoint_key,
+    decide,
+    merge_visible,
+)
+from prodigy.runtime.events import EventType
+from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
+from prodigy.runtime.ops.control import error_variables
+from prodigy.runtime.ops.render import thaw
+from prodigy.runtime.plan import EdgeKind, Plan, PlanNode
+from prodigy.runtime.scheduler import Graph, NodeState, Scheduler, Transition
+from prodigy.runtime.store import NodeRecord, RecordStatus, safe_name
+
+if TYPE_CHECKING:
+    from prodigy.runtime.run import Run
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """The static shape of a (sub-)plan, shared by every frame that instantiates it."""
+
+    plan: Plan
+    graph: Graph
+    nodes: dict[str, PlanNode]
+    index: dict[str, int]
+    readers: frozenset[str]  # nodes whose output a later node reads or a handler reports
+    digest: str  # identity of the whole body: its nodes' fingerprints and edges
+
+    @classmethod
+    def of(cls, plan: Plan) -> Template:
+        graph = Graph.from_plan(plan)
+        readers = {e.src for e in plan.edges if e.kind is EdgeKind.DATA}
+        readers |= set(graph.on_failure) | set(graph.on_exit)
+        body = "\n".join([*(f"{n.id} {n.fingerprint}" for n in plan.nodes),
+                          *(f"{e.src} {e.kind} {e.dst}" for e in plan.edges)])
+        return cls(plan, graph, {n.id: n for n in plan.nodes},
+                   {n: i for i, n in enumerate(graph.order)}, frozenset(readers),
+                   hashlib.sha256(body.encode()).hexdigest())
+
+
+@dataclass(slots=True)
+class FrameSpec:
+    """How a loop instantiates a sub-plan: where, with which variables, under which limits."""
+
+    prefix: str  # prepended to the template's node ids
+    scope: dict[str, Any]  # template variables (run scope + loop variables such as `item`)
+    outer: dict[str, Any]  # captured variables visible from outside (exported as PRODIGY_VAR_*)
+    cwd: Path
+    link: str  # Merkle link: the owner's key plus what makes this frame differ
+    checkpoint: bool = True
+    deadline: float | None = None  # monotonic; every command of the frame ends by then
+    timeouts: dict[str, float] = field(default_factory=dict)  # node or step id -> seconds
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for its commands
+    item: str | None = None  # the item id, put on node events
+    first_attempt: int = 1  # attempt number of the frame's first tries (agent retries)
+
+
+class Frame:
+    """One running instance of a template, fed to the host's executor."""
+
+    def __init__(self, host: Run, tpl: Template, spec: FrameSpec, owner: Any = None) -> None:
+        self.host, self.tpl, self.spec, self.owner = host, tpl, spec, owner
+        self.prefix = spec.prefix
+        self.sched = Scheduler(tpl.graph)
+        self.records: dict[str, NodeRecord] = (
+            host.store.load(host.run_id, [self.prefix + n for n in tpl.graph.order])
+            if spec.checkpoint else {})
+        self.keys: dict[str, str] = {}
+        self.deps: dict[str, dict[str, str]] = {}
+        self.own: dict[str, dict[str, Any]] = {}
+        self.vis: dict[str, Visible] = {}
+        self.results: dict[str, NodeResult] = {}
+        self.failures: dict[str, Failure] = {}
+        self.reused: set[str] = set()
+        self.tries: dict[str, int] = {}  # every try of a node in this run: its log's attempt
+        self.cycle_tries: dict[str, int] = {}  # tries of the current execution: for `retry:`
+        self.first_try: dict[str, float] = {}
+        self.timed_out = False  # a command hit the frame's deadline
+        self.done = False  # the host has reported this frame finished to its owner
+
+    def gid(self, node_id: str) -> str:
+        return self.prefix + node_id
+
+    def _emit(self, event: EventType, node_id: str, **fields: Any) -> None:
+        if self.spec.item is not None:
+            fields["item"] = self.spec.item
+        self.host.events.emit(event, node=self.gid(node_id), **fields)
+
+    # --- starting a node -------------------------------------------------------------------
+
+    def start(self, node_id: str) -> None:
+        node = self.tpl.nodes[node_id]
+        op = OPS[node.kind]
+        prepared = self.prepare(node)
+        if isinstance(prepared, NodeResult):  # the params could not even be rendered
+            self.complete(node_id, prepared, checkpoint=False)
+            return
+        attempt = self.sched.attempts[node_id]
+        checkpointed = op.checkpointed and self.spec.checkpoint
+        gid = self.gid(node_id)
+        if checkpointed and attempt == 1:
+            decision = decide(self.records.get(gid), self.keys[node_id], node.fingerprint,
+                              self.deps[node_id], forced=gid in self.host.options.force)
+            if decision.action is Action.REUSE:
+                self.reuse(node_id)
+                return
+        else:
+            decision = Decision(Action.RUN, ((Why.NOT_CHECKPOINTED, ""),) if not checkpointed
+                                else ((Why.FAILED_BEFORE, f"handler re-attempt {attempt}"),))
+        self.first_try[node_id] = time.monotonic()
+        self.cycle_tries[node_id] = 1
+        if op.loop is not None:
+            self._record_started(node_id, attempt, checkpointed)
+            self._emit(EventType.NODE_STARTED, node_id, label=node.label, kind=node.kind,
+                       attempt=attempt, key=self.keys[node_id], why=decision.explain())
+            self.host.start_loop(self, node_id, prepared)
+            return
+        task = self.task(node, prepared)
+        self._record_started(node_id, attempt, checkpointed)
+        self._emit(EventType.NODE_STARTED, node_id, label=node.label, kind=node.kind,
+                   attempt=attempt, key=self.keys[node_id], why=decision.explain(),
+                   log=task.log_path if op.checkpointed else None)
+        if op.inline:
+            self.complete(node_id, op.run(task), checkpoint=False)
+        else:
+            self.host.submit(self, node_id, task)
+
+    def _record_started(self, node_id: str, attempt: int, checkpointed: bool) -> None:
+        if not checkpointed:
+            return
+        node = self.tpl.nodes[node_id]
+        record = NodeRecord(self.gid(node_id), self.keys[node_id], node.fingerprint,
+                            self.deps[node_id], RecordStatus.STARTED, attempt, at=time.time())
+        self.records[self.gid(node_id)] = record
+        self.host.writes.append(record)
+
+    def prepare(self, node: PlanNode) -> Prepared | NodeResult:
+        variables = {**self.spec.outer, **{k: v for k, (_, v) in self.visible(node.id).items()}}
+        failure = self.failures.get(node.id)
+        if failure is not None:
+            variables.update(error_variables(failure))
+        scope = {**self.spec.scope, **variables, **thaw(node.params.bindings)}
+        ctx = Context(self.host.run_id, self.gid(node.id), node.label, scope, variables,
+                      self.spec.cwd, self.host.env, failure, self.host.state.root)
+        try:
+            prepared = OPS[node.kind].prepare(node.params, ctx)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            return NodeResult(ok=False, message=f"cannot prepare {node.kind} params: {exc}")
+        deps = {d: self.keys.get(d) or f"<{self.sched.state[d]}>"
+                for d in self.tpl.graph.deps[node.id]}
+        if self.spec.link and not self.tpl.graph.deps[node.id]:
+            deps["@frame"] = self.spec.link  # a root of a sub-plan hangs off its owner
+        self.deps[node.id] = deps
+        self.keys[node.id] = checkpoint_key(node.fingerprint, prepared.inputs, deps)
+        return prepared
+
+    def task(self, node: PlanNode, prepared: Prepared) -> Task:
+        tries = self.tries.get(node.id, self.spec.first_attempt - 1) + 1
+        self.tries[node.id] = tries
+        inputs = prepared.inputs
+        limit = inputs.get("timeout") if "timeout" in inputs else None
+        entry = self.tpl.graph.owner_entry.get(node.id)
+        policy = self.tpl.graph.policies.get(entry) if entry else None
+        if policy is not None and policy.timeout_s is not None:
+            limit = _least(limit, policy.timeout_s)  # the handler's cap on its body's commands
+        step_id = getattr(node.params, "step_id", None)
+        own = self.spec.timeouts.get(node.id, self.spec.timeouts.get(step_id or "\0"))
+        limit = _least(limit, own)
+        if self.spec.deadline is not None:
+            limit = _least(limit, max(0.01, self.spec.deadline - time.monotonic()))
+        if "timeout" in inputs and limit != inputs["timeout"]:
+            inputs = {**inputs, "timeout": limit}
+        env = {**prepared.env, **self.spec.env} if self.spec.env else prepared.env
+        log = f"{self.host.log_dir}/{safe_name(self.gid(node.id))}.log"
+        return Task(self.host.run_id, self.gid(node.id), node.kind, node.label, tries, inputs,
+                    env, prepared.cwd or str(self.spec.cwd), log, self.host.masker,
+                    read_output=node.id in self.tpl.readers)
+
+    def reuse(self, node_id: str) -> None:
+        record = self.records[self.gid(node_id)]
+        result = NodeResult.from_record(record.result)
+        self.own[node_id] = result.variables
+        self.results[node_id] = result
+        self.reused.add(node_id)
+        self._emit(EventType.NODE_REUSED, node_id, label=self.tpl.nodes[node_id].label,
+                   key=record.key, handled=record.handled or None)
+        self.sched.reuse(node_id, handled=record.handled, gate_open=result.gate)
+
+    # --- finishing a node ------------------------------------------------------------------
+
+    def finish_attempt(self, node_id: str, task: Task, result: NodeResult) -> None:
+        if result.timed_out and self.spec.deadline is not None \
+                and time.monotonic() >= self.spec.deadline - 0.05:
+            self.timed_out = True  # the frame's own time limit, not the command's: no retry
+        elif not result.ok and not self.host.interrupted:
+            params = self.tpl.nodes[node_id].params
+            policy = RetryPolicy.from_params(getattr(params, "retry", None))
+            elapsed = time.monotonic() - self.first_try[node_id]
+            delay = policy.next_delay(self.cycle_tries[node_id],
+                                      f"{result.message}\n{result.output}", result.timed_out,
+                                      elapsed)
+            if delay is not None:
+                self._emit(EventType.NODE_RETRYING, node_id, attempt=task.attempt,
+                           delay_s=round(delay, 3), message=result.message,
+                           exit_code=result.exit_code)
+                self.tries[node_id] += 1
+                self.cycle_tries[node_id] += 1
+                self.host.retry_later(self, node_id, replace(task, attempt=task.attempt + 1),
+                                      delay)
+                return
+        self.complete(node_id, result)
+
+    def complete(self, node_id: str, result: NodeResult, checkpoint: bool = True) -> None:
+        node = self.tpl.nodes[node_id]
+        checkpoint = checkpoint and OPS[node.kind].checkpointed and self.spec.checkpoint
+        self.results[node_id] = result
+        self.own[node_id] = result.variables
+        if self.host.interrupted and not result.ok:
+            self.sched.interrupt(node_id)
+            return
+        self._emit(EventType.NODE_FINISHED, node_id, label=node.label,
+                   status="succeeded" if result.ok else "failed", exit_code=result.exit_code,
+                   duration_s=round(result.duration, 6), attempt=self.tries.get(node_id),
+                   message=result.message or None, gate=result.gate)
+        if result.ok:
+            if checkpoint:
+                self.host.writes.append(self.done_record(node_id, handled=False))
+            self.sched.succeed(node_id, gate_open=result.gate, exit_code=result.exit_code or 0)
+            return
+        # Bodies reacting to this failure (its handler, a matching on_exit_code body) see it
+        # as `${error.*}`; a new handler cycle recomputes what its members see.
+        graph = self.tpl.graph
+        failure = Failure(self.gid(node_id), node.label, node.kind, result.exit_code,
+                          result.message, result.output, self.sched.attempts[node_id])
+        entries = [graph.on_failure.get(node_id),
+                   graph.on_exit.get(node_id, {}).get(result.exit_code or 0)]
+        for entry in filter(None, entries):
+            self.failures[entry] = failure
+            for member in graph.bodies[entry]:
+                self.vis.pop(member, None)
+        if self.sched.fail(node_id, exit_code=result.exit_code) is NodeState.HANDLING:
+            self.host.events.emit(EventType.HANDLER_STARTED, node=self.gid(node_id),
+                                  handler=self.gid(graph.on_failure[node_id]),
+                                  attempt=self.sched.attempts[node_id])
+
+    def done_record(self, node_id: str, handled: bool) -> NodeRecord:
+        node = self.tpl.nodes[node_id]
+        record = NodeRecord(self.gid(node_id), self.keys[node_id], node.fingerprint,
+                            self.deps[node_id], RecordStatus.DONE, self.sched.attempts[node_id],
+                            self.host.masker.mask_data(self.results[node_id].to_record()),
+                            handled, time.time())
+        self.records[record.node_id] = record
+        return record
+
+    def transition(self, change: Transition) -> None:
+        node_id, state = change.node, change.state
+        node = self.tpl.nodes[node_id]
+        checkpointed = OPS[node.kind].checkpointed and self.spec.checkpoint
+        cause = self.gid(change.cause) if change.cause else None
+        if state is NodeState.HANDLED:
+            if checkpointed and node_id in self.keys:
+                self.host.writes.append(self.done_record(node_id, handled=True))
+            self._emit(EventType.NODE_FINISHED, node_id, label=node.label, status="handled",
+                       reason=change.reason, handler=cause)
+        elif state is NodeState.READY:
+            self._emit(EventType.NODE_RETRYING, node_id, handler=cause,
+                       attempt=self.sched.attempts[node_id] + 1)
+        elif state is NodeState.FAILED:
+            gid = self.gid(node_id)
+            if checkpointed and node_id in self.keys and gid in self.records:
+                self.host.writes.append(replace(self.records[gid], status=RecordStatus.FAILED,
+                                                at=time.time()))
+            if change.reason is not None:
+                self._emit(EventType.NODE_FINISHED, node_id, label=node.label,
+                           status="failed", reason=change.reason, cause=cause)
+        elif state is NodeState.INTERRUPTED:
+            self._emit(EventType.NODE_FINISHED, node_id, label=node.label,
+                       status="interrupted")
+        elif state in (NodeState.SKIPPED, NodeState.NOT_RUN):
+            self._emit(EventType.NODE_SKIPPED, node_id, label=node.label, status=str(state),
+                       reason=change.reason, cause=cause)
+
+    # --- variables -------------------------------------------------------------------------
+
+    def visible(self, node_id: str) -> Visible:
+        """Captured variables of every node upstream, the latest producer (plan order) winning."""
+        deps = self.tpl.graph.deps
+        stack = [node_id]
+        while stack:
+            top = stack[-1]
+            missing = [d for d in deps[top] if d not in self.vis]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            if top not in self.vis:
+                self.vis[top] = merge_visible(deps[top], self.vis, self.own, self.tpl.index)
+        return self.vis[node_id]
+
+    def variables_at(self, node_id: str) -> dict[str, Any]:
+        """What a node sees: the frame's outer variables under those captured upstream."""
+        return {**self.spec.outer, **{k: v for k, (_, v) in self.visible(node_id).items()}}
+
+    def exit_variables(self) -> dict[str, Any]:
+        """Everything the frame's nodes captured, later nodes (plan order) winning."""
+        out: dict[str, Any] = {}
+        for node_id in self.tpl.graph.order:
+            out.update(self.own.get(node_id) or {})
+        return out
+
+
+def _least(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
