@@ -13,7 +13,7 @@ Only references written `${...}` are judged: a bare `$item` in a shell loop is t
 from __future__ import annotations
 
 from prodigy.compiler.lower_core import Lowering
-from prodigy.compiler.scope import ITEM_ROOTS, PUBLISHED, Pending, RefIssue
+from prodigy.compiler.scope import ITEM_ROOTS, PUBLISHED, IssueKind, Pending, RefIssue
 from prodigy.runtime.plan import EdgeKind
 
 _ONLY_IN = {"error": "on_failure handlers", "test": "on_failure handlers",
@@ -58,6 +58,6 @@ def _settle(low: Lowering, pending: Pending) -> RefIssue | None:
     return None
 
 
-def _issue(kind: str, pending: Pending, detail: str = "") -> RefIssue:
+def _issue(kind: IssueKind, pending: Pending, detail: str = "") -> RefIssue:
     return RefIssue(kind, pending.root, pending.text, pending.span,
                     pending.where, detail)

@@ -19,6 +19,7 @@ from prodigy.compiler.model_workflow import (
     CheckpointPolicy,
     CircuitBreaker,
     ErrorPolicy,
+    Json,
     MapPhase,
     MapTimeouts,
     Phase,
@@ -230,9 +231,10 @@ def _snake(word: str) -> str:
 def _map_timeouts(fields: Fields | None) -> MapTimeouts | None:
     if fields is None:
         return None
-    raw = fields.get("command_timeouts")
+    found_raw = fields.get("command_timeouts")
+    raw: Mapping[str, object] = found_raw if isinstance(found_raw, Mapping) else {}
     commands: list[tuple[str, float]] = []
-    for name in sorted(raw) if isinstance(raw, Mapping) else ():
+    for name in sorted(raw):
         found = number_at(raw[name], (*fields.at("command_timeouts"), name), fields.ctx,
                           "a number of seconds", parse_duration)
         if found is not None:
@@ -317,11 +319,12 @@ def _worktree(fields: Fields | None) -> WorktreeConfig | None:
     if fields is None:
         return None
 
-    def flat(key: str, schema: str) -> tuple[tuple[str, object], ...]:
+    def flat(key: str, schema: str) -> tuple[tuple[str, Json], ...]:
         child = fields.child(key, schema)
         if child is None:
             return ()
-        return tuple((k, child.get(k)) for k in sorted(child.data) if child.has(k))
+        # The schema has checked these values are JSON scalars.
+        return tuple((k, cast(Json, child.get(k))) for k in sorted(child.data) if child.has(k))
 
     strategy = fields.string("allocation_strategy")
     return WorktreeConfig(

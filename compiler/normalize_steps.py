@@ -137,8 +137,9 @@ def _analyze(fields: Fields | None) -> Analyze | None:
     if fields is None:
         return None
     fmt = fields.string("format") or "summary"
+    max_age = fields.integer("max_cache_age")
     return Analyze(
-        max_cache_age_s=fields.integer("max_cache_age") if fields.has("max_cache_age") else 300,
+        max_cache_age_s=300 if max_age is None else max_age,
         force_refresh=fields.flag("force_refresh", False),
         save=fields.flag("save", True),
         format=cast(Literal["summary", "detailed", "json"], fmt),

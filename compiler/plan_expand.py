@@ -40,7 +40,8 @@ class _Proto:
 def _proto(rel: str, lnode: LNode, hole: str) -> _Proto:
     params = lnode.params
     names = [n for n in field_names(type(params)) if n != "bindings"]
-    marked = replace(params, bindings=_SENTINEL)
+    # A marker string stands in for the bindings, so the encoded text can be split there.
+    marked = replace(params, bindings=_SENTINEL)  # type: ignore[arg-type]
     text = canonical_json({"kind": params.kind, "params": params_to_json(marked)})
     prefix, suffix = text.split(canonical_json(_SENTINEL))
     return _Proto(rel[len(hole):], lnode, {n: getattr(params, n) for n in names},

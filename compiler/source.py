@@ -103,9 +103,11 @@ _FastLoader: type | None = None
 if yaml.__with_libyaml__:
     # libyaml scans and parses (a state machine, no recursion) about 10x faster than PyYAML;
     # composing stays in Python so the depth guard and the core-schema resolver still apply.
-    class _LibyamlLoader(_DepthGuard, yaml.composer.Composer, yaml.cyaml.CParser, _CoreResolver):
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+
+    class _LibyamlLoader(_DepthGuard, yaml.composer.Composer, CParser, _CoreResolver):
         def __init__(self, stream: str) -> None:
-            yaml.cyaml.CParser.__init__(self, stream)
+            CParser.__init__(self, stream)
             yaml.composer.Composer.__init__(self)
             _CoreResolver.__init__(self)
 
@@ -116,7 +118,7 @@ def _compose(text: str) -> Node | None:
     """Compose with libyaml when available; on any error, again with PyYAML for its message."""
     if _FastLoader is not None:
         try:
-            return yaml.compose(text, Loader=_FastLoader)  # type: ignore[arg-type]
+            return yaml.compose(text, Loader=_FastLoader)
         except (yaml.YAMLError, RecursionError):
             pass
     return yaml.compose(text, Loader=_Loader)  # type: ignore[arg-type]

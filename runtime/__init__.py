@@ -1,1 +1,4 @@
-"""The prodigy runtime: loads a Plan and executes it with checkpoints. Never imports the compiler."""
+"""The prodigy runtime: loads a Plan and executes it with checkpoints.
+
+It never imports the compiler: a plan runs without its YAML.
+"""

@@ -54,7 +54,7 @@ def list_files(root: Path) -> list[str]:
     tracked = _git(root, "ls-files", "-z")
     if tracked is not None:
         return sorted(p for p in tracked.split("\0") if p and (root / p).is_file())
-    found = []
+    found: list[str] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
         rel = Path(folder).relative_to(root)

@@ -29,6 +29,13 @@ class EventType(StrEnum):
     NODE_REUSED = "node_reused"
     NODE_SKIPPED = "node_skipped"  # skipped, or not run (a handler body that was not needed)
     HANDLER_STARTED = "handler_started"
+    # Loops (map, foreach): items selected and the window; progress at most every few seconds
+    # (done, succeeded, failed, skipped, total, running; `final` on the last one); each failure.
+    LOOP_STARTED = "loop_started"
+    LOOP_PROGRESS = "loop_progress"
+    ITEM_FAILED = "item_failed"
+    # validate / goal_seek: one per measurement (attempt, completion or score, threshold).
+    ATTEMPT_SCORED = "attempt_scored"
 
 
 class EventLog:

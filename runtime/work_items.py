@@ -75,7 +75,7 @@ def parse_command_output(text: str) -> Any:
 
 
 class LineItem(dict[str, str]):
-    """A plain-text input line: `${item.item}` (upstream's shape) and `${item}` both give the text."""
+    """A plain-text input line: `${item.item}` (upstream's shape) and `${item}` both give it."""
 
     def __init__(self, line: str) -> None:
         super().__init__(item=line)

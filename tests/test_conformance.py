@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from prodigy.compiler.schema_check import check_schema
 from prodigy.compiler.source import load_file
 

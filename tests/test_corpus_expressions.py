@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.compiler.expressions import (
     check_json_path,
     parse_condition,
@@ -23,6 +22,7 @@ from prodigy.compiler.expressions import (
     parse_template,
 )
 from prodigy.compiler.source import DataPath, LoadedFile, load_file
+from prodigy.runtime.diagnostics import Diagnostic
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "prodigy"
 

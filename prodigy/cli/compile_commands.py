@@ -10,8 +10,12 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prodigy.runtime.diagnostics import Diagnostic
 
 
 def add_compile_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,7 +75,7 @@ def parse_bindings(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]
     return bound, errors
 
 
-def print_diagnostics(diagnostics: list, fmt: str) -> None:  # type: ignore[type-arg]
+def print_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str) -> None:
     from prodigy.runtime.diagnostics import render_json, render_text, sorted_unique
 
     ordered = sorted_unique(diagnostics)

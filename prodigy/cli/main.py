@@ -1,4 +1,4 @@
-"""The `prodigy` command: parse arguments, dispatch to a command handler, map outcomes to exit codes.
+"""The `prodigy` command: parse arguments, dispatch to a handler, map outcomes to exit codes.
 
 Exit codes (CONTRACT.md): 0 ok, 1 the workflow ran and failed, 2 invalid input, 3 internal error,
 4 state dir locked by a live run, 130 interrupted. Handlers return a code; anything that escapes
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     # argparse exits 2 on usage errors, as the contract wants.
     parser = argparse.ArgumentParser(
         prog="prodigy",
-        description="Compile AI coding workflows into explicit plans and run them with checkpoints.",
+        description="Compile AI coding workflows into explicit plans; run them with checkpoints.",
     )
     parser.add_argument("--version", action="version", version=f"prodigy {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -9,6 +9,7 @@ compiler is imported inside `run` only, so `exec` and `resume` never load it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -244,7 +245,7 @@ def _execute(plan: Any, args: argparse.Namespace, *, source: str, run_id: str | 
     state = _state(args)
     cwd = cwd or Path.cwd()
     if resume and state.read_run(run_id or "") is None:
-        return _invalid(f"no run {run_id!r} in {state.root} to resume (see `prodigy runs`)", code="P505")
+        return _invalid(f"no run {run_id!r} in {state.root} to resume", code="P505")
     if not resume and run_id is not None and state.read_run(run_id) is not None:
         return _invalid(f"run {run_id!r} exists; continue it with `prodigy resume {run_id}`")
     force = frozenset(args.force)
@@ -319,9 +320,7 @@ def _invalid(message: str, code: str = "P501", span: Span | None = None) -> int:
 
     sources: dict[str, str] = {}
     if span is not None:
-        try:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
             sources[span.file] = Path(span.file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            pass
     sys.stderr.write(render_text([Diagnostic(code, message, span)], sources))
     return EXIT_INVALID

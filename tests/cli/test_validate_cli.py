@@ -21,7 +21,9 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def test_valid_file_is_silent_and_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_valid_file_is_silent_and_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["validate", _write(tmp_path, "ok.yml", GOOD)]) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""

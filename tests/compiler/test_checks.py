@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.compiler.pipeline import validate_file
+from prodigy.runtime.diagnostics import Diagnostic
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -52,7 +52,8 @@ def test_fixture_produces_its_diagnostic(path: Path, capsys: pytest.CaptureFixtu
     extra = next((shlex.split(m.group(1)) for m in map(ARGV.match, lines[1:3]) if m), [])
     rows = _reported(["compile", str(path), "--format", "json", *extra], capsys)
     hits = [r for r in rows if r["code"] == code and (r["line"], r["col"]) == (line, col)]
-    assert hits, f"expected {code} at {line}:{col}, got {[(r['code'], r['line'], r['col']) for r in rows]}"
+    got = [(r["code"], r["line"], r["col"]) for r in rows]
+    assert hits, f"expected {code} at {line}:{col}, got {got}"
     assert all(str(r["hint"]).strip() for r in hits)
 
 

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from prodigy.runtime.diagnostics import CODES
 from prodigy.compiler.expressions import (
     check_json_path,
     parse_condition,
@@ -18,6 +17,7 @@ from prodigy.compiler.expressions import (
     parse_sort,
     parse_template,
 )
+from prodigy.runtime.diagnostics import CODES
 from prodigy.runtime.expr import Scope, eval_condition, eval_filter, from_json, to_json
 from prodigy.runtime.expr.ast import (
     COMPARE_OPS,

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 import pytest
 
-from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.compiler.model import (
     Analyze,
     Claude,
@@ -28,6 +27,7 @@ from prodigy.compiler.model_workflow import (
 from prodigy.compiler.normalize import normalize
 from prodigy.compiler.schema_check import check_schema
 from prodigy.compiler.source import load_text
+from prodigy.runtime.diagnostics import Diagnostic
 
 
 def _normalize(text: str, args: Mapping[str, str] | None = None, profile: str | None = None,

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from prodigy.compiler import pipeline
-from prodigy.runtime.diagnostics import CompileError
 from prodigy.compiler.lower import lower
 from prodigy.compiler.lower_exprs import parse_all
 from prodigy.compiler.normalize import normalize
 from prodigy.compiler.source import load_file
+from prodigy.runtime.diagnostics import CompileError
 
 ROOT = Path(__file__).resolve().parents[2]
 

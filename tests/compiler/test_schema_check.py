@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.compiler.resources import schema
 from prodigy.compiler.schema_check import _validator, check_schema, path_text
 from prodigy.compiler.source import SourceMap, load_text
+from prodigy.runtime.diagnostics import Diagnostic
 
 
 def check(text: str) -> list[Diagnostic]:

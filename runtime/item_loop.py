@@ -1,0 +1,200 @@
+"""Running a sub-plan once per item, lazily: the shared engine of map and foreach.
+
+Items are known once the loop starts (a file, a command's output, a literal list); the frames
+that run them are not built up front. At most `window` items run at once (a map's
+`max_parallel`, a foreach's `parallel`, never more than the executor keeps in flight), and a
+new frame is created only when one ends, so a 100,000-item map holds a handful of frames and
+one compact result per finished item, whatever its size.
+
+The item is the unit of checkpointing: when its frame ends, an item record (its key, status
+and result entry) goes into the same transaction as the round's other records. Resuming, an
+item whose record matches its key now (the loop node's key, the body's digest and the item
+itself) is not run again; one without a record (it was in flight) runs again whole. Which
+recorded outcomes count as final is the subclass's call (a map keeps its failures: they are in
+the DLQ; a foreach runs its failed items again). Items `prodigy dlq retry` names run again
+whatever their records say.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prodigy.runtime.decide import checkpoint_key
+from prodigy.runtime.events import EventType
+from prodigy.runtime.frame import Frame
+from prodigy.runtime.loops import PROGRESS_S, FrameOutcome, Loop, outcome_of
+from prodigy.runtime.ops import Prepared
+from prodigy.runtime.store import ItemRecord, ItemStatus
+from prodigy.runtime.workdir import AgentDir, agent_dir
+
+if TYPE_CHECKING:
+    from prodigy.runtime.run import Run
+
+REUSE_BATCH = 2000  # recorded items checked per round, so a huge resume stays responsive
+
+
+@dataclass(slots=True)
+class ItemRun:
+    index: int
+    attempt: int
+    started: float  # monotonic
+    started_at: float  # unix
+    workdir: AgentDir
+
+
+class ItemLoop(Loop):
+    """Subclasses set `body` and implement `window`, `item_vars`, `item_done`, `conclude`,
+    and call `set_items` from `begin` (at once, or when their item command finished)."""
+
+    body = ""
+    kind = "items"
+
+    def __init__(self, host: Run, frame: Frame, node_id: str, prepared: Prepared) -> None:
+        super().__init__(host, frame, node_id, prepared)
+        self.items: list[Any] | None = None
+        self.total = 0
+        self.next = 0
+        self.running: dict[Frame, ItemRun] = {}
+        self.retries: list[tuple[float, int, int]] = []  # (due, index, attempt)
+        self.results: dict[int, dict[str, Any]] = {}
+        self.counts = dict.fromkeys(("succeeded", "failed", "skipped", "reused"), 0)
+        self.halt: str | None = None  # why no new item starts (error policy)
+        self.retry_set = self.host.options.retry_items.get(self.gid, frozenset())
+        self.last_progress = time.monotonic()
+        self.concluded = False
+
+    # --- subclass hooks --------------------------------------------------------------------
+
+    def window(self) -> int:
+        raise NotImplementedError
+
+    def item_vars(self, index: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def item_done(self, run: ItemRun, outcome: FrameOutcome) -> None:
+        raise NotImplementedError
+
+    def reusable(self, record: ItemRecord) -> bool:
+        return record.status is ItemStatus.SUCCEEDED
+
+    def may_start(self, now: float) -> bool:
+        return True
+
+    def frame_options(self, index: int, attempt: int) -> dict[str, Any]:
+        return {}
+
+    def conclude(self) -> None:
+        raise NotImplementedError
+
+    # --- the engine ------------------------------------------------------------------------
+
+    def item_id(self, index: int) -> str:
+        return f"item_{index}"
+
+    def item_key(self, index: int) -> str:
+        assert self.items is not None
+        return checkpoint_key(self.host.template(self.body).digest,
+                              {"item": self.items[index], "index": index},
+                              {"@loop": self.key})
+
+    def set_items(self, items: list[Any]) -> None:
+        self.items, self.total = items, len(items)
+        self.host.events.emit(EventType.LOOP_STARTED, node=self.gid, kind=self.kind,
+                              total=self.total, window=self.window(),
+                              retry=len(self.retry_set) or None)
+        self.pump()
+
+    def pump(self) -> None:
+        if self.items is None or self.concluded:
+            return
+        budget = REUSE_BATCH
+        now = time.monotonic()
+        while (not self.stopping and self.halt is None and len(self.running) < self.window()
+               and budget > 0):
+            due = self._next_due(now)
+            if due is None:
+                break
+            index, attempt = due
+            if attempt == 1 and index not in self.retry_set:
+                record = self.host.store.get_item(self.host.run_id, self.gid, index)
+                if record is not None and record.key == self.item_key(index) \
+                        and self.reusable(record):
+                    self.results[index] = record.result
+                    self.counts[str(record.status)] += 1
+                    self.counts["reused"] += 1
+                    budget -= 1
+                    continue
+            if not self.may_start(now):
+                self._defer(index, attempt, now)
+                break
+            self._launch(index, attempt)
+        self.progress()
+        if not self.running and not self.aux and (
+                self.stopping or self.halt is not None
+                or (self.next >= self.total and not self.retries)):
+            self.retries.clear()
+            if self.stopping and self.host.interrupted:
+                self.concluded = True
+                self.check_stopped()
+            else:
+                self.concluded = True
+                self.progress(final=True)
+                self.conclude()
+
+    def _next_due(self, now: float) -> tuple[int, int] | None:
+        if self.retries and self.retries[0][0] <= now:
+            _, index, attempt = heapq.heappop(self.retries)
+            return index, attempt
+        if self.next < self.total:
+            self.next += 1
+            return self.next - 1, 1
+        return None
+
+    def _defer(self, index: int, attempt: int, now: float) -> None:
+        heapq.heappush(self.retries, (now + 0.25, index, attempt))
+
+    def retry_later(self, index: int, attempt: int, delay: float) -> None:
+        heapq.heappush(self.retries, (time.monotonic() + delay, index, attempt))
+
+    def _launch(self, index: int, attempt: int) -> None:
+        item_id = self.item_id(index)
+        workdir = agent_dir(self.cwd, item_id)
+        frame = self.spawn(self.body, item_id, self.item_vars(index), checkpoint=False,
+                           cwd=workdir.path, item=item_id, first_attempt=attempt,
+                           **self.frame_options(index, attempt))
+        self.running[frame] = ItemRun(index, attempt, time.monotonic(), time.time(), workdir)
+
+    def frame_finished(self, frame: Frame) -> None:
+        super().frame_finished(frame)
+        run = self.running.pop(frame)
+        run.workdir.cleanup()
+        outcome = outcome_of(frame)
+        if outcome.interrupted or (self.host.interrupted and not outcome.ok):
+            self.check_stopped()  # not recorded: it runs again on resume
+            return
+        self.item_done(run, outcome)
+
+    def record(self, run: ItemRun, status: ItemStatus, result: dict[str, Any]) -> None:
+        self.results[run.index] = result
+        self.counts[str(status)] += 1
+        self.host.writes.append(ItemRecord(self.gid, run.index, self.item_key(run.index),
+                                           status, result, time.time()))
+
+    def progress(self, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last_progress < PROGRESS_S:
+            return
+        self.last_progress = now
+        done = self.counts["succeeded"] + self.counts["failed"] + self.counts["skipped"]
+        self.host.events.emit(EventType.LOOP_PROGRESS, node=self.gid, kind=self.kind,
+                              label=self.node.label, done=done, total=self.total,
+                              succeeded=self.counts["succeeded"], failed=self.counts["failed"],
+                              skipped=self.counts["skipped"] or None,
+                              reused=self.counts["reused"] or None,
+                              running=len(self.running), final=final or None)
+
+    def ordered_results(self) -> list[dict[str, Any]]:
+        return [self.results[i] for i in sorted(self.results)]

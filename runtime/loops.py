@@ -1,0 +1,175 @@
+"""Loop and expansion nodes at run time: what they share.
+
+A loop node (map, foreach, validate, goal_seek) does not run as one task. When the run loop
+reaches it, its op's `loop` factory builds a `Loop` object, which runs the node's sub-plans
+as frames (`frame.py`: one per item or attempt, created when needed, dropped when they end)
+and may run helper commands of its own (`run_shell`: a map's input command, a foreach's item
+command, a goal_seek's scoring command) through the same executor. The host calls:
+
+    begin()                    once, when the node starts
+    pump()                     every round: start what may start now (windows, timers)
+    frame_finished(frame)      a frame it created ended
+    aux_finished(tag, result)  a helper command ended
+    interrupt()                the run is stopping: start nothing more
+
+and completes the node with `result` once it is set and nothing is `busy`. A loop's node is
+checkpointed like any other (its done record holds what it publishes: `map.*`,
+`validation.*`, ...), so a resumed run reuses a finished loop whole.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prodigy.runtime.decide import checkpoint_key
+from prodigy.runtime.frame import Frame, FrameSpec, Template
+from prodigy.runtime.ops import NodeResult, Prepared, Task
+from prodigy.runtime.ops.render import thaw
+from prodigy.runtime.scheduler import NodeState
+from prodigy.runtime.store import safe_name
+
+if TYPE_CHECKING:
+    from prodigy.runtime.run import Run
+
+OUTPUT_CAP = 16 * 1024  # an item's `output` in map.results keeps this much of its tail
+PROGRESS_S = 2.0  # a progress event at most this often
+
+
+@dataclass(frozen=True, slots=True)
+class FrameOutcome:
+    """How a frame (one item, one attempt) ended."""
+
+    ok: bool
+    interrupted: bool
+    timed_out: bool
+    message: str = ""
+    exit_code: int | None = None
+    node: str = ""  # the template id of the node that failed
+    label: str = ""
+    output: str = ""  # the stdout of its nodes, in plan order (tail of OUTPUT_CAP)
+    failed_output: str = ""  # the output tail of the node that failed
+    log: str = ""
+    variables: Mapping[str, Any] | None = None  # what its nodes captured
+
+
+def outcome_of(frame: Frame) -> FrameOutcome:
+    states = frame.sched.state
+    interrupted = any(s is NodeState.INTERRUPTED for s in states.values())
+    parts = []
+    for node_id in frame.tpl.graph.order:
+        result = frame.results.get(node_id)
+        if result is not None and states[node_id] in (NodeState.SUCCEEDED, NodeState.FAILED,
+                                                       NodeState.HANDLED):
+            kind = frame.tpl.nodes[node_id].kind
+            parts.append(str(result.variables.get(f"{kind}.output", result.output) or ""))
+    output = "".join(p if p.endswith("\n") or not p else p + "\n" for p in parts)[-OUTPUT_CAP:]
+    failed = [n for n in frame.tpl.graph.order
+              if states[n] is NodeState.FAILED and frame.sched.reason.get(n) is None]
+    ok = not frame.sched.failed and not interrupted and not frame.timed_out
+    if ok or not failed:
+        message = "" if ok else ("interrupted" if interrupted else "timed out")
+        return FrameOutcome(ok, interrupted, frame.timed_out, message, output=output,
+                            variables=frame.exit_variables())
+    node_id = failed[0]
+    result = frame.results.get(node_id) or NodeResult(ok=False, message="failed")
+    return FrameOutcome(False, interrupted, frame.timed_out or result.timed_out,
+                        result.message or "failed", result.exit_code, node_id,
+                        frame.tpl.nodes[node_id].label, output, result.output[-4000:],
+                        f"{frame.host.log_dir}/{safe_name(frame.gid(node_id))}.log",
+                        frame.exit_variables())
+
+
+class Loop:
+    """Base of the loop kinds: bookkeeping of frames and helper commands, the result."""
+
+    def __init__(self, host: Run, frame: Frame, node_id: str, prepared: Prepared) -> None:
+        self.host, self.frame, self.node_id = host, frame, node_id
+        self.node = frame.tpl.nodes[node_id]
+        self.params: Any = self.node.params
+        self.gid = frame.gid(node_id)
+        self.key = frame.keys[node_id]
+        self.inputs = prepared.inputs
+        self.cwd = Path(prepared.cwd) if prepared.cwd else frame.spec.cwd
+        self.variables = frame.variables_at(node_id)  # captured values it and its body see
+        self.scope = {**frame.spec.scope, **self.variables, **thaw(self.params.bindings)}
+        self.result: NodeResult | None = None
+        self.live: set[Frame] = set()
+        self.aux: set[str] = set()
+        self.stopping = False
+        self.started = time.monotonic()
+        self.started_at = time.time()
+        self.log_path = f"{host.log_dir}/{safe_name(self.gid)}.log"
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.live or self.aux)
+
+    # --- the host's calls (subclasses override what they need) -----------------------------
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def pump(self) -> None:
+        return None
+
+    def frame_finished(self, frame: Frame) -> None:
+        self.live.discard(frame)
+
+    def aux_finished(self, tag: str, result: NodeResult) -> None:
+        self.aux.discard(tag)
+
+    def interrupt(self) -> None:
+        self.stopping = True
+        self.check_stopped()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def check_stopped(self) -> None:
+        """Once interrupted and idle, the node ends interrupted (it runs again on resume)."""
+        if self.stopping and self.host.interrupted and not self.busy and self.result is None:
+            self.result = NodeResult(ok=False, message="interrupted",
+                                     duration=time.monotonic() - self.started)
+
+    def spawn(self, subplan: str, tag: str, loop_vars: Mapping[str, Any], *,
+              checkpoint: bool, outer: Mapping[str, Any] | None = None, **spec: Any) -> Frame:
+        """A frame of `subplan` named `<loop node>[tag]/`, seeing the loop node's variables
+        plus `loop_vars` (template-only) and `outer` (captured: exported to commands)."""
+        tpl: Template = self.host.template(subplan)
+        extra = dict(outer or {})
+        link = checkpoint_key(tpl.digest, {"tag": tag, "vars": loop_vars, "outer": extra},
+                              {"@loop": self.key})
+        frame = self.host.new_frame(tpl, FrameSpec(
+            f"{self.gid}[{tag}]/", {**self.scope, **loop_vars}, {**self.variables, **extra},
+            spec.pop("cwd", self.cwd), link, checkpoint, **spec), self)
+        self.live.add(frame)
+        return frame
+
+    def run_shell(self, tag: str, command: str, timeout: float | None,
+                  env: Mapping[str, str] | None = None) -> None:
+        """Run a helper command through the executor; `aux_finished(tag, result)` gets it,
+        its whole stdout as `result.variables['stdout']`. Its log is the loop node's log."""
+        overlay, _ = self.host.env.step_overlay({}, self.variables, self.scope.get("item"))
+        inputs = {"command": command, "shell": "sh", "timeout": timeout, "capture": "stdout",
+                  "capture_format": "string", "capture_streams": {"stderr": True}}
+        task = Task(self.host.run_id, self.gid, "shell", self.node.label, 1, inputs,
+                    {**overlay, **(env or {})}, str(self.cwd), self.log_path,
+                    self.host.masker, read_output=True)
+        self.aux.add(tag)
+        self.host.submit(self, tag, task)
+
+    def note(self, text: str) -> None:
+        """A line in the loop node's own log (summaries, attempts)."""
+        path = Path(self.log_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(self.host.masker.mask(text.rstrip("\n") + "\n"))
+
+    def finish(self, ok: bool, message: str = "", variables: Mapping[str, Any] | None = None,
+               output: str = "") -> None:
+        self.result = NodeResult(ok=ok, exit_code=0 if ok else 1, message=message,
+                                 duration=time.monotonic() - self.started, output=output,
+                                 variables=dict(variables or {}), started_at=self.started_at)
