@@ -129,8 +129,8 @@ class ScalarSource:
     """Where a scalar came from: enough to map a character of its value back to the file."""
 
     style: str | None  # None plain, "'" single, '"' double, "|" literal, ">" folded
-    raw: str  # the source text between the node's start and end marks
-    span: Span
+    start: int  # offsets of the scalar's source text in the file's text: slicing on demand
+    end: int  # keeps a 100,000-scalar file from holding every scalar's text twice
 
 
 @dataclass(slots=True)
@@ -162,7 +162,7 @@ class SourceMap:
         if scalar is None:
             return None
         if scalar.style is None:
-            return scalar.raw.strip()
+            return self.text[scalar.start : scalar.end].strip()
         return None
 
     def char_span(self, path: DataPath, value: str, start: int, end: int) -> Span:
@@ -170,9 +170,10 @@ class SourceMap:
         scalar = self.scalars.get(tuple(path))
         if scalar is None:
             return self.span(path)
-        offsets = _align(value, scalar)
+        span = self.span(path)
+        offsets = _align(value, scalar, self.text[scalar.start : scalar.end], span)
         if not offsets:
-            return scalar.span
+            return span
         start = min(max(start, 0), len(offsets) - 1)
         last = min(max(end - 1, start), len(offsets) - 1)
         line, col = offsets[start]
@@ -180,15 +181,14 @@ class SourceMap:
         return Span(self.file, line, col, end_line, end_col + 1)
 
 
-def _align(value: str, scalar: ScalarSource) -> list[tuple[int, int]]:
+def _align(value: str, scalar: ScalarSource, raw: str, span: Span) -> list[tuple[int, int]]:
     """Map each character of a scalar's value to a (line, col) in the file.
 
     YAML cooks scalars (quotes, escapes, folding, indentation), so the value is not a slice of
     the source. It is, though, almost a subsequence of it: walk both and match greedily, letting
     a folded line break stand for a space and an escape sequence stand for its character.
     """
-    raw = scalar.raw
-    line, col = scalar.span.line, scalar.span.col
+    line, col = span.line, span.col
     positions: list[tuple[int, int]] = []
     cursor = 0
     raw_pos: list[tuple[int, int]] = []
@@ -207,7 +207,7 @@ def _align(value: str, scalar: ScalarSource) -> list[tuple[int, int]]:
                 break
             cursor += 1
         if cursor >= len(raw):
-            positions.append(raw_pos[-1] if raw_pos else (scalar.span.line, scalar.span.col))
+            positions.append(raw_pos[-1] if raw_pos else (span.line, span.col))
             continue
         positions.append(raw_pos[cursor])
         escaped = raw[cursor] == "\\" and scalar.style == '"'
@@ -293,8 +293,8 @@ class _Builder:
         return None
 
     def _scalar(self, node: ScalarNode, path: DataPath, span: Span) -> object:
-        raw = self.map.text[node.start_mark.index : node.end_mark.index]
-        self.map.scalars[path] = ScalarSource(node.style or None, raw, span)
+        self.map.scalars[path] = ScalarSource(node.style or None, node.start_mark.index,
+                                              node.end_mark.index)
         value: str = node.value
         tag = node.tag
         if tag == "tag:yaml.org,2002:bool":

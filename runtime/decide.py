@@ -18,13 +18,14 @@ import hashlib
 import random
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from prodigy.runtime import environment
 from prodigy.runtime.masking import Masker
+from prodigy.runtime.nodes import NodeParams, field_names
 from prodigy.runtime.ops import OPS, Context, Task, check_kinds
 from prodigy.runtime.ops.render import thaw
 from prodigy.runtime.plan import Plan, PlanNode, canonical_json
@@ -195,6 +196,21 @@ class RetryPolicy:
 # --- what a node sees, and the dry run -----------------------------------------------------
 
 
+def plan_digest(plan: Plan) -> str:
+    """What a loop body is: its nodes' fingerprints, its edges, its nested bodies. A loop
+    node's key covers the digests of its bodies, so editing an agent template reruns a map."""
+    lines = [*(f"{n.id} {n.fingerprint}" for n in plan.nodes),
+             *(f"{e.src} {e.kind} {e.dst}" for e in plan.edges),
+             *(f"sub {name} {plan_digest(sub)}" for name, sub in sorted(plan.subplans.items()))]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def body_names(params: NodeParams) -> list[str]:
+    """Text params of a node (the sub-plan names a loop node refers to are among them)."""
+    return [v for v in (getattr(params, f) for f in field_names(type(params)))
+            if isinstance(v, str)]
+
+
 def merge_visible(deps: tuple[str, ...], vis: dict[str, Visible],
                   own: dict[str, dict[str, Any]], index: dict[str, int]) -> Visible:
     """A node's visible variables from its dependencies' (all already computed)."""
@@ -234,6 +250,12 @@ def dry_run(plan: Plan, *, state: StateDir, run_id: str | None, cwd: Path,
         finally:
             store.close()
     scope = environment.base_scope(plan.workflow, run_env)
+    subplans: dict[str, Plan] = {}
+    stack = [plan]
+    while stack:
+        for name, sub in stack.pop().subplans.items():
+            subplans[name] = sub
+            stack.append(sub)
     index = {n: i for i, n in enumerate(graph.order)}
     out: dict[str, Decision] = {}
     keys: dict[str, str] = {}
@@ -246,6 +268,9 @@ def dry_run(plan: Plan, *, state: StateDir, run_id: str | None, cwd: Path,
         nid, op = node.id, OPS[node.kind]
         deps = graph.deps[nid]
         vis[nid] = merge_visible(deps, vis, own, index)
+        if node.phase == "merge":
+            out[nid] = Decision(Action.SKIP, ((Why.CONDITIONAL, "merge phase: no worktree"),))
+            continue
         entry = graph.owner_entry.get(nid)
         if entry is not None:
             owner, trigger = graph.trigger[entry]
@@ -269,6 +294,10 @@ def dry_run(plan: Plan, *, state: StateDir, run_id: str | None, cwd: Path,
         ctx = Context(run_id or "dry-run", nid, node.label,
                       {**scope, **variables, **thaw(node.params.bindings)}, variables, cwd, run_env)
         prepared = op.prepare(node.params, ctx)
+        if op.loop is not None:
+            bodies = {name: plan_digest(subplans[name]) for name in body_names(node.params)
+                      if name in subplans}
+            prepared = replace(prepared, inputs={**prepared.inputs, "@bodies": bodies})
         dep_keys = {d: keys.get(d) or f"<{_sim_state(out[d])}>" for d in deps}
         keys[nid] = checkpoint_key(node.fingerprint, prepared.inputs, dep_keys)
         if not op.checkpointed:
@@ -284,8 +313,8 @@ def dry_run(plan: Plan, *, state: StateDir, run_id: str | None, cwd: Path,
         out[nid] = decision
         if decision.action is Action.REUSE:
             own[nid] = dict(records[nid].result.get("variables") or {})
-        elif node.kind == "claude" or getattr(node.params, "capture", None):
-            tainted.add(nid)
+        elif node.kind == "claude" or getattr(node.params, "capture", None) or op.loop:
+            tainted.add(nid)  # what it will capture is not known before it runs
     return [(node, out[node.id]) for node in plan.nodes]
 
 

@@ -11,8 +11,10 @@ own PATH.
 with every character outside [A-Za-z0-9_] replaced by `_` (`build.exit_code` ->
 `PRODIGY_VAR_build_exit_code`); strings verbatim, other values as compact JSON. Left out:
 what every step publishes anyway (`shell.*`, `claude.*`, `write_file.*`), raw outputs
-(`*.output`, `*.stderr`; read them through `${...}`), and values over 64 KiB (the kernel limits
-one variable to 128 KiB).
+(`*.output`, `*.stderr`; read them through `${...}`), `map.results` (any size: it grows with the
+items; reduce reads it through `${map.results}` or the file `${map.results_file}`), and values
+over 64 KiB (the kernel limits one variable to 128 KiB, and all of them together to a few MiB:
+E2BIG).
 
 Keys read from `plan.workflow` (the compiler emits them):
 
@@ -42,6 +44,7 @@ from prodigy.runtime.ops.render import render, test
 
 MAX_VAR_BYTES = 64 * 1024
 _AUTO = ("shell.", "claude.", "write_file.")  # what every step publishes: not exported
+_NOT_EXPORTED = frozenset({"map.results"})  # unbounded: never measured, never exported
 _SENSITIVE = re.compile(
     r"pass(word|wd)?|pwd|token|api[_-]?key|secret|auth|bearer|private[_-]?key|ssh[_-]?key|"
     r"access[_-]?key|credential", re.IGNORECASE)
@@ -102,7 +105,8 @@ def env_digest(view: Mapping[str, str]) -> str:
 def variable_env(variables: Mapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in variables.items():
-        if name.startswith(_AUTO) or name.endswith((".output", ".stderr")):
+        if name in _NOT_EXPORTED or name.startswith(_AUTO) or name.endswith((".output",
+                                                                            ".stderr")):
             continue
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         if len(text) <= MAX_VAR_BYTES:

@@ -19,7 +19,6 @@ item that did not finish runs again whole, as it would in a fresh worktree.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,9 +30,11 @@ from prodigy.runtime.decide import (
     RetryPolicy,
     Visible,
     Why,
+    body_names,
     checkpoint_key,
     decide,
     merge_visible,
+    plan_digest,
 )
 from prodigy.runtime.events import EventType
 from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
@@ -63,11 +64,10 @@ class Template:
         graph = Graph.from_plan(plan)
         readers = {e.src for e in plan.edges if e.kind is EdgeKind.DATA}
         readers |= set(graph.on_failure) | set(graph.on_exit)
-        body = "\n".join([*(f"{n.id} {n.fingerprint}" for n in plan.nodes),
-                          *(f"{e.src} {e.kind} {e.dst}" for e in plan.edges)])
         return cls(plan, graph, {n.id: n for n in plan.nodes},
                    {n: i for i, n in enumerate(graph.order)}, frozenset(readers),
-                   hashlib.sha256(body.encode()).hexdigest())
+                   plan_digest(plan))
+
 
 
 @dataclass(slots=True)
@@ -85,6 +85,7 @@ class FrameSpec:
     env: dict[str, str] = field(default_factory=dict)  # extra environment for its commands
     item: str | None = None  # the item id, put on node events
     first_attempt: int = 1  # attempt number of the frame's first tries (agent retries)
+    forced: bool = False  # run every node even if its checkpoint matches (its loop is forced)
 
 
 class Frame:
@@ -132,7 +133,8 @@ class Frame:
         gid = self.gid(node_id)
         if checkpointed and attempt == 1:
             decision = decide(self.records.get(gid), self.keys[node_id], node.fingerprint,
-                              self.deps[node_id], forced=gid in self.host.options.force)
+                              self.deps[node_id],
+                              forced=self.spec.forced or gid in self.host.options.force)
             if decision.action is Action.REUSE:
                 self.reuse(node_id)
                 return
@@ -174,10 +176,16 @@ class Frame:
         scope = {**self.spec.scope, **variables, **thaw(node.params.bindings)}
         ctx = Context(self.host.run_id, self.gid(node.id), node.label, scope, variables,
                       self.spec.cwd, self.host.env, failure, self.host.state.root)
+        op = OPS[node.kind]
         try:
-            prepared = OPS[node.kind].prepare(node.params, ctx)
+            prepared = op.prepare(node.params, ctx)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             return NodeResult(ok=False, message=f"cannot prepare {node.kind} params: {exc}")
+        if op.loop is not None:
+            # A loop's key covers its bodies: editing an agent template reruns the map.
+            bodies = {name: self.host.template(name).digest
+                      for name in body_names(node.params) if name in self.host.subplans}
+            prepared = replace(prepared, inputs={**prepared.inputs, "@bodies": bodies})
         deps = {d: self.keys.get(d) or f"<{self.sched.state[d]}>"
                 for d in self.tpl.graph.deps[node.id]}
         if self.spec.link and not self.tpl.graph.deps[node.id]:
@@ -196,7 +204,8 @@ class Frame:
         if policy is not None and policy.timeout_s is not None:
             limit = _least(limit, policy.timeout_s)  # the handler's cap on its body's commands
         step_id = getattr(node.params, "step_id", None)
-        own = self.spec.timeouts.get(node.id, self.spec.timeouts.get(step_id or "\0"))
+        timeouts = self.spec.timeouts
+        own = timeouts.get(node.id, timeouts.get(step_id or "\0", timeouts.get("*")))
         limit = _least(limit, own)
         if self.spec.deadline is not None:
             limit = _least(limit, max(0.01, self.spec.deadline - time.monotonic()))

@@ -63,6 +63,10 @@ class ItemLoop(Loop):
         self.counts = dict.fromkeys(("succeeded", "failed", "skipped", "reused"), 0)
         self.halt: str | None = None  # why no new item starts (error policy)
         self.retry_set = self.host.options.retry_items.get(self.gid, frozenset())
+        # `--force` on the loop node runs every item again; a `dlq retry` forces the node
+        # too, but only its named items run again.
+        self.replay = (self.gid not in self.host.options.force
+                       or self.gid in self.host.options.retry_items)
         self.last_progress = time.monotonic()
         self.concluded = False
 
@@ -103,7 +107,7 @@ class ItemLoop(Loop):
     def set_items(self, items: list[Any]) -> None:
         self.items, self.total = items, len(items)
         self.host.events.emit(EventType.LOOP_STARTED, node=self.gid, kind=self.kind,
-                              total=self.total, window=self.window(),
+                              label=self.node.label, total=self.total, window=self.window(),
                               retry=len(self.retry_set) or None)
         self.pump()
 
@@ -118,7 +122,7 @@ class ItemLoop(Loop):
             if due is None:
                 break
             index, attempt = due
-            if attempt == 1 and index not in self.retry_set:
+            if attempt == 1 and self.replay and index not in self.retry_set:
                 record = self.host.store.get_item(self.host.run_id, self.gid, index)
                 if record is not None and record.key == self.item_key(index) \
                         and self.reusable(record):

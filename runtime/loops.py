@@ -103,6 +103,7 @@ class Loop:
         self.started = time.monotonic()
         self.started_at = time.time()
         self.log_path = f"{host.log_dir}/{safe_name(self.gid)}.log"
+        self.forced = self.gid in host.options.force  # its checkpointed frames rerun too
 
     @property
     def busy(self) -> bool:
@@ -139,6 +140,7 @@ class Loop:
         """A frame of `subplan` named `<loop node>[tag]/`, seeing the loop node's variables
         plus `loop_vars` (template-only) and `outer` (captured: exported to commands)."""
         tpl: Template = self.host.template(subplan)
+        spec.setdefault("forced", self.forced and checkpoint)
         extra = dict(outer or {})
         link = checkpoint_key(tpl.digest, {"tag": tag, "vars": loop_vars, "outer": extra},
                               {"@loop": self.key})

@@ -4,7 +4,7 @@ The runtime refuses, before running anything, a plan with a kind that has no op 
 """
 
 from prodigy.runtime.errors import PlanError
-from prodigy.runtime.ops import claude, control, shell, write_file
+from prodigy.runtime.ops import analyze, claude, control, loops, shell, verify, write_file
 from prodigy.runtime.ops.base import Context, Failure, NodeResult, Op, Prepared, Task
 from prodigy.runtime.plan import Plan
 
@@ -15,6 +15,12 @@ OPS: dict[str, Op] = {
     "gate": control.GATE,
     "handler": control.HANDLER,
     "barrier": control.BARRIER,
+    "verify": verify.OP,
+    "analyze": analyze.OP,
+    "map": loops.MAP,
+    "foreach": loops.FOREACH,
+    "validate": loops.VALIDATE,
+    "goal_seek": loops.GOAL_SEEK,
 }
 
 
