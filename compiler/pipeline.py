@@ -6,6 +6,7 @@
     expressions compiler/lower_exprs.py    every template, condition, filter, sort, json_path
     lower       compiler/lower*.py         model -> networkx graph of typed plan nodes
     checks      compiler/checks.py         references, cycles, unreachable handlers, ids
+                compiler/lint.py           warnings (errors under --strict): unquoted items
     plan        compiler/plan_build.py     graph -> runtime.plan.Plan (compile only)
 
 Each stage adds its diagnostics to the unit; the pipeline stops after the first stage that
@@ -18,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from prodigy.compiler.checks import check
+from prodigy.compiler.lint import lint
 from prodigy.compiler.lower import lower
 from prodigy.compiler.lower_core import Lowered
 from prodigy.compiler.lower_exprs import ExprCache, parse_all
@@ -79,7 +81,9 @@ def _lower(unit: Unit) -> None:
 
 def _checks(unit: Unit) -> None:
     assert unit.workflow is not None and unit.lowered is not None
+    assert unit.loaded is not None
     unit.diagnostics.extend(check(unit.workflow, unit.lowered))
+    unit.diagnostics.extend(lint(unit.workflow, unit.loaded.source_map))
 
 
 STAGES: tuple[tuple[str, Callable[[Unit], None]], ...] = (

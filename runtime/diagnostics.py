@@ -68,6 +68,8 @@ CODES: dict[str, Code] = {
     "P303": Code("duplicate step id", "step ids must be unique within a workflow"),
     "P401": Code("invalid plan file", "regenerate it with `prodigy compile`"),
     "P402": Code("unsupported plan format_version", "recompile the workflow with this prodigy"),
+    "P601": Code("work-item data in a shell command, unquoted", 'pass it through the '
+                 'environment ("$PRODIGY_ITEM") or at least quote it'),
     "P501": Code("invalid command-line value", "see `prodigy --help`"),
     "P502": Code("unknown profile", "pick one of the profiles the workflow defines"),
     "P505": Code("unknown run", "list the runs with `prodigy runs`"),

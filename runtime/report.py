@@ -8,6 +8,11 @@ Three reporters consume the run's (already masked) event records:
   time), with finished nodes printed above it; redrawn at most 10 times a second.
 The end-of-run summary (failed nodes with their output tail and log path, the resume command)
 goes to stderr for the human reporters.
+
+Loops (map, foreach) report as a whole: a line when they start, a progress line at most every
+few seconds (done/failed/total, running), and each failed item (the first MAX_ITEM_FAILURES).
+The nodes inside their items are listed one by one only for loops of at most ITEM_LINES
+items; the live view shows a progress bar per running loop instead.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from prodigy.runtime.decide import Decision
 from prodigy.runtime.plan import PlanNode
 
 MANY_NODES = 500  # above this, successes are not listed one by one
+ITEM_LINES = 20  # loops with more items do not list the nodes inside each item
+MAX_ITEM_FAILURES = 20  # failed items listed before "and more" (the DLQ has them all)
 
 
 class Reporter(Protocol):
@@ -54,6 +61,8 @@ def event_line(record: dict[str, Any]) -> str | None:
     """A one-line human rendering of an event record (also used by `prodigy events`)."""
     kind = record.get("event")
     label = record.get("label") or record.get("node") or ""
+    if record.get("item") and kind != "item_failed":
+        label = f"{label} [{record['item']}]"  # a node inside a loop item
     if kind == "node_finished":
         status = record.get("status")
         if status == "succeeded":
@@ -83,6 +92,28 @@ def event_line(record: dict[str, Any]) -> str | None:
                 f"{record.get('message') or 'failed'}")
     if kind == "handler_started":
         return f"handler  {record.get('handler')} for {record.get('node')}"
+    if kind == "loop_started":
+        retry = f", retrying {record['retry']}" if record.get("retry") else ""
+        return (f"{record.get('kind', 'loop'):<8} {label}: {record.get('total')} items, "
+                f"{record.get('window')} at a time{retry}")
+    if kind == "loop_progress":
+        extra = "".join(f", {record[k]} {k}" for k in ("skipped", "reused") if record.get(k))
+        word = "done    " if record.get("final") else "progress"
+        return (f"{word} {label}: {record.get('done')}/{record.get('total')} items "
+                f"({record.get('succeeded')} ok, {record.get('failed')} failed{extra}), "
+                f"{record.get('running')} running")
+    if kind == "item_failed":
+        after = (f"; retry in {record['retrying']}s" if record.get("retrying") is not None
+                 else "; skipped" if record.get("skipped") else "; sent to the DLQ"
+                 if record.get("dlq") else "")
+        return f"FAILED   {record.get('node')} {record.get('item')}: {record.get('message')}{after}"
+    if kind == "attempt_scored":
+        if record.get("kind") == "goal_seek":
+            value = f"score {record.get('score')}"
+        else:
+            value = f"{record.get('completion')}% complete ({record.get('status')})"
+        return (f"measure  {record.get('node')} attempt {record.get('attempt')}: {value}, "
+                f"threshold {record.get('threshold')}")
     if kind in ("run_started", "run_resumed"):
         verb = "resuming" if kind == "run_resumed" else "running"
         return (f"{verb} {record.get('workflow') or record.get('source')} as "
@@ -111,15 +142,54 @@ class JsonReporter:
         self.out.flush()
 
 
+class LoopView:
+    """What the human reporters remember about loops: which are big, what failed."""
+
+    def __init__(self) -> None:
+        self.big = False  # some loop has more than ITEM_LINES items
+        self.failures = 0
+        self.queued: dict[str, int] = {}  # map node -> items sent to the DLQ
+        self.progress: dict[str, dict[str, Any]] = {}  # running loops: latest progress
+
+    def quiet(self, record: dict[str, Any]) -> bool:
+        """Whether to leave an event out of the scrolling lines."""
+        kind = record.get("event")
+        if kind == "loop_started":
+            self.big = self.big or int(record.get("total") or 0) > ITEM_LINES
+            self.progress[str(record.get("node"))] = {**record, "done": 0, "running": 0}
+        elif kind == "loop_progress":
+            node = str(record.get("node"))
+            if record.get("final"):
+                self.progress.pop(node, None)
+            else:
+                self.progress[node] = record
+        elif kind == "item_failed":
+            if record.get("dlq"):
+                node = str(record.get("node"))
+                self.queued[node] = self.queued.get(node, 0) + 1
+            self.failures += 1
+            if self.failures == MAX_ITEM_FAILURES + 1:
+                record["message"] = "(more failed items: see `prodigy dlq list` or the events)"
+            return self.failures > MAX_ITEM_FAILURES + 1
+        return "item" in record and self.big and kind != "item_failed"
+
+    def notes(self, run_id: str) -> list[str]:
+        return [f"  {count} item(s) of {node} in the dead-letter queue: prodigy dlq list "
+                f"{run_id}" for node, count in self.queued.items()]
+
+
 class PlainReporter:
     def __init__(self, err: IO[str]) -> None:
         self.err = err
         self.total = 0
+        self.loops = LoopView()
 
     def on_event(self, record: dict[str, Any]) -> None:
         kind = record.get("event")
         if kind in ("run_started", "run_resumed"):
             self.total = int(record.get("nodes") or 0)
+        if self.loops.quiet(record):
+            return
         if kind == "node_started" and self.total > MANY_NODES:
             return
         if (kind in ("node_finished", "node_reused") and self.total > MANY_NODES
@@ -131,7 +201,7 @@ class PlainReporter:
             self.err.flush()
 
     def summary(self, outcome: Any) -> None:
-        write_summary(self.err, outcome)
+        write_summary(self.err, outcome, self.loops.notes(outcome.run_id))
 
     def close(self) -> None:
         self.err.flush()
@@ -148,6 +218,7 @@ class LiveReporter:
         self.total = 0
         self.done: set[str] = set()  # a set: a failed node may run again after its handler
         self.running: dict[str, tuple[str, float]] = {}
+        self.loops = LoopView()
         self.live = Live(console=self.console, refresh_per_second=10, transient=True,
                          get_renderable=self._render, redirect_stdout=False,
                          redirect_stderr=False)
@@ -164,6 +235,13 @@ class LiveReporter:
         table.add_row(ProgressBar(total=max(1, self.total), completed=done, width=40),
                       Text(f"{done}/{self.total} nodes, {len(self.running)} running"))
         now = time.monotonic()
+        for loop in list(self.loops.progress.values()):
+            failed = f", {loop.get('failed')} failed" if loop.get("failed") else ""
+            table.add_row(ProgressBar(total=max(1, int(loop.get("total") or 0)),
+                                      completed=int(loop.get("done") or 0), width=40),
+                          Text(f"{loop.get('label') or loop.get('node')}: {loop.get('done')}/"
+                               f"{loop.get('total')} items{failed}, {loop.get('running')} "
+                               "running"))
         for label, since in list(self.running.values())[:12]:
             table.add_row(Text(f"  {_duration(now - since)}", style="cyan"), Text(label))
         if len(self.running) > 12:
@@ -172,8 +250,17 @@ class LiveReporter:
 
     def on_event(self, record: dict[str, Any]) -> None:
         kind, node = record.get("event"), str(record.get("node"))
+        quiet = self.loops.quiet(record)
         if kind in ("run_started", "run_resumed"):
             self.total = int(record.get("nodes") or 0)
+        elif "item" in record and kind != "item_failed":
+            # Nodes inside loop items: the loop's own row counts them.
+            if kind == "node_started" and not quiet:
+                self.running[node] = (str(record.get("label") or node), time.monotonic())
+                return
+            self.running.pop(node, None)
+            if quiet:
+                return
         elif kind == "node_started":
             self.running[node] = (str(record.get("label") or node), time.monotonic())
             return
@@ -181,7 +268,8 @@ class LiveReporter:
             self.running.pop(node, None)
             self.done.add(node)
         line = event_line(record)
-        if line is None or kind in ("run_finished", "run_started", "run_resumed"):
+        if line is None or kind in ("run_finished", "run_started", "run_resumed",
+                                    "loop_progress") or quiet:
             return
         quiet = self.total > MANY_NODES and record.get("status") in (None, "succeeded")
         if not quiet:
@@ -192,19 +280,21 @@ class LiveReporter:
 
     def summary(self, outcome: Any) -> None:
         self.close()
-        write_summary(self.console.file, outcome)
+        write_summary(self.console.file, outcome, self.loops.notes(outcome.run_id))
 
     def close(self) -> None:
         if self.live.is_started:
             self.live.stop()
 
 
-def write_summary(err: IO[str], outcome: Any) -> None:
+def write_summary(err: IO[str], outcome: Any, notes: list[str] | None = None) -> None:
     counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in outcome.counts.items())
     err.write(f"run {outcome.run_id} {outcome.status} in {_duration(outcome.duration)}: "
               f"{counts}\n")
     if outcome.message:
         err.write(f"  {outcome.message}\n")
+    for note in notes or ():
+        err.write(note + "\n")
     for failed in outcome.failed:
         reason = failed["message"] or failed["reason"]
         err.write(f"  FAILED {failed['label']} [{failed['node']}]: {reason}\n")

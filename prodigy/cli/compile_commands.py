@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ def add_compile_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
                           help="diagnostic output format (default: text)")
     validate.add_argument("--strict", action="store_true",
                           help="treat lint warnings as errors")
+    add_binding_options(validate)
     validate.set_defaults(handler=run_validate)
 
     compile_ = commands.add_parser(
@@ -102,9 +103,13 @@ def run_validate(args: argparse.Namespace) -> int:
     from prodigy.compiler.pipeline import validate_file
     from prodigy.runtime.diagnostics import Severity
 
+    bindings, errors = parse_bindings(args)
+    if errors:
+        print_diagnostics([_cli_diagnostic(e) for e in errors], args.format)
+        return 2
     diagnostics = []
     for file in args.files:
-        diagnostics.extend(validate_file(file))
+        diagnostics.extend(validate_file(file, bindings or None, args.profile))
     if args.strict:
         failing = diagnostics
     else:
@@ -150,6 +155,3 @@ def write_atomically(path: Path, text: str) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
 
-
-def bindings_map(args: argparse.Namespace) -> Mapping[str, str]:
-    return parse_bindings(args)[0]

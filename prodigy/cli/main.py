@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     compile_commands.add_compile_commands(commands)
     run_commands.add_run_commands(commands)
+    run_commands.add_dlq_commands(commands)
     return parser
 
 

@@ -69,6 +69,13 @@ def add_run_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     events.set_defaults(handler=cmd_events)
 
 
+def add_dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`prodigy dlq ...` (dlq_commands.py), registered next to the run commands."""
+    from prodigy.cli import dlq_commands
+
+    dlq_commands.add_dlq_commands(commands)
+
+
 def _run_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="nodes running at once (default: CPU count)")
@@ -300,7 +307,7 @@ def _node_states(path: Path) -> dict[str, str]:
     states: dict[str, str] = {}
     for event in read_events(path):
         node = event.get("node")
-        if node is None:
+        if node is None or "item" in event:  # nodes inside loop items: the loop stands for them
             continue
         kind = event.get("event")
         if kind == "node_finished":

@@ -168,3 +168,29 @@ def test_expression_errors_stop_before_lowering(tmp_path: Path) -> None:
 def test_example_workflows_are_clean() -> None:
     for path in sorted((ROOT / "workflows").glob("*.yml")):
         assert validate_file(str(path)) == [], path.name
+
+
+@pytest.mark.parametrize(
+    ("command", "flagged"),
+    [
+        ("ruff check ${item.path}", ["${item.path}"]),
+        ("ruff check '${item.path}'", []),
+        ('ruff check "${item}" && echo ${item_json}', ["${item_json}"]),
+        ('black "$PRODIGY_ITEM"', []),
+        ("echo $item", ["$item"]),
+    ],
+)
+def test_lint_flags_item_data_outside_quotes(
+    tmp_path: Path, command: str, flagged: list[str]
+) -> None:
+    text = f"""
+        name: lint
+        mode: mapreduce
+        map:
+          input: items.json
+          agent_template:
+            - shell: {command!r}
+        """
+    found = [d for d in check(tmp_path, text) if d.code == "P601"]
+    assert [d.message.split("`")[1] for d in found] == flagged
+    assert all(d.severity.value == "warning" for d in found)

@@ -1,7 +1,7 @@
 """One fixture per diagnostic code: every code in the registry is produced somewhere, here.
 
 Workflow fixtures live in tests/fixtures/errors/, named after their code. The first line says
-what `prodigy compile FILE --format json` must report: `# expect: P110 at 4:7`; an optional
+what `prodigy validate FILE --format json` must report: `# expect: P110 at 4:7`; an optional
 `# argv: --profile nope` line adds flags. Codes about plans, runs and flags have no YAML to
 put them in and are driven through the CLI from the table below.
 """
@@ -50,7 +50,7 @@ def test_fixture_produces_its_diagnostic(path: Path, capsys: pytest.CaptureFixtu
     code, line, col = match.group(1), int(match.group(2)), int(match.group(3))
     assert path.name.startswith(code), "name fixtures after the code they test"
     extra = next((shlex.split(m.group(1)) for m in map(ARGV.match, lines[1:3]) if m), [])
-    rows = _reported(["compile", str(path), "--format", "json", *extra], capsys)
+    rows = _reported(["validate", str(path), "--format", "json", *extra], capsys)
     hits = [r for r in rows if r["code"] == code and (r["line"], r["col"]) == (line, col)]
     got = [(r["code"], r["line"], r["col"]) for r in rows]
     assert hits, f"expected {code} at {line}:{col}, got {got}"

@@ -1,0 +1,242 @@
+"""`prodigy dlq list | show | retry | purge RUN_ID`: the dead-letter queue of a run's map.
+
+    list RUN_ID                one line per failed item (or --json: the entries)
+    show RUN_ID ITEM_ID        one entry in full: error, exit code, attempts, output tail, log
+    retry RUN_ID [--filter EXPR] [--jobs N]
+                               run the (matching) failed items again with the same agent
+                               template, update their results, drop the ones that succeed
+                               from the queue, and run reduce again over the merged results
+    purge RUN_ID               empty the queue (the items stay recorded as failed)
+
+`--filter` is a map-filter expression over the entries (`error_type == 'timeout'`,
+`exit_code == 2`, `item.priority > 3`, `failure_count < 3`). A retry is a resume of the run
+that forces its map node and everything after it, with the named items forced to run: setup
+is reused from its checkpoints, the other items from their records. Exit codes as elsewhere:
+0 ok (after a retry: every retried item succeeded), 1 a retried item still fails or the run
+failed, 2 invalid input (no such run, item or a bad filter), 4 the state dir is locked by a
+live run, 130 interrupted. The compiler is imported only to parse `--filter`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from prodigy.cli.run_commands import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    _invalid,
+    _state,
+)
+
+
+def add_dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dlq = commands.add_parser("dlq", help="failed map items of a run: list, show, retry, purge",
+                              description="The dead-letter queue of a run's map phase.")
+    actions = dlq.add_subparsers(dest="dlq_action", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("run_id", metavar="RUN_ID")
+        sub.add_argument("--state-dir", metavar="DIR",
+                         help="run state directory (default: $PRODIGY_STATE_DIR or ./.prodigy)")
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        return sub
+
+    action("list", "list the failed items").set_defaults(handler=cmd_list)
+    show = action("show", "show one failed item in full")
+    show.add_argument("item_id", metavar="ITEM_ID", help="item_N (as in `dlq list`)")
+    show.set_defaults(handler=cmd_show)
+    retry = action("retry", "run failed items again and reduce over the merged results")
+    retry.add_argument("--filter", metavar="EXPR",
+                       help="retry only entries matching EXPR (e.g. \"error_type == 'timeout'\")")
+    retry.add_argument("--jobs", "-j", type=int, default=2, metavar="N",
+                       help="items running at once (default: 2)")
+    retry.add_argument("--executor", choices=("local", "inline", "dask"), default="local")
+    retry.set_defaults(handler=cmd_retry)
+    action("purge", "empty the queue").set_defaults(handler=cmd_purge)
+
+
+def _entries(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]] | int:
+    from prodigy.runtime.errors import CheckpointError
+    from prodigy.runtime.store import CheckpointStore
+
+    state = _state(args)
+    if state.read_run(args.run_id) is None:
+        return _invalid(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)")
+    try:
+        store = CheckpointStore(state.cache_dir)
+    except CheckpointError as exc:
+        return _invalid(str(exc))
+    try:
+        return state, store.dlq_entries(args.run_id)
+    finally:
+        store.close()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    found = _entries(args)
+    if isinstance(found, int):
+        return found
+    _, entries = found
+    if args.json:
+        print(json.dumps(entries, indent=1, ensure_ascii=False))
+        return EXIT_OK
+    if not entries:
+        print(f"the dead-letter queue of {args.run_id} is empty", file=sys.stderr)
+        return EXIT_OK
+    print(f"{'ITEM':<12} {'TYPE':<16} {'EXIT':>5} {'FAILS':>5}  {'LAST FAILURE':<19}  ERROR")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.get("last_failure_at") or 0))
+        error = str(e.get("error") or "").splitlines()[0][:80] if e.get("error") else ""
+        print(f"{e['item_id']:<12} {e.get('error_type', ''):<16} {_text(e.get('exit_code')):>5} "
+              f"{e.get('failure_count', 1):>5}  {when:<19}  {error}")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from prodigy.runtime.dlq import index_of
+
+    found = _entries(args)
+    if isinstance(found, int):
+        return found
+    _, entries = found
+    index = index_of(args.item_id)
+    entry = next((e for e in entries if e.get("index") == index), None)
+    if entry is None:
+        return _invalid(f"{args.item_id!r} is not in the dead-letter queue of {args.run_id} "
+                        "(see `prodigy dlq list`)")
+    if args.json:
+        print(json.dumps(entry, indent=1, ensure_ascii=False))
+        return EXIT_OK
+    for key in ("item_id", "loop", "error", "error_type", "exit_code", "failed_step",
+                "attempts", "failure_count", "reprocess_eligible", "log"):
+        print(f"{key + ':':<20} {_text(entry.get(key))}")
+    for key in ("first_failure_at", "last_failure_at"):
+        stamp = time.localtime(entry.get(key) or 0)
+        print(f"{key + ':':<20} {time.strftime('%Y-%m-%d %H:%M:%S', stamp)}")
+    print(f"{'item:':<20} {json.dumps(entry.get('item'), ensure_ascii=False)}")
+    tail = str(entry.get("output_tail") or "").rstrip("\n").splitlines()[-30:]
+    if tail:
+        print("output (tail):")
+        for line in tail:
+            print(f"  | {line}")
+    return EXIT_OK
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from prodigy.runtime.store import CheckpointStore, StateLocked
+
+    found = _entries(args)
+    if isinstance(found, int):
+        return found
+    state, _ = found
+    try:
+        state.lock(args.run_id)  # a live run may be writing to this queue
+    except StateLocked as exc:
+        print(f"prodigy: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    try:
+        store = CheckpointStore(state.cache_dir)
+        try:
+            removed = store.dlq_purge(args.run_id)
+        finally:
+            store.close()
+    finally:
+        state.unlock()
+    if args.json:
+        print(json.dumps({"run_id": args.run_id, "purged": removed}))
+    else:
+        print(f"purged {removed} item(s) from the dead-letter queue of {args.run_id}",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    found = _entries(args)
+    if isinstance(found, int):
+        return found
+    state, entries = found
+    if args.jobs < 1:
+        return _invalid("--jobs must be at least 1")
+    if args.filter:
+        from prodigy.compiler.expressions import parse_filter  # only here: the runtime never
+        from prodigy.runtime.expr import filter_items  # imports the compiler
+
+        expr, problems = parse_filter(args.filter)
+        if expr is None:
+            return _invalid(f"--filter {args.filter!r}: "
+                            + "; ".join(p.message for p in problems))
+        entries = filter_items(entries, expr)
+    if not entries:
+        print(json.dumps({"run_id": args.run_id, "retried": [], "succeeded": [],
+                          "still_failing": []}) if args.json else
+              f"nothing to retry in the dead-letter queue of {args.run_id}",
+              file=sys.stdout if args.json else sys.stderr)
+        return EXIT_OK
+    wanted: dict[str, set[int]] = {}
+    for entry in entries:
+        wanted.setdefault(str(entry["loop"]), set()).add(int(entry["index"]))
+    return _retry(args, state, wanted)
+
+
+def _retry(args: argparse.Namespace, state: Any, wanted: dict[str, set[int]]) -> int:
+    from prodigy.runtime.environment import SetupError
+    from prodigy.runtime.errors import CheckpointError, PlanError
+    from prodigy.runtime.executors import ExecutorUnavailable
+    from prodigy.runtime.plan import Plan
+    from prodigy.runtime.report import make_reporter
+    from prodigy.runtime.run import RunOptions, execute
+    from prodigy.runtime.store import CheckpointStore, RunStatus, StateLocked
+
+    record = state.read_run(args.run_id)
+    path = state.plan_path(args.run_id)
+    try:
+        plan = Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return _invalid(f"{path}: the run's plan is unreadable: {exc}")
+    options = RunOptions(jobs=args.jobs, executor=args.executor,
+                         retry_items={loop: frozenset(ix) for loop, ix in wanted.items()})
+    reporter = None if args.json else make_reporter(False)
+    try:
+        outcome = execute(plan, state=state, run_id=args.run_id, cwd=Path(record.cwd),
+                          options=options, source=record.source, resume=True,
+                          sink=reporter.on_event if reporter else None, args=record.args,
+                          store_plan=False)
+    except StateLocked as exc:
+        print(f"prodigy: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except (PlanError, SetupError, ExecutorUnavailable, CheckpointError) as exc:
+        return _invalid(f"{record.source}: {exc}")
+    finally:
+        if reporter is not None:
+            reporter.close()
+    store = CheckpointStore(state.cache_dir)
+    try:
+        queued = set(store.dlq_indices(args.run_id))
+    finally:
+        store.close()
+    retried = sorted((loop, i) for loop, ix in wanted.items() for i in ix)
+    still = [f"item_{i}" for loop, i in retried if (loop, i) in queued]
+    fixed = [f"item_{i}" for loop, i in retried if (loop, i) not in queued]
+    if reporter is not None:
+        reporter.summary(outcome)
+        print(f"dlq retry: {len(retried)} item(s) retried: {len(fixed)} now succeed (removed "
+              f"from the queue), {len(still)} still fail", file=sys.stderr)
+    else:
+        print(json.dumps({"run_id": args.run_id, "status": str(outcome.status),
+                          "retried": [f"item_{i}" for _, i in retried], "succeeded": fixed,
+                          "still_failing": still}))
+    if outcome.status is RunStatus.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if outcome.status is RunStatus.SUCCEEDED and not still else EXIT_FAILED
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
