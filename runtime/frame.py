@@ -37,6 +37,7 @@ from prodigy.runtime.decide import (
     plan_digest,
 )
 from prodigy.runtime.events import EventType
+from prodigy.runtime.map_results import inject
 from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
 from prodigy.runtime.ops.control import error_variables
 from prodigy.runtime.ops.render import thaw
@@ -174,9 +175,13 @@ class Frame:
         if failure is not None:
             variables.update(error_variables(failure))
         scope = {**self.spec.scope, **variables, **thaw(node.params.bindings)}
+        op = OPS[node.kind]
+        try:
+            inject(scope, node.fingerprint, node.params)  # `map.results`, if it reads it
+        except ValueError as exc:
+            return NodeResult(ok=False, message=str(exc))
         ctx = Context(self.host.run_id, self.gid(node.id), node.label, scope, variables,
                       self.spec.cwd, self.host.env, failure, self.host.state.root)
-        op = OPS[node.kind]
         try:
             prepared = op.prepare(node.params, ctx)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -6,6 +6,9 @@ that run them are not built up front. At most `window` items run at once (a map'
 new frame is created only when one ends, so a 100,000-item map holds a handful of frames and
 one compact result per finished item, whatever its size.
 
+The driver keeps no per-item state beyond counts: a finished item's result entry goes to its
+record and to `collect` (a map spools them to a file), so memory stays flat.
+
 The item is the unit of checkpointing: when its frame ends, an item record (its key, status
 and result entry) goes into the same transaction as the round's other records. Resuming, an
 item whose record matches its key now (the loop node's key, the body's digest and the item
@@ -59,7 +62,6 @@ class ItemLoop(Loop):
         self.next = 0
         self.running: dict[Frame, ItemRun] = {}
         self.retries: list[tuple[float, int, int]] = []  # (due, index, attempt)
-        self.results: dict[int, dict[str, Any]] = {}
         self.counts = dict.fromkeys(("succeeded", "failed", "skipped", "reused"), 0)
         self.halt: str | None = None  # why no new item starts (error policy)
         self.retry_set = self.host.options.retry_items.get(self.gid, frozenset())
@@ -126,7 +128,7 @@ class ItemLoop(Loop):
                 record = self.host.store.get_item(self.host.run_id, self.gid, index)
                 if record is not None and record.key == self.item_key(index) \
                         and self.reusable(record):
-                    self.results[index] = record.result
+                    self.collect(index, record.result)
                     self.counts[str(record.status)] += 1
                     self.counts["reused"] += 1
                     budget -= 1
@@ -181,8 +183,12 @@ class ItemLoop(Loop):
             return
         self.item_done(run, outcome)
 
+    def collect(self, index: int, result: dict[str, Any]) -> None:
+        """An item's result entry, as it finishes (or is found finished): kept by the map."""
+        return None
+
     def record(self, run: ItemRun, status: ItemStatus, result: dict[str, Any]) -> None:
-        self.results[run.index] = result
+        self.collect(run.index, result)
         self.counts[str(status)] += 1
         self.host.writes.append(ItemRecord(self.gid, run.index, self.item_key(run.index),
                                            status, result, time.time()))
@@ -199,6 +205,3 @@ class ItemLoop(Loop):
                               skipped=self.counts["skipped"] or None,
                               reused=self.counts["reused"] or None,
                               running=len(self.running), final=final or None)
-
-    def ordered_results(self) -> list[dict[str, Any]]:
-        return [self.results[i] for i in sorted(self.results)]

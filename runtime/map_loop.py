@@ -11,7 +11,9 @@
            exit_code, duration, error, failed_node, attempts, commits, item),
            `map.successful`, `map.failed`, `map.skipped`, `map.total`, and
            `map.results_file` (the same JSON array in the run dir: reduce commands given a
-           large result set read that, since argv and environment are size-limited)
+           large result set read that, since argv and environment are size-limited). The
+           driver never holds the array: results are spooled to disk as items finish, and a
+           node that reads `${map.results}` has it loaded for itself (map_results.py).
 
 An agent fails when one of its steps fails unhandled (upstream carried on; we do not), or
 when it times out. A failed agent may be retried (error_policy); then its item goes to the
@@ -28,7 +30,6 @@ skip records it skipped, fail stops the map.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +40,10 @@ from prodigy.runtime.expr import from_json
 from prodigy.runtime.frame import Frame
 from prodigy.runtime.item_loop import ItemLoop, ItemRun
 from prodigy.runtime.loops import FrameOutcome
+from prodigy.runtime.map_results import RESULTS_FILE, ResultSpool
 from prodigy.runtime.ops import NodeResult, Prepared
 from prodigy.runtime.ops.render import thaw
-from prodigy.runtime.store import DlqDrop, DlqPut, ItemRecord, ItemStatus, atomic_write, safe_name
+from prodigy.runtime.store import DlqDrop, DlqPut, ItemRecord, ItemStatus, safe_name
 from prodigy.runtime.work_items import (
     INPUT_COMMAND_TIMEOUT_S,
     ItemPipeline,
@@ -69,6 +71,8 @@ class MapLoop(ItemLoop):
         # one that succeeds now leaves the queue, one that fails again updates its entry.
         self.queued = {i for loop, i in host.store.dlq_indices(host.run_id) if loop == self.gid}
         self.queued_now = 0
+        self.spool = ResultSpool(host.state.run_dir(host.run_id) / "map"
+                                 / f"{safe_name(self.gid)}.json")
 
     # --- items -----------------------------------------------------------------------------
 
@@ -123,6 +127,9 @@ class MapLoop(ItemLoop):
     def item_vars(self, index: int) -> dict[str, Any]:
         assert self.items is not None
         return item_variables(self.items[index], index, self.total)
+
+    def collect(self, index: int, result: dict[str, Any]) -> None:
+        self.spool.add(index, result)
 
     def reusable(self, record: ItemRecord) -> bool:
         return True  # failures are final: they are in the DLQ, and `dlq retry` reruns them
@@ -212,14 +219,12 @@ class MapLoop(ItemLoop):
     # --- the end ---------------------------------------------------------------------------
 
     def conclude(self) -> None:
-        results = self.ordered_results()
         ok_, failed, skipped = (self.counts["succeeded"], self.counts["failed"],
                                 self.counts["skipped"])
-        path = self.host.state.run_dir(self.host.run_id) / "map" / f"{safe_name(self.gid)}.json"
-        atomic_write(path, json.dumps(results, ensure_ascii=False, default=str))
-        variables = {"map.results": results, "map.successful": ok_, "map.failed": failed,
-                     "map.skipped": skipped, "map.total": self.total,
-                     "map.results_file": str(path)}
+        path = self.spool.finish()
+        # `map.results` itself is loaded from the file by the nodes that read it.
+        variables = {"map.successful": ok_, "map.failed": failed, "map.skipped": skipped,
+                     "map.total": self.total, RESULTS_FILE: str(path)}
         summary = (f"Map phase completed: {ok_} successful, {failed} failed"
                    + (f", {skipped} skipped" if skipped else "") + f" (total: {self.total})")
         if self.queued_now:

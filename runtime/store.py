@@ -301,8 +301,11 @@ class CheckpointStore:
     def __init__(self, directory: Path) -> None:
         try:
             # cull_limit=0: with nothing to evict, skip the culling queries on every set.
+            # No memory map and a 4 MiB page cache (diskcache's defaults: 64 + 32 MiB): the
+            # driver of a long map stays flat instead of growing with the database.
             self.cache = diskcache.Cache(str(directory), eviction_policy="none",
-                                         size_limit=2**62, cull_limit=0)
+                                         size_limit=2**62, cull_limit=0, sqlite_mmap_size=0,
+                                         sqlite_cache_size=2**10)
         except Exception as exc:  # sqlite errors surface as many types; all mean "unusable"
             raise CheckpointError(f"checkpoint store {directory} is unusable: {exc}") from None
         version = self.cache.get("store_version")

@@ -25,16 +25,29 @@ OPS: dict[str, Op] = {
 
 
 
+# The params of loop kinds that name the sub-plans they run.
+BODIES = {"map": ("agent",), "foreach": ("body",), "validate": ("commands", "on_incomplete"),
+          "goal_seek": ("attempt",)}
+
+
 def check_kinds(plan: Plan) -> None:
     """Refuse, before anything runs, a plan this runtime cannot run faithfully: node kinds it
-    has no op for, and features it would otherwise silently drop."""
+    has no op for, loop nodes whose sub-plans are missing, and features it would otherwise
+    silently drop."""
     kinds: set[str] = set()
     unsupported: set[str] = set()
+    names: set[str] = set()
+    wanted: list[tuple[str, str]] = []
     stack = [plan]
     while stack:
         current = stack.pop()
+        names |= set(current.subplans)
         for node in current.nodes:
             kinds.add(node.kind)
+            for field in BODIES.get(node.kind, ()):
+                body = getattr(node.params, field, None)
+                if body is not None:
+                    wanted.append((node.id, body))
             if getattr(node.params, "auto_commit", False):
                 unsupported.add(f"auto_commit (node {node.id})")
         stack.extend(current.subplans.values())
@@ -44,6 +57,9 @@ def check_kinds(plan: Plan) -> None:
     if missing:
         raise PlanError(f"this runtime cannot run node kind(s) {', '.join(missing)} "
                         f"(it runs: {', '.join(sorted(OPS))})")
+    lost = [f"{body!r} (of node {node})" for node, body in wanted if body not in names]
+    if lost:
+        raise PlanError(f"the plan has no sub-plan {', '.join(lost)}")
     if unsupported:
         raise PlanError(f"this runtime does not support {', '.join(sorted(unsupported))} yet")
 

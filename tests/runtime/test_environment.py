@@ -97,3 +97,12 @@ def test_captured_variables_become_env_but_raw_outputs_do_not() -> None:
 def test_a_missing_env_file_is_skipped(tmp_path: Path) -> None:
     got = environment.build({"env_files": ["nope.env"], "env": {"A": "1"}}, "r", tmp_path, {})
     assert got.overlay == {"A": "1"}
+
+
+def test_map_results_never_reach_the_environment() -> None:
+    from prodigy.runtime.environment import variable_env
+
+    exported = variable_env({"map.results": [{"item_id": "item_0"}], "map.total": 1,
+                             "map.results_file": "/x/results.json"})
+    assert exported == {"PRODIGY_VAR_map_total": "1",
+                        "PRODIGY_VAR_map_results_file": "/x/results.json"}

@@ -91,3 +91,44 @@ def test_dry_run_tables() -> None:
         "run    bb  shell: bb  (fingerprint changed: 1 -> 2; upstream changed: a)"]
     assert json.loads(decisions_json(rows))[1]["reasons"][1] == {"why": "upstream changed",
                                                                 "detail": "a"}
+
+
+def test_loop_lines() -> None:
+    assert event_line({"event": "loop_started", "kind": "map", "label": "map: in.json",
+                       "total": 500, "window": 8}) == (
+        "map      map: in.json: 500 items, 8 at a time")
+    assert event_line({"event": "loop_progress", "label": "map: in.json", "done": 120,
+                       "total": 500, "succeeded": 117, "failed": 3, "running": 8}) == (
+        "progress map: in.json: 120/500 items (117 ok, 3 failed), 8 running")
+    assert event_line({"event": "item_failed", "node": "map", "item": "item_7",
+                       "message": "exit code 2", "dlq": True}) == (
+        "FAILED   map item_7: exit code 2; sent to the DLQ")
+    assert event_line({"event": "item_failed", "node": "map", "item": "item_7",
+                       "message": "exit code 2", "retrying": 1.0}).endswith("retry in 1.0s")
+    assert event_line({"event": "attempt_scored", "node": "v", "kind": "validate",
+                       "attempt": 2, "completion": 95, "status": "complete",
+                       "threshold": 90}) == (
+        "measure  v attempt 2: 95% complete (complete), threshold 90")
+    assert event_line({"event": "node_finished", "label": "L", "status": "succeeded",
+                       "duration_s": 0.25, "item": "item_3"}) == "ok       L [item_3] (250ms)"
+
+
+def test_big_loops_report_progress_and_failures_not_every_item_node() -> None:
+    err = io.StringIO()
+    reporter = PlainReporter(err)
+    reporter.on_event({"event": "run_started", "nodes": 5, "run_id": "r"})
+    reporter.on_event({"event": "loop_started", "node": "map", "kind": "map", "label": "map",
+                       "total": 1000, "window": 4})
+    for n in range(30):
+        reporter.on_event({"event": "node_finished", "node": f"map[item_{n}]/a", "label": "a",
+                           "status": "succeeded", "item": f"item_{n}", "duration_s": 0.1})
+        reporter.on_event({"event": "item_failed", "node": "map", "item": f"item_{n}",
+                           "message": "boom", "dlq": True})
+    reporter.on_event({"event": "loop_progress", "node": "map", "label": "map", "done": 30,
+                       "total": 1000, "succeeded": 0, "failed": 30, "running": 4})
+    lines = err.getvalue().splitlines()
+    assert lines[1].startswith("map ") and lines[-1].startswith("progress map: 30/1000")
+    failed = [line for line in lines if line.startswith("FAILED")]
+    assert len(failed) == 21 and "more failed items" in failed[-1]
+    reporter.summary(RunOutcome("r", RunStatus.SUCCEEDED, {"succeeded": 5}, [], 1.0))
+    assert "30 item(s) of map in the dead-letter queue: prodigy dlq list r" in err.getvalue()

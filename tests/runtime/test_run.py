@@ -153,9 +153,10 @@ def test_write_file_and_output_file(run_plan: Any, tmp_path: Path) -> None:
     assert not (tmp_path.parent / "escape.txt").exists()
 
 
-def test_unknown_kind_is_refused_before_anything_runs(run_plan: Any, tmp_path: Path) -> None:
+def test_a_loop_without_its_sub_plan_is_refused_before_anything_runs(run_plan: Any,
+                                                                     tmp_path: Path) -> None:
     plan = build_plan([sh("first", "touch ran"), ("m", "map", {"input": "x.json", "agent": "a"})])
-    with pytest.raises(PlanError, match="node kind\\(s\\) map"):
+    with pytest.raises(PlanError, match="no sub-plan 'a' \\(of node m\\)"):
         run_plan(plan)
     assert not (tmp_path / "ran").exists()
 

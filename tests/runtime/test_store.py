@@ -134,3 +134,28 @@ def test_atomic_write_and_safe_names(tmp_path: Path) -> None:
     assert safe_name("main.0") == "main.0"
     assert safe_name("a/b c") != safe_name("a_b c")
     assert "/" not in safe_name("../../etc")
+
+
+def test_item_records_and_the_dlq_share_a_transaction_and_an_index(tmp_path: Path) -> None:
+    from prodigy.runtime.store import SHARD, DlqDrop, DlqPut, ItemRecord, ItemStatus
+
+    store = CheckpointStore(tmp_path / "cache")
+    far = SHARD * 3 + 5  # another index shard
+    store.write("r1", [ItemRecord("map", 1, "k1", ItemStatus.FAILED, {"status": "failed"}),
+                       DlqPut("map", 1, {"item_id": "item_1", "index": 1}),
+                       DlqPut("map", far, {"item_id": f"item_{far}", "index": far}),
+                       DlqPut("other", 0, {"item_id": "item_0", "index": 0})])
+    item = store.get_item("r1", "map", 1)
+    assert item is not None and item.status is ItemStatus.FAILED and item.key == "k1"
+    assert store.get_item("r1", "map", 2) is None
+    assert store.dlq_indices("r1") == [("map", 1), ("map", far), ("other", 0)]
+    assert [e["item_id"] for e in store.dlq_entries("r1")] == ["item_1", f"item_{far}",
+                                                               "item_0"]
+    assert store.dlq_indices("r2") == []  # queues belong to their run
+    store.write("r1", [DlqDrop("map", far), DlqPut("map", 1, {"item_id": "item_1", "n": 2})])
+    assert store.dlq_indices("r1") == [("map", 1), ("other", 0)]
+    assert store.dlq_get("r1", "map", 1) == {"item_id": "item_1", "n": 2}
+    assert store.dlq_purge("r1") == 2
+    assert store.dlq_entries("r1") == [] and store.get_item("r1", "map", 1) is not None
+    assert store.check() == []
+    store.close()

@@ -1,0 +1,104 @@
+"""The map crash test: SIGKILL the driver in the middle of a map (local process pool), then
+`prodigy resume`. Items that finished (succeeded, or failed into the DLQ) are not run again,
+the ones in flight are, the rest run for the first time, and the DLQ is intact.
+
+Agents append to per-item counter files, so "ran" is what the filesystem says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .test_run_cli import cli, wait_for
+
+pytestmark = pytest.mark.e2e
+
+WORKFLOW = """\
+name: map-crash
+mode: mapreduce
+setup:
+  - shell: "printf '%s' '[1, 2, 3, 4, 5, 6]' > items.json"
+map:
+  input: items.json
+  max_parallel: 2
+  agent_template:
+    - shell: "echo x >> ${item_id}.count"
+    - shell: "test ${item} != 3"
+    - shell: |
+        if [ ${item} -ge 4 ] && [ ${item} -le 5 ]; then
+          echo $$ > ${item_id}.pid
+          while [ ! -f release ]; do sleep 0.05; done
+        fi
+reduce:
+  - shell: "echo ${map.successful} ${map.failed} ${map.total} > reduce.txt"
+"""
+
+
+def count(root: Path, index: int) -> int:
+    path = root / f"item_{index}.count"
+    return len(path.read_text().split()) if path.exists() else 0
+
+
+def test_sigkill_mid_map_then_resume(tmp_path: Path) -> None:
+    (tmp_path / "wf.yml").write_text(WORKFLOW)
+    env = {**os.environ, "PRODIGY_KILL_GRACE_S": "1"}
+    driver = subprocess.Popen([sys.executable, "-m", "prodigy", "run", "wf.yml", "--run-id",
+                               "crash", "--jobs", "2"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Item 4 starts only after item 3 failed and its DLQ entry was committed (a task is
+        # sent after the round's records are in); items 4 and 5 then block until released.
+        wait_for(tmp_path / "item_3.pid", timeout=30)
+        wait_for(tmp_path / "item_4.pid", timeout=30)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=20)
+    finally:
+        driver.kill()
+    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 1, 1, 0]
+    assert not (tmp_path / "reduce.txt").exists()
+    listed = cli(tmp_path, "dlq", "list", "crash", "--json")
+    assert [e["item_id"] for e in json.loads(listed.stdout)] == ["item_2"]
+
+    (tmp_path / "release").touch()
+    resumed = cli(tmp_path, "resume", "crash", "--jobs", "2", timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    # Finished items (0, 1, and 2 which failed) ran once; in-flight 3 and 4 again; 5 once.
+    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 2, 2, 1]
+    assert (tmp_path / "reduce.txt").read_text() == "5 1 6\n"
+    [entry] = json.loads(cli(tmp_path, "dlq", "list", "crash", "--json").stdout)
+    assert entry["item_id"] == "item_2" and entry["failure_count"] == 1
+    from prodigy.runtime.store import CheckpointStore
+
+    store = CheckpointStore(tmp_path / ".prodigy" / "cache")
+    try:
+        assert store.check() == []
+    finally:
+        store.close()
+
+
+def test_ctrl_c_mid_map_exits_130_and_resume_finishes(tmp_path: Path) -> None:
+    (tmp_path / "wf.yml").write_text(WORKFLOW)
+    env = {**os.environ, "PRODIGY_KILL_GRACE_S": "1"}
+    driver = subprocess.Popen([sys.executable, "-m", "prodigy", "run", "wf.yml", "--run-id",
+                               "int", "--jobs", "2"], cwd=tmp_path, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(tmp_path / "item_4.pid", timeout=30)
+        driver.send_signal(signal.SIGINT)
+        _, err = driver.communicate(timeout=30)
+    finally:
+        driver.kill()
+    assert driver.returncode == 130, err
+    assert "resume with: prodigy resume int" in err
+    (tmp_path / "release").touch()
+    resumed = cli(tmp_path, "resume", "int", "--jobs", "2", timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 2, 2, 1]
+    assert (tmp_path / "reduce.txt").read_text() == "5 1 6\n"
