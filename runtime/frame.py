@@ -145,10 +145,12 @@ class Frame:
         self.first_try[node_id] = time.monotonic()
         self.cycle_tries[node_id] = 1
         if op.loop is not None:
+            # Never started before: no item or attempt of it can have a record to look up.
+            fresh = self.records.get(gid) is None
             self._record_started(node_id, attempt, checkpointed)
             self._emit(EventType.NODE_STARTED, node_id, label=node.label, kind=node.kind,
                        attempt=attempt, key=self.keys[node_id], why=decision.explain())
-            self.host.start_loop(self, node_id, prepared)
+            self.host.start_loop(self, node_id, prepared, fresh)
             return
         task = self.task(node, prepared)
         self._record_started(node_id, attempt, checkpointed)

@@ -124,7 +124,7 @@ class ItemLoop(Loop):
             if due is None:
                 break
             index, attempt = due
-            if attempt == 1 and self.replay and index not in self.retry_set:
+            if attempt == 1 and self.replay and not self.fresh and index not in self.retry_set:
                 record = self.host.store.get_item(self.host.run_id, self.gid, index)
                 if record is not None and record.key == self.item_key(index) \
                         and self.reusable(record):

@@ -29,7 +29,7 @@ from prodigy.runtime.decide import checkpoint_key
 from prodigy.runtime.frame import Frame, FrameSpec, Template
 from prodigy.runtime.ops import NodeResult, Prepared, Task
 from prodigy.runtime.ops.render import thaw
-from prodigy.runtime.scheduler import NodeState
+from prodigy.runtime.scheduler import NodeState, Reason
 from prodigy.runtime.store import safe_name
 
 if TYPE_CHECKING:
@@ -58,7 +58,10 @@ class FrameOutcome:
 
 def outcome_of(frame: Frame) -> FrameOutcome:
     states = frame.sched.state
-    interrupted = any(s is NodeState.INTERRUPTED for s in states.values())
+    # Stopped by an interrupt: a node was cut short, or skipped because the run stopped (the
+    # frame may have no failure at all, yet it did not finish its work).
+    interrupted = any(s is NodeState.INTERRUPTED for s in states.values()) or any(
+        r is Reason.INTERRUPTED for r in frame.sched.reason.values())
     parts = []
     for node_id in frame.tpl.graph.order:
         result = frame.results.get(node_id)
@@ -104,6 +107,7 @@ class Loop:
         self.started_at = time.time()
         self.log_path = f"{host.log_dir}/{safe_name(self.gid)}.log"
         self.forced = self.gid in host.options.force  # its checkpointed frames rerun too
+        self.fresh = False  # set by the host: the node never started before in this run
 
     @property
     def busy(self) -> bool:

@@ -57,7 +57,7 @@ class Refinement(Loop):
         return checkpoint_key(self.kind, {"attempt": attempt}, {"@loop": self.key})
 
     def recorded(self, attempt: int) -> dict[str, Any] | None:
-        if self.forced:
+        if self.forced or self.fresh:
             return None
         record = self.host.store.get_item(self.host.run_id, self.gid, attempt)
         return record.result if record is not None and record.key == self._key(attempt) \

@@ -163,11 +163,12 @@ class Run:
         heapq.heappush(self.timers, (time.monotonic() + delay, next(self._seq), frame, node_id,
                                      task))
 
-    def start_loop(self, frame: Frame, node_id: str, prepared: Prepared) -> None:
+    def start_loop(self, frame: Frame, node_id: str, prepared: Prepared, fresh: bool) -> None:
         node = frame.tpl.nodes[node_id]
         factory = OPS[node.kind].loop
         assert factory is not None
         loop = factory(self, frame, node_id, prepared)
+        loop.fresh = fresh
         self.loops.append(loop)
         loop.begin()
 

@@ -123,7 +123,7 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path: Path) -> No
     plan = write_plan(tmp_path / "map.json", [("first", "shell", {"command": "touch ran"}),
                                               ("m", "map", {"input": "x.json", "agent": "a"})])
     refused = cli(tmp_path, "exec", str(plan))
-    assert refused.returncode == 2 and "node kind(s) map" in refused.stderr
+    assert refused.returncode == 2 and "no sub-plan 'a' (of node m)" in refused.stderr
     assert not (tmp_path / "ran").exists()
     (tmp_path / "bad.yml").write_text("commands:\n  - shell: echo ${nope.x}\n    timout: 5\n")
     compile_error = cli(tmp_path, "run", "bad.yml")

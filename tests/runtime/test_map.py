@@ -32,6 +32,7 @@ map:
   - shell: "echo ${{map.successful}} ${{map.failed}} ${{map.total}} > reduce.txt"
   - shell: "env | grep -c '^PRODIGY_VAR_map_results=' > env.txt || true"
   - shell: "cp ${{map.results_file}} results.json"
+  - shell: "echo ${{source}} $LIMIT ${{env.LIMIT}} > reduce-env.txt"
 """
 
 
@@ -59,6 +60,8 @@ def test_a_failing_agent_goes_to_the_dlq_and_reduce_sees_the_counts(run_plan: An
     assert outcome.status is ok
     assert (tmp_path / "reduce.txt").read_text() == "2 1 3\n"
     assert (tmp_path / "env.txt").read_text().strip() == "0"  # never through the environment
+    # Reduce sees the workflow env and the setup captures too (upstream gave it neither).
+    assert (tmp_path / "reduce-env.txt").read_text() == "items.json 2 2\n"
     results = json.loads((tmp_path / "results.json").read_text())
     assert [r["status"] for r in results] == ["succeeded", "failed", "succeeded"]
     assert results[1]["error"] == "exit code 1" and results[1]["exit_code"] == 1
@@ -152,3 +155,25 @@ def test_an_edited_agent_template_reruns_the_items(run_plan: Any, tmp_path: Path
     assert (tmp_path / "a.log").read_text() == "v1\n"  # a resume reuses the finished map
     run_map(run_plan, tmp_path, ["a", "b"], "echo v2 >> ${item.name}.log", resume=True)
     assert (tmp_path / "a.log").read_text() == "v1\nv2\n"
+
+
+def test_a_frame_stopped_by_an_interrupt_is_not_a_finished_item(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from prodigy.runtime.frame import Frame, FrameSpec, Template
+    from prodigy.runtime.loops import outcome_of
+    from prodigy.runtime.ops import NodeResult
+    from prodigy.runtime.scheduler import Reason
+
+    from .conftest import build_plan, chain, sh
+
+    tpl = Template.of(build_plan([sh("a", "true"), sh("b", "true")], chain("a", "b")))
+    host = SimpleNamespace(interrupted=False, log_dir=str(tmp_path))
+    frame = Frame(host, tpl, FrameSpec("x/", {}, {}, tmp_path, "", checkpoint=False))  # type: ignore[arg-type]
+    [first] = frame.sched.pop_ready()
+    frame.sched.stop(Reason.INTERRUPTED)  # Ctrl-C while `a` runs; `a` then finishes fine
+    frame.results[first] = NodeResult(ok=True)
+    frame.sched.succeed(first)
+    assert frame.sched.finished
+    outcome = outcome_of(frame)
+    assert outcome.interrupted and not outcome.ok
