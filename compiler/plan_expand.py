@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from json.encoder import encode_basestring
 from typing import Any
 
 from prodigy.compiler.lower_core import Expansion, LNode
@@ -67,9 +68,14 @@ def expand_nodes(expansion: Expansion) -> Iterator[PlanNode]:
     for index, name in item_names(expansion):
         item = expansion.items[index]
         bound: dict[str, Any] = {"item": item, "index": index, "total": total}
+        # The canonical JSON of `bound`, written directly (sorted keys, compact): encoding a
+        # three-key dict per item was a fifth of compiling a 100,000-item foreach.
+        inner = f'"index":{index},"item":{encode_basestring(item)},"total":{total}'
         if expansion.alias:
             bound["foreach"] = {"item": item, "index": index, "total": total}
-        bound_json = _CANONICAL(bound)
+            bound_json = f'{{"foreach":{{{inner}}},{inner}}}'
+        else:
+            bound_json = f"{{{inner}}}"
         for proto in protos:
             yield _copy(proto, expansion, name, bound, bound_json)
 

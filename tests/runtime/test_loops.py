@@ -176,3 +176,29 @@ commands:
     saved = json.loads((tmp_path / "copy.json").read_text())
     assert saved["lines"] >= 2 and "tree" not in saved
     assert (state.root / "analysis" / "latest.json").exists()
+
+
+def test_a_resumed_validate_loop_replays_what_it_measured(run_plan: Any, tmp_path: Path) -> None:
+    text = """\
+commands:
+  - shell: "echo draft > doc.txt"
+    validate:
+      shell: |
+        echo x >> measured.txt
+        grep -q better doc.txt && echo '{"completion_percentage": 100}' ||
+          echo '{"completion_percentage": 10}'
+      on_incomplete:
+        shell: "test -f allowed && echo better >> doc.txt"
+        max_attempts: 2
+"""
+    outcome, _, _ = run_yaml(run_plan, tmp_path, text)
+    assert outcome.status is failed and "on_incomplete failed" in outcome.failed[0]["message"]
+    assert (tmp_path / "measured.txt").read_text() == "x\n"
+    (tmp_path / "allowed").touch()
+    outcome, events, _ = run_yaml(run_plan, tmp_path, text, resume=True)
+    assert outcome.status is ok
+    # Measurement 1 came from its record (the files have changed since); only the second
+    # measurement ran the validation command again.
+    assert (tmp_path / "measured.txt").read_text() == "x\nx\n"
+    scored = [(e["attempt"], e["completion"]) for e in events if e["event"] == "attempt_scored"]
+    assert scored[-2:] == [(1, 10), (2, 100)]

@@ -132,3 +132,22 @@ def test_big_loops_report_progress_and_failures_not_every_item_node() -> None:
     assert len(failed) == 21 and "more failed items" in failed[-1]
     reporter.summary(RunOutcome("r", RunStatus.SUCCEEDED, {"succeeded": 5}, [], 1.0))
     assert "30 item(s) of map in the dead-letter queue: prodigy dlq list r" in err.getvalue()
+
+
+def test_live_view_shows_a_row_per_running_loop() -> None:
+    err = io.StringIO()
+    live = LiveReporter(err)
+    live.on_event({"event": "run_started", "nodes": 3})
+    live.on_event({"event": "loop_started", "node": "map", "kind": "map", "label": "map: x",
+                   "total": 400, "window": 8})
+    live.on_event({"event": "node_started", "node": "map[item_0]/a", "label": "a",
+                   "item": "item_0"})
+    live.on_event({"event": "loop_progress", "node": "map", "label": "map: x", "done": 40,
+                   "total": 400, "succeeded": 38, "failed": 2, "running": 8})
+    rows = [str(cell) for cell in live._render().columns[1]._cells]
+    assert "map: x: 40/400 items, 2 failed, 8 running" in rows
+    assert live.done == set()  # item nodes are counted by their loop's row, not as nodes
+    live.on_event({"event": "loop_progress", "node": "map", "label": "map: x", "done": 400,
+                   "total": 400, "succeeded": 398, "failed": 2, "running": 0, "final": True})
+    assert not any("map: x:" in str(c) for c in live._render().columns[1]._cells)
+    live.close()
