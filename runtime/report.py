@@ -168,10 +168,15 @@ class LoopView:
                 node = str(record.get("node"))
                 self.queued[node] = self.queued.get(node, 0) + 1
             self.failures += 1
-            if self.failures == MAX_ITEM_FAILURES + 1:
-                record["message"] = "(more failed items: see `prodigy dlq list` or the events)"
             return self.failures > MAX_ITEM_FAILURES + 1
         return "item" in record and self.big and kind != "item_failed"
+
+    def line(self, record: dict[str, Any]) -> str | None:
+        """The event's line; the failure past the listed ones says where the rest are."""
+        if record.get("event") == "item_failed" and self.failures == MAX_ITEM_FAILURES + 1:
+            return (f"FAILED   {record.get('node')}: more items failed (see `prodigy dlq list` "
+                    "or `prodigy events`)")
+        return event_line(record)
 
     def notes(self, run_id: str) -> list[str]:
         return [f"  {count} item(s) of {node} in the dead-letter queue: prodigy dlq list "
@@ -195,7 +200,7 @@ class PlainReporter:
         if (kind in ("node_finished", "node_reused") and self.total > MANY_NODES
                 and record.get("status") in (None, "succeeded")):
             return
-        line = event_line(record)
+        line = self.loops.line(record)
         if line is not None and kind != "run_finished":
             self.err.write(line + "\n")
             self.err.flush()
@@ -267,7 +272,7 @@ class LiveReporter:
         elif kind in ("node_finished", "node_reused", "node_skipped"):
             self.running.pop(node, None)
             self.done.add(node)
-        line = event_line(record)
+        line = self.loops.line(record)
         if line is None or kind in ("run_finished", "run_started", "run_resumed",
                                     "loop_progress") or quiet:
             return

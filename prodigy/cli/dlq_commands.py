@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,8 +57,8 @@ def add_dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     retry = action("retry", "run failed items again and reduce over the merged results")
     retry.add_argument("--filter", metavar="EXPR",
                        help="retry only entries matching EXPR (e.g. \"error_type == 'timeout'\")")
-    retry.add_argument("--jobs", "-j", type=int, default=2, metavar="N",
-                       help="items running at once (default: 2)")
+    retry.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
+                       help="commands running at once (default: CPU count)")
     retry.add_argument("--executor", choices=("local", "inline", "dask"), default="local")
     retry.set_defaults(handler=cmd_retry)
     action("purge", "empty the queue").set_defaults(handler=cmd_purge)

@@ -129,7 +129,7 @@ def test_big_loops_report_progress_and_failures_not_every_item_node() -> None:
     lines = err.getvalue().splitlines()
     assert lines[1].startswith("map ") and lines[-1].startswith("progress map: 30/1000")
     failed = [line for line in lines if line.startswith("FAILED")]
-    assert len(failed) == 21 and "more failed items" in failed[-1]
+    assert len(failed) == 21 and "more items failed" in failed[-1]
     reporter.summary(RunOutcome("r", RunStatus.SUCCEEDED, {"succeeded": 5}, [], 1.0))
     assert "30 item(s) of map in the dead-letter queue: prodigy dlq list r" in err.getvalue()
 
