@@ -15,6 +15,7 @@ import pytest
 
 from prodigy.compiler.pipeline import compile_file, validate_file
 from prodigy.compiler.resources import schema
+from prodigy.runtime.diagnostics import Severity
 from prodigy.runtime.plan import loads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,10 @@ def test_only_invalid_yaml_fails_in_the_corpus() -> None:
     legitimately does (its invalid-YAML files are the known negative cases)."""
     failing = {}
     for path in _corpus():
-        codes = sorted({d.code for d in validate_file(str(path))})
+        # Lint warnings (P6xx) do not make a workflow invalid; upstream's own examples splice
+        # items into shell commands, which is what P601 is there to point out.
+        codes = sorted({d.code for d in validate_file(str(path))
+                        if d.severity is Severity.ERROR})
         if codes and codes != ["P101"]:
             failing[_id(path)] = codes
     assert failing == {}
