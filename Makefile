@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_filter.py
 	$(BIN)/python bench/bench_compile.py
 	$(BIN)/python bench/bench_exec.py
+	$(BIN)/python bench/bench_map.py
 
 clean:
 	rm -rf build dist *.egg-info .prodigy

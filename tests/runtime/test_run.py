@@ -287,3 +287,35 @@ def test_an_item_bound_by_the_compiler_reaches_templates_and_env(run_plan: Any,
                           bindings={"item": {"name": "a.py", "size": 3}})])
     run_plan(plan)
     assert (tmp_path / "item.txt").read_text() == 'a.py {"name": "a.py", "size": 3}\n'
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"path": "/tmp/prodigy-absolute-escape.txt", "content": "no"}, "must be relative"),
+        ({"path": "link/escape.txt", "content": "no"}, "traversal"),
+        ({"path": "bad.json", "content": "{not json", "format": "json"}, "JSON"),
+        ({"path": "bad.yaml", "content": "a: [1,", "format": "yaml"}, "YAML"),
+    ],
+    ids=["absolute", "symlink", "invalid-json", "invalid-yaml"],
+)
+def test_write_file_refuses_escapes_and_invalid_content(
+    run_plan: Any, tmp_path: Path, params: dict[str, Any], message: str
+) -> None:
+    outside = tmp_path.parent / f"outside-{tmp_path.name}"
+    outside.mkdir()
+    (tmp_path / "link").symlink_to(outside)
+    outcome, _, _ = run_plan(build_plan([("w", "write_file", params)]))
+    assert outcome.failed and message.lower() in outcome.failed[0]["message"].lower()
+    assert not any(outside.iterdir())
+    assert not Path("/tmp/prodigy-absolute-escape.txt").exists()
+
+
+def test_write_file_mode_and_yaml_pretty_printing(run_plan: Any, tmp_path: Path) -> None:
+    plan = build_plan([("w", "write_file", {"path": "conf.yaml", "content": "{b: 1, a: [x]}",
+                                            "format": "yaml", "mode": "0600"})])
+    outcome, _, _ = run_plan(plan)
+    assert not outcome.failed
+    written = tmp_path / "conf.yaml"
+    assert (written.stat().st_mode & 0o777) == 0o600
+    assert "b: 1" in written.read_text() and "- x" in written.read_text()
