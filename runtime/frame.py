@@ -216,6 +216,7 @@ class Frame:
         limit = _least(limit, own)
         if self.spec.deadline is not None:
             limit = _least(limit, max(0.01, self.spec.deadline - time.monotonic()))
+        limit = _least(limit, self.host.phase_remaining(node.phase))
         if "timeout" in inputs and limit != inputs["timeout"]:
             inputs = {**inputs, "timeout": limit}
         env = {**prepared.env, **self.spec.env} if self.spec.env else prepared.env

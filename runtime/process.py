@@ -98,7 +98,7 @@ def run_command(
             RUNNING.discard(proc.pid)
     exit_code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
     if timed_out:
-        note = f"\nprodigy: command timed out after {timeout:g} seconds\n"
+        note = f"\nprodigy: command timed out after {timeout:.3g} seconds\n"
         with log_path.open("ab") as log:
             log.write(note.encode())
         stderr = (stderr + note)[-TAIL_BYTES:]

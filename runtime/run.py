@@ -137,11 +137,23 @@ class Run:
         limit = plan.workflow.get("timeout_s")
         self.deadline = time.monotonic() + float(limit) if limit else None
         self.timed_out = False
+        # A phase's `timeout` (setup: {timeout: N}) bounds the phase from its first command on.
+        self.phase_timeouts: dict[str, float] = {
+            str(k): float(v) for k, v in (plan.workflow.get("phase_timeouts") or {}).items()}
+        self.phase_started: dict[str, float] = {}
         self._seq = itertools.count()
         self._inline_node: str | None = None
         self.executor: Executor | None = None
 
     # --- what frames and loops use ---------------------------------------------------------
+
+    def phase_remaining(self, phase: str) -> float | None:
+        """Seconds left in `phase`'s time limit (the clock starts at its first command)."""
+        limit = self.phase_timeouts.get(phase)
+        if limit is None:
+            return None
+        started = self.phase_started.setdefault(phase, time.monotonic())
+        return max(0.01, started + limit - time.monotonic())
 
     def template(self, subplan: str) -> Template:
         tpl = self._templates.get(subplan)

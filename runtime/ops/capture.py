@@ -114,7 +114,7 @@ def _message(proc: ProcessResult, timeout: float | None) -> str:
     if proc.error:
         return proc.error
     if proc.timed_out:
-        return f"timed out after {timeout:g} seconds"
+        return f"timed out after {timeout:.3g} seconds"
     if proc.exit_code > 0:
         return f"exit code {proc.exit_code}"
     return f"killed by signal {-proc.exit_code}" if proc.exit_code < 0 else ""

@@ -4,6 +4,7 @@ gates, checkpoints and resume, masking. The real CLI and the process pool are in
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -319,3 +320,15 @@ def test_write_file_mode_and_yaml_pretty_printing(run_plan: Any, tmp_path: Path)
     written = tmp_path / "conf.yaml"
     assert (written.stat().st_mode & 0o777) == 0o600
     assert "b: 1" in written.read_text() and "- x" in written.read_text()
+
+
+def test_a_phase_timeout_bounds_the_phase_from_its_first_command(run_plan: Any,
+                                                                 tmp_path: Path) -> None:
+    plan = build_plan([sh("quick", "true"), sh("slow", "sleep 20"), sh("after", "touch after")],
+                      chain("quick", "slow", "after"), workflow={"phase_timeouts": {"main": 0.8}})
+    started = time.monotonic()
+    outcome, _, _ = run_plan(plan, executor="inline")
+    assert time.monotonic() - started < 10
+    assert [f["node"] for f in outcome.failed] == ["slow"]
+    assert "timed out" in outcome.failed[0]["message"]
+    assert not (tmp_path / "after").exists()
