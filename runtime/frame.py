@@ -270,7 +270,8 @@ class Frame:
         self._emit(EventType.NODE_FINISHED, node_id, label=node.label,
                    status="succeeded" if result.ok else "failed", exit_code=result.exit_code,
                    duration_s=round(result.duration, 6), attempt=self.tries.get(node_id),
-                   message=result.message or None, gate=result.gate)
+                   message=result.message or None, gate=result.gate,
+                   output=_last_lines(result.output))
         if result.ok:
             if checkpoint:
                 self.host.writes.append(self.done_record(node_id, handled=False))
@@ -364,3 +365,12 @@ def _least(a: float | None, b: float | None) -> float | None:
     if b is None:
         return a
     return min(a, b)
+
+
+OUTPUT_LINES = 6
+
+
+def _last_lines(output: str) -> str | None:
+    """The end of a step's (masked) output for the terminal; the whole of it is in its log."""
+    lines = output.rstrip("\n").splitlines()[-OUTPUT_LINES:]
+    return "\n".join(line[:200] for line in lines) or None

@@ -203,6 +203,10 @@ class PlainReporter:
         line = self.loops.line(record)
         if line is not None and kind != "run_finished":
             self.err.write(line + "\n")
+            if kind == "node_finished" and record.get("output") and not record.get("item"):
+                # A few last lines of what the step printed, as CI logs show them.
+                for text in str(record["output"]).splitlines():
+                    self.err.write(f"         | {text}\n")
             self.err.flush()
 
     def summary(self, outcome: Any) -> None:
@@ -282,6 +286,9 @@ class LiveReporter:
 
             style = "red" if "FAILED" in line else "dim" if kind == "node_skipped" else ""
             self.console.print(Text(line, style=style), highlight=False)
+            if kind == "node_finished" and record.get("output") and "item" not in record:
+                for text in str(record["output"]).splitlines():
+                    self.console.print(Text(f"         | {text}", style="dim"), highlight=False)
 
     def summary(self, outcome: Any) -> None:
         self.close()

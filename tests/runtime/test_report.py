@@ -151,3 +151,25 @@ def test_live_view_shows_a_row_per_running_loop() -> None:
                    "total": 400, "succeeded": 398, "failed": 2, "running": 0, "final": True})
     assert not any("map: x:" in str(c) for c in live._render().columns[1]._cells)
     live.close()
+
+
+def test_plain_lines_show_the_end_of_a_steps_output_but_not_of_loop_items() -> None:
+    err = io.StringIO()
+    reporter = PlainReporter(err)
+    reporter.on_event({"event": "run_started", "nodes": 2})
+    reporter.on_event({"event": "node_finished", "node": "a", "label": "shell: make",
+                       "status": "succeeded", "duration_s": 0.1, "output": "built\nall ok"})
+    reporter.on_event({"event": "node_finished", "node": "b", "label": "shell: x",
+                       "status": "succeeded", "duration_s": 0.1, "output": "per item",
+                       "item": "item_0"})
+    lines = err.getvalue().splitlines()
+    start = lines.index("ok       shell: make (100ms)")
+    assert lines[start + 1:start + 3] == ["         | built", "         | all ok"]
+    assert "per item" not in err.getvalue()
+
+
+def test_the_output_tail_in_events_is_bounded(run_plan: Any) -> None:
+    plan = build_plan([sh("a", "seq 1 100")])
+    _, events, _ = run_plan(plan)
+    finished = [e for e in events if e.get("event") == "node_finished"]
+    assert finished[0]["output"].splitlines() == [str(n) for n in range(95, 101)]
