@@ -35,6 +35,7 @@ from prodigy.compiler.model_workflow import (
     Workflow,
 )
 from prodigy.compiler.plan_expand import expand_edges, expand_nodes
+from prodigy.runtime.nodes import thaw
 from prodigy.runtime.plan import EdgeKind, Plan, PlanEdge, PlanNode, fingerprint
 
 
@@ -178,10 +179,3 @@ def _secret(ref: EnvSecretRef) -> dict[str, Any]:
     return found
 
 
-def thaw(value: Any) -> Any:
-    """Metadata is plain JSON data (lists), as `Plan.from_json` reads it back."""
-    if isinstance(value, tuple | list):
-        return [thaw(v) for v in value]
-    if isinstance(value, dict):
-        return {k: thaw(v) for k, v in value.items()}
-    return value

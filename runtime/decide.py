@@ -25,9 +25,8 @@ from typing import Any
 
 from prodigy.runtime import environment
 from prodigy.runtime.masking import Masker
-from prodigy.runtime.nodes import NodeParams, field_names
+from prodigy.runtime.nodes import NodeParams, field_names, thaw
 from prodigy.runtime.ops import OPS, Context, Task, check_kinds
-from prodigy.runtime.ops.render import thaw
 from prodigy.runtime.plan import Plan, PlanNode, canonical_json
 from prodigy.runtime.scheduler import Graph, NodeState, Trigger
 from prodigy.runtime.store import CheckpointStore, NodeRecord, RecordStatus, StateDir

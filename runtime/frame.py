@@ -38,9 +38,9 @@ from prodigy.runtime.decide import (
 )
 from prodigy.runtime.events import EventType
 from prodigy.runtime.map_results import inject
+from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
 from prodigy.runtime.ops.control import error_variables
-from prodigy.runtime.ops.render import thaw
 from prodigy.runtime.plan import EdgeKind, Plan, PlanNode
 from prodigy.runtime.scheduler import Graph, NodeState, Scheduler, Transition
 from prodigy.runtime.store import NodeRecord, RecordStatus, safe_name

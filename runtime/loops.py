@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from prodigy.runtime.decide import checkpoint_key
 from prodigy.runtime.frame import Frame, FrameSpec, Template
+from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import NodeResult, Prepared, Task
-from prodigy.runtime.ops.render import thaw
 from prodigy.runtime.scheduler import NodeState, Reason
 from prodigy.runtime.store import safe_name
 

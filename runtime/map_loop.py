@@ -41,8 +41,8 @@ from prodigy.runtime.frame import Frame
 from prodigy.runtime.item_loop import ItemLoop, ItemRun
 from prodigy.runtime.loops import FrameOutcome
 from prodigy.runtime.map_results import RESULTS_FILE, ResultSpool
+from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import NodeResult, Prepared
-from prodigy.runtime.ops.render import thaw
 from prodigy.runtime.store import DlqDrop, DlqPut, ItemRecord, ItemStatus, safe_name
 from prodigy.runtime.work_items import (
     INPUT_COMMAND_TIMEOUT_S,

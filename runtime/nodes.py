@@ -88,6 +88,15 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+def thaw(value: Any) -> Any:
+    """Frozen params data (tuples) back to plain JSON data (lists), e.g. for the expr codec."""
+    if isinstance(value, tuple | list):
+        return [thaw(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    return value
+
+
 def params_from_json(kind: str, data: Mapping[str, Any]) -> NodeParams:
     cls = NODE_KINDS[kind]
     names = set(field_names(cls))

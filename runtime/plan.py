@@ -129,15 +129,7 @@ class PlanNode:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "phase": self.phase,
-            "label": self.label,
-            "span": self.span.to_json() if self.span else None,
-            "fingerprint": self.fingerprint,
-            "params": params_to_json(self.params),
-        }
+        return {**self.row(), "params": params_to_json(self.params)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PlanNode:

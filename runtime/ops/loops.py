@@ -17,9 +17,10 @@ from prodigy.runtime.nodes import (
     MapParams,
     NodeParams,
     ValidateParams,
+    thaw,
 )
 from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task, resolve_dir
-from prodigy.runtime.ops.render import render, render_optional, thaw
+from prodigy.runtime.ops.render import render, render_optional
 
 
 def prepare_map(params: NodeParams, ctx: Context) -> Prepared:

@@ -12,14 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from prodigy.runtime.expr import Template, eval_condition, from_json, render_template
-
-
-def thaw(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [thaw(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    return value
+from prodigy.runtime.nodes import thaw
 
 
 @lru_cache(maxsize=8192)
