@@ -12,6 +12,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from prodigy.compiler.expressions import (
@@ -137,13 +138,26 @@ def expressions(node: object, kind: str = "template") -> Iterator[tuple[str, Tex
         yield kind, node
     elif isinstance(node, tuple):
         for item in node:
-            yield from expressions(item)
+            # Plain strings (a literal foreach's 100,000 items) are data, never expressions.
+            if type(item) is not str:
+                yield from expressions(item)
     elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-        owner = type(node).__name__
-        for item in dataclasses.fields(node):
-            if (owner, item.name) not in _NOT_EXPRESSIONS:
-                value = getattr(node, item.name)
-                yield from expressions(value, _KINDS.get((owner, item.name), "template"))
+        for name, language in _walked_fields(type(node)):
+            value = getattr(node, name)
+            if value is not None and type(value) not in _NEVER_EXPRESSIONS:
+                yield from expressions(value, language)
+
+
+# Field values that hold no expression: skipping them keeps this walk cheap on big models.
+_NEVER_EXPRESSIONS = frozenset((str, int, float, bool))
+
+
+@cache
+def _walked_fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """(field, language) of each field of a model class that may hold expressions."""
+    owner = cls.__name__
+    return tuple((item.name, _KINDS.get((owner, item.name), "template"))
+                 for item in dataclasses.fields(cls) if (owner, item.name) not in _NOT_EXPRESSIONS)
 
 
 def parse_all(workflow: object, source_map: SourceMap) -> ExprCache:

@@ -174,7 +174,10 @@ def _foreach(fields: Fields | None) -> Foreach | None:
     items: tuple[str, ...] | None = None
     command: Text | None = None
     if isinstance(value, list):
-        items = tuple(scalar_text(v, (*fields.at(key), i), fields.ctx).value
+        # A string item is its own text; only numbers and the like need their source text
+        # (looking up a span per item was a third of normalizing a 100,000-item list).
+        at = fields.at(key)
+        items = tuple(v if isinstance(v, str) else scalar_text(v, (*at, i), fields.ctx).value
                       for i, v in enumerate(value))
     else:
         command = fields.text(key)

@@ -17,6 +17,7 @@ import gc
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 import networkx as nx
@@ -34,9 +35,10 @@ from prodigy.compiler.model_workflow import (
     EnvVar,
     Workflow,
 )
-from prodigy.compiler.plan_expand import expand_edges, expand_nodes
+from prodigy.compiler.plan_expand import ExpandedNodes, edge_codes
+from prodigy.compiler.plan_rows import PlanEdges, PlanNodes
 from prodigy.runtime.nodes import thaw
-from prodigy.runtime.plan import EdgeKind, Plan, PlanEdge, PlanNode, fingerprint
+from prodigy.runtime.plan import Plan, PlanNode, fingerprint
 
 
 def build_plan(lowered: Lowered, workflow: Workflow, cache: ExprCache, source: str,
@@ -71,38 +73,47 @@ def _plan(name: str, workflow: dict[str, Any], lowered: Lowered,
           members: dict[str, list[str]], children: dict[str, list[str]]) -> Plan:
     graph = lowered.graph.subgraph(members.get(name, ()))
     keys = {node: natural_key(node) for node in graph}
-    nodes: list[PlanNode] = []
-    groups: dict[str, Expansion] = {}
+    parts: list[tuple[PlanNode, ...] | ExpandedNodes] = []
+    run: list[PlanNode] = []
+    position: dict[str, int] = {}  # of every node but the copies
+    groups: dict[str, tuple[Expansion, int]] = {}  # group node -> (its copies, first position)
+    count = 0
     for node in nx.lexicographical_topological_sort(graph, key=keys.__getitem__):
         lnode: LNode = graph.nodes[node]["node"]
         if lnode.expansion is not None:
             # The copies take the place of the node standing for them: after every
             # predecessor of the loop, before its barrier.
-            groups[node] = lnode.expansion
-            nodes.extend(expand_nodes(lnode.expansion))
+            copies = ExpandedNodes(lnode.expansion)
+            parts.extend((tuple(run), copies))
+            groups[node], run = (lnode.expansion, count), []
+            count += len(copies)
         else:
-            nodes.append(_node(node, lnode))
-    position = {node.id: index for index, node in enumerate(nodes)}
-    raw = [(u, v, kind) for u, v, kinds in graph.edges(data=True)
-           if u not in groups and v not in groups for kind in kinds]
-    for group, expansion in groups.items():
+            run.append(_node(node, lnode))
+            position[node] = count
+            count += 1
+    parts.append(tuple(run))
+    nodes = PlanNodes(parts)
+
+    def code(src: int, dst: int, kind: str) -> int:
+        return PlanEdges.code(count, src, dst, kind)
+
+    codes = [code(position[u], position[v], kind) for u, v, kinds in graph.edges(data=True)
+             if u not in groups and v not in groups for kind in kinds]
+    expanded = []
+    for group, (expansion, base) in groups.items():
         into = tuple((u, tuple(sorted(k for k in graph.edges[u, group] if k != "data")))
                      for u in graph.predecessors(group))
         join = next(((v, tuple(sorted(graph.edges[group, v]))) for v in graph.successors(group)),
                     None)
-        raw.extend(expand_edges(expansion, tuple(i for i in into if i[1]), join))
-    edges = sorted((position[u], position[v], kind, u, v) for u, v, kind in raw)
+        expanded.append(edge_codes(expansion, base, position.__getitem__,
+                                   tuple(i for i in into if i[1]), join, code))
     subplans = {}
     for child in sorted(children.get(name, ()), key=natural_key):
         info = lowered.subplans[child]
         meta = {"subplan": child, "owner": info.owner, "role": info.role}
         subplans[child] = _plan(child, meta, lowered, members, children)
-    return Plan(
-        workflow=workflow,
-        nodes=tuple(nodes),
-        edges=tuple(PlanEdge(u, v, EdgeKind(kind)) for _, _, kind, u, v in edges),
-        subplans=subplans,
-    )
+    return Plan(workflow=workflow, nodes=nodes, edges=PlanEdges(nodes, chain(codes, *expanded)),
+                subplans=subplans)
 
 
 def _node(node_id: str, lnode: LNode) -> PlanNode:

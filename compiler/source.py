@@ -8,51 +8,33 @@ Decisions (documented in the README, "YAML notes"):
 - Mapping keys are always strings (their source text). A duplicate key is an error naming both
   positions; PyYAML would silently keep the last one.
 - Any YAML error becomes a positioned P1xx diagnostic; nothing here raises for bad input.
+- Two roads, one result: a plain document is composed straight from libyaml's events
+  (source_events.py); anything else, errors included, goes through PyYAML's node graph here,
+  which words every diagnostic. A test holds the two equal on every file of the corpus.
 """
 
 from __future__ import annotations
 
-import re
+from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from prodigy.compiler.source_events import (
+    MAX_DEPTH,
+    MAX_NODES,
+    CoreResolver,
+    compose_fast,
+    scalar_value,
+)
+from prodigy.compiler.source_map import CONTAINER, STYLE_CODE, DataPath, ScalarSource, SourceMap
 from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.span import Span
 
-DataPath = tuple[str | int, ...]
-# A bound on alias expansion: a "billion laughs" document must not exhaust memory.
-MAX_NODES = 2_000_000
-# A bound on nesting. PyYAML's composer recurses per level (Python's stack gives out near 490)
-# and its scanner is quadratic in the flow depth (5000 `[` take seconds), so a deeper document
-# is rejected as soon as it is seen; real workflows nest a few dozen levels at most.
-MAX_DEPTH = 200
-
-
-class _CoreResolver(yaml.resolver.Resolver):
-    """YAML 1.2 core schema: no yes/no/on/off booleans, no sexagesimal numbers."""
-
-    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
-
-
-_CORE_RULES: list[tuple[str, str, str]] = [
-    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$",
-     "-+0123456789"),
-    ("tag:yaml.org,2002:float",
-     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
-    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", "~nN"),
-    ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
-]
-for _tag, _pattern, _first in _CORE_RULES:
-    _CoreResolver.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
-_CoreResolver.yaml_implicit_resolvers.setdefault("", []).append(
-    ("tag:yaml.org,2002:null", re.compile(r"^$"))
-)
+__all__ = ["DataPath", "LoadedFile", "ScalarSource", "SourceMap", "load_file", "load_text"]
 
 
 class _DepthGuard:
@@ -79,7 +61,7 @@ class _Loader(
     yaml.scanner.Scanner,
     yaml.parser.Parser,
     yaml.composer.Composer,
-    _CoreResolver,
+    CoreResolver,
 ):
     """The pure-Python loader: slower, but its error messages are the ones our hints know."""
 
@@ -88,7 +70,7 @@ class _Loader(
         yaml.scanner.Scanner.__init__(self)
         yaml.parser.Parser.__init__(self)
         yaml.composer.Composer.__init__(self)
-        _CoreResolver.__init__(self)
+        CoreResolver.__init__(self)
 
     def fetch_flow_collection_start(self, TokenClass: type) -> None:
         # The scanner runs ahead of the composer (up to 1024 characters of `[[[[`), and each
@@ -105,11 +87,11 @@ if yaml.__with_libyaml__:
     # composing stays in Python so the depth guard and the core-schema resolver still apply.
     from yaml.cyaml import CParser  # type: ignore[attr-defined]
 
-    class _LibyamlLoader(_DepthGuard, yaml.composer.Composer, CParser, _CoreResolver):
+    class _LibyamlLoader(_DepthGuard, yaml.composer.Composer, CParser, CoreResolver):
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)
             yaml.composer.Composer.__init__(self)
-            _CoreResolver.__init__(self)
+            CoreResolver.__init__(self)
 
     _FastLoader = _LibyamlLoader
 
@@ -122,101 +104,6 @@ def _compose(text: str) -> Node | None:
         except (yaml.YAMLError, RecursionError):
             pass
     return yaml.compose(text, Loader=_Loader)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class ScalarSource:
-    """Where a scalar came from: enough to map a character of its value back to the file."""
-
-    style: str | None  # None plain, "'" single, '"' double, "|" literal, ">" folded
-    start: int  # offsets of the scalar's source text in the file's text: slicing on demand
-    end: int  # keeps a 100,000-scalar file from holding every scalar's text twice
-
-
-@dataclass(slots=True)
-class SourceMap:
-    """Spans for every value and key of a loaded document, addressed by data path."""
-
-    file: str
-    text: str
-    values: dict[DataPath, Span] = field(default_factory=dict)
-    keys: dict[DataPath, Span] = field(default_factory=dict)
-    scalars: dict[DataPath, ScalarSource] = field(default_factory=dict)
-
-    def span(self, path: DataPath) -> Span:
-        """The span of the value at `path`, or of its nearest ancestor that has one."""
-        probe = tuple(path)
-        while probe:
-            found = self.values.get(probe)
-            if found is not None:
-                return found
-            probe = probe[:-1]
-        return self.values.get((), Span(self.file, 1, 1, 1, 1))
-
-    def key_span(self, path: DataPath) -> Span:
-        return self.keys.get(tuple(path)) or self.span(path)
-
-    def text_of(self, path: DataPath) -> str | None:
-        """The source text of a scalar, as the user wrote it (without quotes)."""
-        scalar = self.scalars.get(tuple(path))
-        if scalar is None:
-            return None
-        if scalar.style is None:
-            return self.text[scalar.start : scalar.end].strip()
-        return None
-
-    def char_span(self, path: DataPath, value: str, start: int, end: int) -> Span:
-        """The file span of characters `value[start:end]` of the string scalar at `path`."""
-        scalar = self.scalars.get(tuple(path))
-        if scalar is None:
-            return self.span(path)
-        span = self.span(path)
-        offsets = _align(value, scalar, self.text[scalar.start : scalar.end], span)
-        if not offsets:
-            return span
-        start = min(max(start, 0), len(offsets) - 1)
-        last = min(max(end - 1, start), len(offsets) - 1)
-        line, col = offsets[start]
-        end_line, end_col = offsets[last]
-        return Span(self.file, line, col, end_line, end_col + 1)
-
-
-def _align(value: str, scalar: ScalarSource, raw: str, span: Span) -> list[tuple[int, int]]:
-    """Map each character of a scalar's value to a (line, col) in the file.
-
-    YAML cooks scalars (quotes, escapes, folding, indentation), so the value is not a slice of
-    the source. It is, though, almost a subsequence of it: walk both and match greedily, letting
-    a folded line break stand for a space and an escape sequence stand for its character.
-    """
-    line, col = span.line, span.col
-    positions: list[tuple[int, int]] = []
-    cursor = 0
-    raw_pos: list[tuple[int, int]] = []
-    for ch in raw:
-        raw_pos.append((line, col))
-        if ch == "\n":
-            line, col = line + 1, 1
-        else:
-            col += 1
-    for ch in value:
-        while cursor < len(raw):
-            rch = raw[cursor]
-            if rch == ch or (ch == " " and rch == "\n"):
-                break
-            if rch == "\\" and scalar.style == '"' and cursor + 1 < len(raw):
-                break
-            cursor += 1
-        if cursor >= len(raw):
-            positions.append(raw_pos[-1] if raw_pos else (span.line, span.col))
-            continue
-        positions.append(raw_pos[cursor])
-        escaped = raw[cursor] == "\\" and scalar.style == '"'
-        doubled_quote = scalar.style == "'" and raw[cursor : cursor + 2] == "''"
-        if escaped or doubled_quote:
-            cursor += 2
-        else:
-            cursor += 1
-    return positions
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +152,8 @@ def _yaml_hint(message: str) -> str | None:
 
 
 class _Builder:
-    """Turns composed YAML nodes into plain data while recording spans."""
+    """Turns composed YAML nodes into plain data while recording their places (the careful
+    path: `source_events.compose_fast` builds the same data and map for plain documents)."""
 
     def __init__(self, file: str, text: str) -> None:
         self.map = SourceMap(file, text)
@@ -274,44 +162,41 @@ class _Builder:
         self.count = 0
         self.active: set[int] = set()
 
-    def build(self, node: Node, path: DataPath) -> object:
+    def _record(self, node: Node) -> int:
+        start, end = node.start_mark, node.end_mark
+        style = STYLE_CODE[node.style or None] if isinstance(node, ScalarNode) else CONTAINER
+        return self.map.add(start.line, start.column, end.line, end.column, start.index,
+                            end.index, style)
+
+    def build(self, node: Node) -> tuple[object, int]:
+        """The node's data and its id in the source map."""
         self.count += 1
         if self.count > MAX_NODES or id(node) in self.active:
             raise _AliasError(node)
-        span = _span(self.file, node)
-        self.map.values[path] = span
+        ident = self._record(node)
         if isinstance(node, ScalarNode):
-            return self._scalar(node, path, span)
+            return scalar_value(node.tag, node.value), ident
         self.active.add(id(node))
         try:
             if isinstance(node, SequenceNode):
-                return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+                items: list[object] = []
+                ids = self.map.children[ident] = array("q")
+                for child in node.value:
+                    value, child_id = self.build(child)
+                    items.append(value)
+                    ids.append(child_id)
+                return items, ident
             if isinstance(node, MappingNode):
-                return self._mapping(node, path)
+                return self._mapping(node, ident), ident
         finally:
             self.active.discard(id(node))
-        return None
+        return None, ident
 
-    def _scalar(self, node: ScalarNode, path: DataPath, span: Span) -> object:
-        self.map.scalars[path] = ScalarSource(node.style or None, node.start_mark.index,
-                                              node.end_mark.index)
-        value: str = node.value
-        tag = node.tag
-        if tag == "tag:yaml.org,2002:bool":
-            return value.lower() == "true"
-        if tag == "tag:yaml.org,2002:int":
-            if value.startswith(("0o", "0x")):
-                return int(value[2:], 8 if value[1] == "o" else 16)
-            return int(value)
-        if tag == "tag:yaml.org,2002:float":
-            # YAML spells infinity/NaN `.inf`/`.nan`; Python's float() wants them without the dot.
-            return float(value.lower().replace(".inf", "inf").replace(".nan", "nan"))
-        if tag == "tag:yaml.org,2002:null":
-            return None
-        return value
-
-    def _mapping(self, node: MappingNode, path: DataPath) -> dict[str, object]:
+    def _mapping(self, node: MappingNode, ident: int) -> dict[str, object]:
         result: dict[str, object] = {}
+        ids: dict[str, int] = {}
+        keys = self.map.key_ids[ident] = {}
+        self.map.children[ident] = ids
         seen: dict[str, Span] = {}
         for key_node, value_node in self._pairs(node):
             key_span = _span(self.file, key_node)
@@ -334,8 +219,8 @@ class _Builder:
                 )
                 continue
             seen[key] = key_span
-            self.map.keys[(*path, key)] = key_span
-            result[key] = self.build(value_node, (*path, key))
+            keys[key] = self._record(key_node)
+            result[key], ids[key] = self.build(value_node)
         return result
 
     def _pairs(self, node: MappingNode) -> Iterator[tuple[Node, Node]]:
@@ -399,6 +284,15 @@ class _AliasError(Exception):
 
 def load_text(text: str, file: str) -> LoadedFile:
     """Parse YAML text; every problem becomes a diagnostic on the returned LoadedFile."""
+    fast = compose_fast(text, file)
+    if fast is not None:
+        return LoadedFile(file, text, fast[0], fast[1], ())
+    return load_text_carefully(text, file)
+
+
+def load_text_carefully(text: str, file: str) -> LoadedFile:
+    """As load_text, through PyYAML's node graph: the path for documents with errors, anchors,
+    aliases, tags or merge keys, and the reference the fast path is tested against."""
     empty = SourceMap(file, text)
     try:
         root = _compose(text)
@@ -429,7 +323,7 @@ def load_text(text: str, file: str) -> LoadedFile:
     builder = _Builder(file, text)
     try:
         _check_expansion(root)
-        data = builder.build(root, ())
+        data, _ = builder.build(root)
     except _AliasError as exc:
         diag = Diagnostic("P104", "an alias refers to itself or expands too far",
                           _span(file, exc.node))

@@ -41,18 +41,30 @@ Execution semantics of the graph (the compiler lowers to this; the runtime imple
 - Phases: a node's `phase` is main, setup, map (agent sub-plan), reduce or merge. Consecutive
   phases are joined by a `barrier` node (PHASE edges in and out). The merge phase runs only
   when the run's worktree is merged back.
+
+The file (format_version 2): one node or edge per line, each in canonical compact JSON, and a
+node's params leave out every field equal to its default in runtime/nodes.py (loading fills it
+back in). A fingerprint hashes all params, defaults included, so checkpoint keys do not depend
+on how the file spells them. In memory, `nodes` and `edges` are Sequences: tuples once loaded;
+in a freshly compiled plan, lazy views that keep a literal foreach as its body plus the item
+list and write their own lines (`JsonLines`), so `Plan.write` streams a 100,000-node plan
+without building its nodes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache, lru_cache
 from importlib.resources import files
-from typing import Any
+from json.encoder import encode_basestring
+from typing import IO, Any, Protocol, runtime_checkable
 
 from prodigy.runtime.errors import PlanError
 from prodigy.runtime.nodes import (
@@ -64,7 +76,8 @@ from prodigy.runtime.nodes import (
 )
 from prodigy.runtime.span import Span
 
-FORMAT_VERSION = 1
+# 2: a param equal to its default (runtime/nodes.py) is left out of plan.json.
+FORMAT_VERSION = 2
 
 
 class EdgeKind(StrEnum):
@@ -77,6 +90,14 @@ class EdgeKind(StrEnum):
     ON_EXIT_CODE = "on_exit_code"  # `dst` runs when src exits with the code its params map to it
 
 
+_EDGE_KINDS = {kind.value: kind for kind in EdgeKind}
+
+
+def _edge_kind(value: str) -> EdgeKind:
+    # A dict lookup, not EdgeKind(value): this runs once per edge of a loaded plan.
+    return _EDGE_KINDS.get(value) or EdgeKind(value)
+
+
 @dataclass(frozen=True, slots=True)
 class PlanEdge:
     src: str
@@ -85,6 +106,15 @@ class PlanEdge:
 
     def to_json(self) -> dict[str, str]:
         return {"from": self.src, "to": self.dst, "kind": str(self.kind)}
+
+    def line(self) -> str:
+        """The edge's canonical JSON (sorted keys), as plan.json holds it on one line."""
+        return edge_line(encode_basestring(self.src), self.kind.value,
+                         encode_basestring(self.dst))
+
+
+def edge_line(src_json: str, kind: str, dst_json: str) -> str:
+    return f'{{"from":{src_json},"kind":"{kind}","to":{dst_json}}}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,28 +125,20 @@ class PlanNode:
     label: str
     span: Span | None
     fingerprint: str
-    # The canonical JSON of `params` in pieces to join, when the compiler already has it (it
-    # builds the copies of a large expansion by splicing text): the pieces around the item are
-    # shared by every copy, so writing 100,000 nodes costs joins, not encodings or memory.
-    params_json: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
         return self.params.kind
 
     def line(self) -> str:
-        """The node's canonical JSON (sorted keys), as `dumps` writes it on one line."""
-        if self.params_json is None:
-            params = canonical_json(self.row()["params"])
-        else:
-            params = "".join(self.params_json)
-        span = canonical_json(self.span.to_json()) if self.span else "null"
-        return (f'{{"fingerprint":"{self.fingerprint}","id":{_text(self.id)},'
-                f'"kind":{_text(self.kind)},"label":{_text(self.label)},"params":{params},'
-                f'"phase":{_text(self.phase)},"span":{span}}}')
+        """The node's canonical JSON (sorted keys), as plan.json holds it on one line."""
+        return node_line(encode_basestring(self.id), self.kind,
+                         canonical_json(written_params(self.params)), self.fingerprint,
+                         self.label, self.phase, self.span)
 
-    def row(self) -> dict[str, Any]:
-        """The node as JSON data, its params left for the encoder (tuples and all)."""
+    def to_json(self) -> dict[str, Any]:
+        """The node as plan.json holds it: params equal to their defaults left out."""
+        written = written_params(self.params)
         return {
             "id": self.id,
             "kind": self.kind,
@@ -124,27 +146,137 @@ class PlanNode:
             "label": self.label,
             "span": self.span.to_json() if self.span else None,
             "fingerprint": self.fingerprint,
-            "params": {name: getattr(self.params, name)
-                       for name in field_names(type(self.params))},
+            "params": {name: value for name, value in params_to_json(self.params).items()
+                       if name in written},
         }
 
-    def to_json(self) -> dict[str, Any]:
-        return {**self.row(), "params": params_to_json(self.params)}
-
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PlanNode:
+    def from_json(cls, data: Mapping[str, Any],
+                  shared: dict[Hashable, NodeParams] | None = None) -> PlanNode:
+        """`shared`: params already built while loading this plan, by their JSON. Params are
+        frozen, so nodes with identical params (a plan of 10,000 `true`s) share one object."""
+        # Loading a plan is on the path of every `exec` and `resume`: this runs per node, so it
+        # avoids generic helpers (a 10,000-node plan once took 0.5 s to load).
         kind = data["kind"]
-        if kind not in NODE_KINDS:
+        params_cls = NODE_KINDS.get(kind)
+        if params_cls is None:
             raise PlanError(f"node {data.get('id')!r} has unknown kind {kind!r}")
-        span = Span.from_json(data["span"]) if data.get("span") else None
-        return cls(
-            id=data["id"],
-            params=params_from_json(kind, data["params"]),
-            phase=data["phase"],
-            label=data["label"],
-            span=span,
-            fingerprint=data["fingerprint"],
-        )
+        raw = data["params"]
+        key: Hashable = None
+        params = None
+        if shared is not None:
+            # Only flat params are keyed (a list value makes hash() fail); the value types are
+            # part of the key because 1 == 1.0 == True.
+            key = (kind, tuple(raw.items()), tuple(map(type, raw.values())))
+            try:
+                params = shared.get(key)
+            except TypeError:
+                key = None
+        if params is None:
+            params = _params(kind, params_cls, raw)
+            if key is not None:
+                shared[key] = params  # type: ignore[index]
+        span = data.get("span")
+        if span:
+            span = Span(*span) if len(span) == 5 and _exact_span(span) else Span.from_json(span)
+        return cls(data["id"], params, data["phase"], data["label"], span or None,
+                   data["fingerprint"])
+
+
+def _params(kind: str, params_cls: type[NodeParams], raw: Mapping[str, Any]) -> NodeParams:
+    if not raw.keys() <= _field_set(params_cls):
+        return params_from_json(kind, raw)  # words the unknown params
+    return params_cls(**{name: value if type(value) in _SCALARS else _frozen(value)
+                         for name, value in raw.items()})
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+_FIELD_SETS: dict[type, frozenset[str]] = {}
+
+
+def _field_set(cls: type) -> frozenset[str]:
+    found = _FIELD_SETS.get(cls)
+    if found is None:
+        found = _FIELD_SETS[cls] = frozenset(field_names(cls))
+    return found
+
+
+def _exact_span(span: list[Any]) -> bool:
+    file, line, col, end_line, end_col = span
+    return (type(file) is str and type(line) is int and type(col) is int
+            and type(end_line) is int and type(end_col) is int)
+
+
+def _frozen(value: Any) -> Any:
+    """JSON data as params hold it: lists as tuples (as runtime.nodes.params_from_json).
+    Scalars are not recursed into: encoded templates are lists of mostly strings."""
+    kind = type(value)
+    if kind is list:
+        return tuple([v if type(v) in _SCALARS else _frozen(v) for v in value])
+    if kind is dict:
+        return {k: v if type(v) in _SCALARS else _frozen(v) for k, v in value.items()}
+    return value
+
+
+def node_line(id_json: str, kind: str, params_json: str, fingerprint: str, label: str,
+              phase: str, span: Span | None) -> str:
+    """One node of plan.json; `id_json` and `params_json` already encoded."""
+    return (f'{{"fingerprint":"{fingerprint}","id":{id_json},"kind":{_text(kind)},'
+            f'"label":{_text(label)},"params":{params_json},"phase":{_text(phase)},'
+            f'"span":{span_json(span)}}}')
+
+
+@lru_cache(maxsize=4096)
+def _text(value: str) -> str:
+    # Kinds and phases, and the labels of a large expansion's copies, repeat: encode them once.
+    return encode_basestring(value)
+
+
+@lru_cache(maxsize=4096)
+def span_json(span: Span | None) -> str:
+    return "null" if span is None else canonical_json(span.to_json())
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    """A params class's default values by field name, computed once per class."""
+    found = _DEFAULTS.get(cls)
+    if found is None:
+        found = {}
+        for spec in dataclasses.fields(cls):
+            if spec.default is not dataclasses.MISSING:
+                found[spec.name] = spec.default
+            elif spec.default_factory is not dataclasses.MISSING:
+                found[spec.name] = spec.default_factory()
+        _DEFAULTS[cls] = found
+    return found
+
+
+def written_params(params: NodeParams) -> dict[str, Any]:
+    """The params plan.json holds: every field except those equal to their default.
+
+    Equal means the same JSON text: `threshold: 100.0` is written although the default is
+    100, so loading gives back exactly the params (and fingerprint) that were compiled.
+    """
+    defaults = _defaults(type(params))
+    out: dict[str, Any] = {}
+    for name in field_names(type(params)):
+        value = getattr(params, name)
+        default = defaults.get(name, _REQUIRED)
+        if isinstance(default, dict):
+            if isinstance(value, Mapping) and not value and not default:
+                continue
+        elif type(value) is type(default) and value == default:
+            continue
+        out[name] = value
+    return out
+
+
+_REQUIRED = object()
 
 
 def _plain(value: object) -> object:
@@ -167,16 +299,27 @@ def canonical_json(value: object) -> str:
 
 
 def fingerprint(params: NodeParams) -> str:
-    """Hash of a node's canonical params: the basis of its content-addressed checkpoint key."""
+    """Hash of a node's canonical params (all of them, defaults included): the basis of its
+    content-addressed checkpoint key."""
     body = canonical_json({"kind": params.kind, "params": params_to_json(params)})
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+@runtime_checkable
+class JsonLines(Protocol):
+    """Nodes or edges that write their plan.json lines themselves, without materialising the
+    PlanNode/PlanEdge objects (the compiler's view of a large literal foreach)."""
+
+    def json_lines(self) -> Iterator[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     workflow: Mapping[str, Any]
-    nodes: tuple[PlanNode, ...]
-    edges: tuple[PlanEdge, ...]
+    # Sequences, not necessarily tuples: a compiled plan keeps an expanded foreach as its body
+    # plus the item list and materialises a copy's node or edge when it is asked for.
+    nodes: Sequence[PlanNode]
+    edges: Sequence[PlanEdge]
     subplans: Mapping[str, Plan] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -195,67 +338,78 @@ class Plan:
             "subplans": {k: v.to_json() for k, v in sorted(self.subplans.items())},
         }
 
-    def rows(self) -> dict[str, Any]:
-        """Like to_json, but nodes as `row()`s: what dumps encodes."""
-        return {
-            "format_version": self.format_version,
-            "workflow": dict(self.workflow),
-            "nodes": [_Encoded(n.line()) for n in self.nodes],
-            "edges": [e.to_json() for e in self.edges],
-            "subplans": {k: v.rows() for k, v in sorted(self.subplans.items())},
-        }
-
-    def dumps(self) -> str:
-        """Deterministic text: compiling the same input twice gives byte-identical files.
+    def chunks(self) -> Iterator[str]:
+        """plan.json in pieces, to stream into a file: deterministic, compiling the same input
+        twice gives byte-identical text.
 
         One node or edge per line, each in canonical compact JSON: diffs of a plan in review
-        show exactly the nodes that changed, and the C encoder (which `indent` would disable)
-        writes a 100,000-node plan in a fraction of a second.
+        show exactly the nodes that changed, and no line depends on any other, so a 100,000-node
+        plan is written without ever holding it whole.
         """
-        return _layout(self.rows(), "") + "\n"
+        yield from _layout(self, "")
+        yield "\n"
+
+    def write(self, out: IO[str]) -> None:
+        for chunk in self.chunks():
+            out.write(chunk)
+
+    def dumps(self) -> str:
+        return "".join(self.chunks())
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+    def from_json(cls, data: Mapping[str, Any],
+                  shared: dict[Hashable, NodeParams] | None = None) -> Plan:
+        if shared is None:
+            with _gc_paused():
+                return cls.from_json(data, {})
         return cls(
             workflow=data["workflow"],
-            nodes=tuple(PlanNode.from_json(n) for n in data["nodes"]),
-            edges=tuple(
-                PlanEdge(e["from"], e["to"], EdgeKind(e["kind"])) for e in data["edges"]
-            ),
-            subplans={k: cls.from_json(v) for k, v in data.get("subplans", {}).items()},
+            nodes=tuple(PlanNode.from_json(n, shared) for n in data["nodes"]),
+            edges=tuple(PlanEdge(e["from"], e["to"], _edge_kind(e["kind"])) for e in data["edges"]),
+            subplans={k: cls.from_json(v, shared) for k, v in data.get("subplans", {}).items()},
             format_version=data["format_version"],
         )
 
 
-class _Encoded(str):
-    """Text that is already canonical JSON."""
+def _lines(rows: Sequence[PlanNode] | Sequence[PlanEdge]) -> Iterable[str]:
+    if isinstance(rows, JsonLines):
+        return rows.json_lines()
+    return (row.line() for row in rows)
 
 
-@lru_cache(maxsize=4096)
-def _text(value: str) -> str:
-    # Ids are unique but kinds, labels and phases repeat across a large expansion.
-    return canonical_json(value)
+_BATCH = 2048  # lines joined per chunk: few writes, little text held at once
 
 
-def _layout(value: dict[str, Any], pad: str) -> str:
-    lines = ["{"]
-    keys = sorted(value)
-    for position, key in enumerate(keys):
-        item = value[key]
-        head = f"{pad} {json.dumps(key)}: "
-        if isinstance(item, list) and item:
-            rows = [f"{pad}  {row if isinstance(row, _Encoded) else canonical_json(row)}"
-                    for row in item]
-            body = "[\n" + ",\n".join(rows) + f"\n{pad} ]"
-        elif key == "subplans" and item:
-            parts = [f"{pad}  {json.dumps(name)}: {_layout(sub, pad + '  ')}"
-                     for name, sub in sorted(item.items())]
-            body = "{\n" + ",\n".join(parts) + f"\n{pad} }}"
-        else:
-            body = canonical_json(item)
-        lines.append(head + body + ("," if position < len(keys) - 1 else ""))
-    lines.append(pad + "}")
-    return "\n".join(lines)
+def _array(head: str, lines: Iterable[str], pad: str) -> Iterator[str]:
+    separator = f",\n{pad}  "
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == _BATCH:
+            yield (separator if head == "" else f"{head}[\n{pad}  ") + separator.join(batch)
+            head, batch = "", []
+    if batch:
+        yield (separator if head == "" else f"{head}[\n{pad}  ") + separator.join(batch)
+        head = ""
+    yield f"{head}[]" if head else f"\n{pad} ]"
+
+
+def _layout(plan: Plan, pad: str) -> Iterator[str]:
+    # Top-level keys in sorted order: edges, format_version, nodes, subplans, workflow.
+    yield "{\n"
+    yield from _array(f'{pad} "edges": ', _lines(plan.edges), pad)
+    yield f',\n{pad} "format_version": {plan.format_version},\n'
+    yield from _array(f'{pad} "nodes": ', _lines(plan.nodes), pad)
+    yield f',\n{pad} "subplans": '
+    if plan.subplans:
+        yield "{"
+        for position, (name, sub) in enumerate(sorted(plan.subplans.items())):
+            yield f"{',' if position else ''}\n{pad}  {json.dumps(name)}: "
+            yield from _layout(sub, pad + "  ")
+        yield f"\n{pad} }}"
+    else:
+        yield "{}"
+    yield f',\n{pad} "workflow": {canonical_json(dict(plan.workflow))}\n{pad}}}'
 
 
 @cache
@@ -287,8 +441,26 @@ def _schema_problem(data: dict[str, Any]) -> str | None:
     return f"plan does not match plan.schema.json at {where}: {first.message}"
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Loading makes a few objects per node and frees none: the cyclic garbage collector would
+    # walk every live object of the process several times meanwhile, for nothing.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def loads(text: str) -> Plan:
     """Parse and validate plan.json text; every problem is a PlanError with a plain message."""
+    with _gc_paused():
+        return _loads(text)
+
+
+def _loads(text: str) -> Plan:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prodigy.runtime.plan import Plan, PlanNode
 
@@ -54,6 +54,8 @@ class View:
 
 
 def build_view(plan: Plan, collapse_above: int = 200) -> View:
+    # The view reads the nodes several times: build a compiled plan's foreach copies once.
+    plan = replace(plan, nodes=tuple(plan.nodes), edges=tuple(plan.edges))
     groups = _groups(plan, collapse_above)
     nodes: list[ViewNode] = []
     seen_groups: set[str] = set()

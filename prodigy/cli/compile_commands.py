@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,7 +120,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    from prodigy.compiler.emit import EMITTERS
+    from prodigy.compiler.emit import emit
     from prodigy.compiler.pipeline import compile_file
     from prodigy.runtime.diagnostics import CompileError
 
@@ -133,21 +133,21 @@ def run_compile(args: argparse.Namespace) -> int:
     except CompileError as exc:
         print_diagnostics(list(exc.diagnostics), args.format)
         return 2
-    text = EMITTERS[args.emit](plan)
+    chunks = emit(plan, args.emit)
     if args.output:
-        write_atomically(Path(args.output), text)
+        write_atomically(Path(args.output), chunks)
     else:
-        sys.stdout.write(text)
+        sys.stdout.writelines(chunks)
     return 0
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, chunks: Iterable[str]) -> None:
     """Write via a temp file in the same directory and rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.writelines(chunks)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -6,6 +6,7 @@ Golden pairs: `<feature>.yml` compiles to exactly `<feature>.plan.json` (byte fo
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from prodigy.compiler.pipeline import compile_file
-from prodigy.runtime.plan import EdgeKind, Plan, fingerprint, loads
+from prodigy.runtime.nodes import ShellParams
+from prodigy.runtime.plan import EdgeKind, JsonLines, Plan, fingerprint, loads
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "fixtures" / "lower"
@@ -134,6 +136,36 @@ def test_literal_foreach_expands_in_lanes(tmp_path: Path) -> None:
     assert len({n.fingerprint for n in items}) == 10
 
 
+def test_expanded_copies_write_exactly_the_lines_of_their_nodes(tmp_path: Path) -> None:
+    # plan.json is written from the body's prototypes without building the copies; building
+    # them (iterating plan.nodes) must give the same text, edges and fingerprints.
+    plan = plan_of(tmp_path, """
+        env:
+          WHO: world
+        commands:
+          - shell: "echo before"
+            capture_output: before
+          - foreach:
+              foreach: [a, "b \\"q\\"", "\u00fc", "x\\ty"]
+              parallel: 3
+              do:
+                - shell: "echo ${item} ${WHO} ${ARG} ${before}"
+                - shell: "echo ${foreach.index}"
+                  on_exit_code:
+                    3: {shell: "echo three ${item}"}
+          - shell: "echo after"
+        """, args={"ARG": "x"})
+    materialised = Plan(plan.workflow, tuple(plan.nodes), tuple(plan.edges), plan.subplans)
+    assert isinstance(plan.nodes, JsonLines) and isinstance(plan.edges, JsonLines)
+    assert plan.dumps() == materialised.dumps()
+    assert plan == materialised and materialised == plan
+    assert all(n.fingerprint == fingerprint(n.params) for n in plan.nodes)
+    assert [plan.nodes[i] for i in range(-len(plan.nodes), 0)] == list(plan.nodes)
+    assert list(plan.edges[2:5]) == list(materialised.edges[2:5])
+    assert loads(plan.dumps()) == plan
+    assert len([n for n in plan.nodes if ".item." in n.id]) == 4 * 3
+
+
 def test_literal_foreach_with_step_options_stays_one_node(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, """
         - foreach: {foreach: [a, b], do: [{shell: "echo ${item}"}]}
@@ -219,6 +251,42 @@ def test_plans_round_trip_and_are_deterministic(tmp_path: Path) -> None:
         again = compile_file(str(source), args={"ARG": "x"})
         assert first.dumps() == again.dumps()
         assert loads(first.dumps()) == first
+
+
+def test_plan_json_leaves_defaults_out_and_loading_fills_them_in(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, """
+        - shell: "true"
+        - shell: "true"
+        - shell: "make"
+          timeout: 5
+          on_failure: {shell: fix, max_attempts: 2}
+        """)
+    text = plan.dumps()
+    rows = {row["id"]: row for row in json.loads(text)["nodes"]}
+    assert rows["main.0"]["params"] == {"command": "true"}
+    assert rows["main.2"]["params"] == {"command": "make", "timeout_s": 5}
+    assert rows["main.2.on_failure"]["params"] == {"max_attempts": 2}
+    again = loads(text)
+    assert again == plan and again.dumps() == text
+    assert again.node("main.0").params == ShellParams(command="true")
+    assert all(n.fingerprint == fingerprint(n.params) for n in again.nodes)
+    # Identical flat params are built once and shared (they are frozen).
+    assert again.node("main.0").params is again.node("main.1").params
+
+
+def test_loading_keeps_numbers_of_different_types_apart() -> None:
+    def node(node_id: str, threshold: object) -> dict[str, object]:
+        params = {"threshold": threshold}
+        return {"id": node_id, "kind": "validate", "phase": "main", "label": node_id,
+                "span": None, "fingerprint": "0" * 64, "params": params}
+
+    data = {"format_version": 2, "workflow": {}, "edges": [], "subplans": {},
+            "nodes": [node("a", 100), node("b", 100.0), node("c", 100)]}
+    plan = Plan.from_json(data)
+    a, b, c = (n.params for n in plan.nodes)
+    assert type(a.threshold) is int and type(b.threshold) is float  # type: ignore[attr-defined]
+    assert a is c and a is not b
+    assert [json.loads(n.line())["params"] for n in plan.nodes] == [{}, {"threshold": 100.0}, {}]
 
 
 def test_edge_kinds_are_the_plan_contract() -> None:

@@ -3,7 +3,8 @@
 - Every field the normalizer reads (`normalize_base.READS`) is a property of the schema
   definition it reads it from, and every property of every schema object is read.
 - Every plan node kind's params (runtime/nodes.py) are exactly the properties of its
-  `*Params` definition in schemas/plan.schema.json, and every property has a description.
+  `*Params` definition in schemas/plan.schema.json, every property has a description, and
+  exactly the params without a default are required (plan.json leaves defaults out).
 """
 
 from __future__ import annotations
@@ -74,6 +75,16 @@ def test_plan_schema_params_match_the_node_kind(kind: str) -> None:
     fields = {f.name for f in dataclasses.fields(NODE_KINDS[kind])}
     assert set(definition["properties"]) == fields
     assert all(prop.get("description") for prop in definition["properties"].values())
+
+
+@pytest.mark.parametrize("kind", sorted(NODE_KINDS))
+def test_plan_schema_requires_exactly_the_params_without_default(kind: str) -> None:
+    # plan.json leaves out a param equal to its default; the runtime fills it back in.
+    definition = PLAN["$defs"][f"{kind}Params"]
+    without_default = {f.name for f in dataclasses.fields(NODE_KINDS[kind])
+                       if f.default is dataclasses.MISSING
+                       and f.default_factory is dataclasses.MISSING}
+    assert set(definition.get("required", ())) == without_default
 
 
 def test_plan_schema_dispatches_every_kind() -> None:

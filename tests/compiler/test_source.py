@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from prodigy.compiler.source import LoadedFile, load_file, load_text
+from prodigy.compiler.source import LoadedFile, load_file, load_text, load_text_carefully
+from prodigy.compiler.source_events import compose_fast
 
 
 def load(text: str) -> LoadedFile:
@@ -232,3 +233,59 @@ def test_non_utf8_is_positioned(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     loaded = load_file(tmp_path / "nope.yml")
     assert [d.code for d in loaded.diagnostics] == ["P001"]
+
+
+# ----- the fast path (libyaml events straight to data) against the careful one ---------------
+
+
+def _documents() -> list[Path]:
+    root = Path(__file__).resolve().parents[2]
+    corpus = root.parent / "shared" / "corpus" / "prodigy"
+    found = sorted((root / "workflows").glob("*.yml"))
+    found += sorted((root / "tests" / "fixtures").glob("**/*.yml"))
+    found += sorted(corpus.glob("**/*.y*ml")) if corpus.is_dir() else []
+    return found
+
+
+def test_the_fast_path_loads_exactly_what_the_careful_path_loads() -> None:
+    compared = 0
+    for path in _documents():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        fast = compose_fast(text, "wf.yml")
+        careful = load_text_carefully(text, "wf.yml")
+        if fast is None:
+            continue  # errors, anchors, tags, ...: only the careful path loads it
+        compared += 1
+        data, smap = fast
+        assert careful.ok and data == careful.data, path
+        mine, theirs = smap, careful.source_map
+        assert (mine.marks, mine.styles, mine.children, mine.key_ids) == (
+            theirs.marks, theirs.styles, theirs.children, theirs.key_ids), path
+    assert compared > 40
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x 1\nb: *x\n",  # anchors and aliases
+    "a: !!str 1\n",  # an explicit tag
+    "base: &b {x: 1}\none:\n  <<: *b\n",  # a merge key
+    "a: 1\na: 2\n",  # a duplicate key
+    "? [a]\n: 1\n",  # a key that is not a scalar
+    "just text\n",  # a scalar document
+    "a: 1\n---\nb: 2\n",  # two documents
+    "a: " + "[" * 300 + "]" * 300 + "\n",  # too deep
+    "a: [1,\n",  # a YAML error
+])
+def test_the_fast_path_leaves_the_unusual_to_the_careful_one(text: str) -> None:
+    assert compose_fast(text, "wf.yml") is None
+
+
+def test_unusual_keys_and_scalar_styles_load_alike() -> None:
+    text = ("'q': 'it''s'\n\"d\": \"x\\ty\"\n<<x: 1\n'<<': 2\nl: |\n  a\n  b\nf: >-\n  c\n  d\n"
+            "n: [~, null, '', 0o17, 0x1f, -.inf, 1e3, true, on, 12:30]\nempty:\ne: {}\ns: []\n")
+    fast = compose_fast(text, "wf.yml")
+    careful = load_text_carefully(text, "wf.yml")
+    assert fast is not None and careful.ok
+    assert fast[0] == careful.data
+    assert fast[1].marks == careful.source_map.marks
+    assert fast[1].styles == careful.source_map.styles
+    assert fast[1].key_span(("l",)) == careful.source_map.key_span(("l",))

@@ -44,10 +44,11 @@ def wait_for(path: Path, timeout: float = 20) -> None:
 def write_plan(path: Path, nodes: list[tuple[str, str, dict[str, Any]]],
                edges: list[tuple[str, str, str]] = (), **workflow: Any) -> Path:  # type: ignore[assignment]
     from prodigy.runtime.nodes import params_from_json, params_to_json
-    from prodigy.runtime.plan import fingerprint
+    from prodigy.runtime.plan import FORMAT_VERSION, fingerprint
 
     full = [(i, k, params_from_json(k, p)) for i, k, p in nodes]  # defaults filled in
-    plan = {"format_version": 1, "workflow": {**WORKFLOW_META, **workflow}, "subplans": {},
+    plan = {"format_version": FORMAT_VERSION, "workflow": {**WORKFLOW_META, **workflow},
+            "subplans": {},
             "nodes": [{"id": i, "kind": k, "phase": "main", "label": f"{k}: {i}", "span": None,
                        "fingerprint": fingerprint(p), "params": params_to_json(p)}
                       for i, k, p in full],

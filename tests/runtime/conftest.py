@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from prodigy.runtime.nodes import params_from_json
-from prodigy.runtime.plan import Plan, fingerprint
+from prodigy.runtime.plan import FORMAT_VERSION, Plan, fingerprint
 
 Node = tuple[str, str, dict[str, Any]]  # id, kind, params
 Edge = tuple[str, str, str]  # src, dst, kind
@@ -28,7 +28,7 @@ def plan_json(nodes: Iterable[Node], edges: Iterable[Edge] = (),
         out.append({"id": node_id, "kind": kind, "phase": "main", "label": f"{kind}: {node_id}",
                     "span": None, "fingerprint": fingerprint(params_from_json(kind, params)),
                     "params": params})
-    return {"format_version": 1, "workflow": {**WORKFLOW_META, **(workflow or {})},
+    return {"format_version": FORMAT_VERSION, "workflow": {**WORKFLOW_META, **(workflow or {})},
             "nodes": out, "edges": [{"from": s, "to": d, "kind": k} for s, d, k in edges],
             "subplans": {}}
 
