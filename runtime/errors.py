@@ -19,3 +19,7 @@ class PlanError(ProdigyError):
 
 class CheckpointError(ProdigyError):
     """The checkpoint store is unusable (corrupt, locked by a live run, wrong version)."""
+
+
+class ExecutorUnavailable(ProdigyError):
+    """The requested executor cannot be used here (missing extra, bad scheduler address)."""

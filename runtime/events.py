@@ -18,6 +18,9 @@ from typing import IO, Any
 
 from prodigy.runtime.masking import Masker
 
+# Built once: json.dumps with options builds a new encoder on every call (two events a node).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
 
 class EventType(StrEnum):
     RUN_STARTED = "run_started"
@@ -52,10 +55,13 @@ class EventLog:
 
     def emit(self, event: EventType, **fields: Any) -> dict[str, Any]:
         record: dict[str, Any] = {"ts": round(time.time(), 6), "run_id": self.run_id,
-                                  "event": str(event)}
-        record.update({k: v for k, v in fields.items() if v is not None})
-        record = self._masker.mask_data(record)
-        self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+                                  "event": event.value}
+        for name, value in fields.items():
+            if value is not None:
+                record[name] = value
+        if self._masker:
+            record = self._masker.mask_data(record)
+        self._file.write(_ENCODE(record) + "\n")
         if self._sink is not None:
             self._sink(record)
         return record

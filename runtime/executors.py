@@ -1,16 +1,17 @@
 """Executors: where a node's op runs. concurrent.futures-shaped; no scheduling, no retries.
 
-`submit(task)` returns a `concurrent.futures.Future[NodeResult]`; `capacity` says how many tasks
-the run loop keeps submitted at once; `stop_queued()` makes tasks not started yet never start
-(Ctrl-C); `shutdown()` ends the run's use of it. The driver owns ordering, retries, timeouts
-(it puts the deadline in the task; the op enforces it where the process is) and checkpoints,
+`submit(task)` returns a `concurrent.futures.Future[NodeResult]`; `wait(futures, timeout)`
+blocks until one is done (the `local` executor has no thread: waiting drives it) and `poll()`
+makes progress without blocking; `capacity` says how many tasks the run loop keeps submitted
+at once; `stop_queued()` makes tasks not started yet never start (Ctrl-C); `shutdown()` ends
+the run's use of it. The driver owns ordering, retries, timeouts (it puts the deadline in the
+task; the op or the executor enforces it where the process is) and checkpoints,
 so a backend only has to run `run_task` somewhere and hand back plain data:
 
 - `inline`: in the driver's own thread, one at a time; for debugging and tests.
-- `local` (default): loky's reusable process pool with `jobs` workers, each running a `serve`
-  loop fed over a Unix socket (see LocalExecutor). Workers ignore SIGINT so Ctrl-C reaches
-  only the driver, which then stops the commands' process groups itself; a worker whose
-  driver died stops its command and exits.
+- `local` (default, `pool.py`): `jobs` slots. A node that is one plain process (a shell step
+  whose output goes straight to its log) is started by the driver itself (`spawn.py`); any
+  other node runs in loky's reusable process pool, on a worker fed over a Unix socket.
 - `dask`: a Dask distributed cluster through `Client.get_executor(pure=False, retries=0)`
   (pure=False: Dask would otherwise dedupe two identical shell calls into one run; retries=0:
   retrying is the driver's job). Needs the `prodigy-workflows[dask]` extra.
@@ -18,31 +19,16 @@ so a backend only has to run `run_task` somewhere and hand back plain data:
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import shutil
-import signal
-import tempfile
-import threading
-import time
 import traceback
-from collections import deque
-from concurrent.futures import CancelledError, Future
-from multiprocessing.connection import Client, Connection, Listener, wait
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from prodigy.runtime.errors import ProdigyError
+from prodigy.runtime.errors import ExecutorUnavailable
 from prodigy.runtime.ops import OPS, NodeResult, Task
-from prodigy.runtime.process import kill_running
 
 EXECUTORS = ("local", "inline", "dask")
-START_TIMEOUT_S = 60.0
-
-
-class ExecutorUnavailable(ProdigyError):
-    """The requested executor cannot be used here (missing extra, bad scheduler address)."""
 
 
 class Executor(Protocol):
@@ -51,9 +37,26 @@ class Executor(Protocol):
 
     def submit(self, task: Task) -> Future[NodeResult]: ...
 
+    def wait(self, futures: Iterable[Future[NodeResult]],
+             timeout: float | None = None) -> set[Future[NodeResult]]:
+        """Block until one of `futures` is done or `timeout` passes; the done ones."""
+        ...
+
+    def poll(self) -> None:
+        """Make progress without blocking (start queued tasks whose slot freed). The run loop
+        calls it between pieces of its own work; a no-op for executors with threads."""
+        ...
+
     def stop_queued(self) -> None: ...
 
     def shutdown(self, *, cancel: bool = False) -> None: ...
+
+
+def wait_any(futures: Iterable[Future[NodeResult]],
+             timeout: float | None = None) -> set[Future[NodeResult]]:
+    """`concurrent.futures.wait(..., FIRST_COMPLETED)`: for executors with threads of their own."""
+    done, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
+    return done
 
 
 def run_task(task: Task) -> NodeResult:
@@ -88,192 +91,18 @@ class InlineExecutor:
         future.set_result(run_task(task))
         return future
 
+    def wait(self, futures: Iterable[Future[NodeResult]],
+             timeout: float | None = None) -> set[Future[NodeResult]]:
+        return wait_any(futures, timeout)
+
+    def poll(self) -> None:
+        return None
+
     def stop_queued(self) -> None:
         return None
 
     def shutdown(self, *, cancel: bool = False) -> None:
         return None
-
-
-def _init_worker(driver: int) -> None:
-    """In each pool worker: Ctrl-C is the driver's business, and a worker whose driver died
-    (SIGKILL, OOM) stops its command and exits instead of living on as an orphan."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_driver, args=(driver,), daemon=True).start()
-
-
-def _watch_driver(driver: int) -> None:
-    while os.getppid() == driver:
-        time.sleep(0.5)
-    kill_running()
-    os._exit(1)
-
-
-class LocalExecutor:
-    """loky's reusable process pool, with one long-lived `serve` loop per worker.
-
-    Submitting every node to loky as its own task costs a few hundred microseconds of queue
-    and thread hand-offs per node, more than a trivial shell command itself. So each worker
-    runs a single loky task, `serve`, which connects back over a Unix socket and runs the
-    tasks it is sent, one at a time. Tasks wait here, in the driver, until a worker is free;
-    the reader thread hands the next one to a worker the moment that worker reports a result,
-    so a worker barely idles, and a short task never waits behind a long one on a busy worker.
-    """
-
-    name = "local"
-
-    def __init__(self, jobs: int) -> None:
-        self.jobs = jobs
-        # What the run loop keeps submitted: `jobs` running, the rest queued here, so workers
-        # are refilled at once and the loop can commit several results in one transaction.
-        self.capacity = 4 * jobs
-        self._lock = threading.Lock()
-        self._busy: dict[Connection, Future[NodeResult] | None] = {}  # None: idle worker
-        self._pending: deque[tuple[Future[NodeResult], Task]] = deque()
-        self._reader: threading.Thread | None = None
-
-    def _start(self) -> None:
-        """Start the pool and its serve loops; on the first submit (a no-op resume has none).
-
-        A pool whose worker was killed is flagged broken by loky a moment later; if the serve
-        loops die on such a pool, the second attempt asks loky for a fresh one.
-        """
-        import loky
-
-        errors: list[str] = []
-        for reuse in ("auto", False):
-            pool = loky.get_reusable_executor(max_workers=self.jobs, timeout=60, reuse=reuse,
-                                              initializer=_init_worker,
-                                              initargs=(os.getpid(),))
-            conns = self._connect(pool, errors)
-            if conns is not None:
-                with self._lock:
-                    self._busy = dict.fromkeys(conns)
-                self._reader = threading.Thread(target=self._read, daemon=True,
-                                                name="prodigy-results")
-                self._reader.start()
-                return
-        raise ExecutorUnavailable("the local process pool did not start"
-                                  + (f": {errors[-1]}" if errors else ""))
-
-    def _connect(self, pool: Any, errors: list[str]) -> list[Connection] | None:
-        folder = tempfile.mkdtemp(prefix="prodigy-pool-")
-        address = os.path.join(folder, "socket")
-        authkey = secrets.token_bytes(32)
-        listener = Listener(address, family="AF_UNIX", authkey=authkey)
-        serving = [pool.submit(serve, address, authkey) for _ in range(self.jobs)]
-        accepted: list[Connection] = []
-
-        def accept() -> None:
-            with contextlib.suppress(OSError):
-                while len(accepted) < self.jobs:
-                    accepted.append(listener.accept())
-
-        thread = threading.Thread(target=accept, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        # A serve loop that ends before connecting means the pool is unusable: stop waiting.
-        while thread.is_alive() and time.monotonic() < deadline:
-            if any(f.done() for f in serving):
-                break
-            thread.join(0.05)
-        listener.close()  # unblocks accept() if a worker never came
-        shutil.rmtree(folder, ignore_errors=True)
-        if len(accepted) == self.jobs:
-            return accepted
-        errors += [repr(f.exception()) for f in serving if f.done() and f.exception()]
-        for conn in accepted:
-            conn.close()
-        return None
-
-    def submit(self, task: Task) -> Future[NodeResult]:
-        future: Future[NodeResult] = Future()
-        future.set_running_or_notify_cancel()  # cancelling goes through stop_queued()
-        if not self._busy:
-            self._start()  # first use, or every worker died: a fresh pool
-        with self._lock:
-            idle = next((c for c, f in self._busy.items() if f is None), None)
-            if idle is None:
-                self._pending.append((future, task))
-                return future
-            self._busy[idle] = future
-        self._send(idle, future, task)
-        return future
-
-    def stop_queued(self) -> None:
-        """Tasks no worker has started yet never start (interrupt)."""
-        with self._lock:
-            dropped = list(self._pending)
-            self._pending.clear()
-        for future, _ in dropped:
-            future.set_exception(CancelledError("stopped before it started"))
-
-    def shutdown(self, *, cancel: bool = False) -> None:
-        # The loky pool itself stays warm for the next run in this process.
-        self.stop_queued()
-        with self._lock:
-            live, self._busy = list(self._busy), {}
-        for conn in live:
-            with contextlib.suppress(OSError):
-                conn.send(None)
-                conn.close()
-        if self._reader is not None:
-            self._reader.join(5)
-
-    def _send(self, conn: Connection, future: Future[NodeResult], task: Task) -> None:
-        try:
-            conn.send(task)
-        except OSError:
-            self._lost(conn)
-
-    def _read(self) -> None:
-        while True:
-            with self._lock:
-                live = list(self._busy)
-            if not live:
-                return
-            for ready in wait(live, timeout=0.5):
-                conn = cast(Connection, ready)
-                try:
-                    result = conn.recv()
-                except (EOFError, OSError):
-                    self._lost(conn)
-                    continue
-                with self._lock:
-                    future = self._busy.get(conn)
-                    following = self._pending.popleft() if self._pending else None
-                    if conn in self._busy:
-                        self._busy[conn] = following[0] if following else None
-                if following is not None:
-                    self._send(conn, *following)  # keep the worker busy first
-                if future is not None:
-                    future.set_result(result)
-
-    def _lost(self, conn: Connection) -> None:
-        """A worker died (killed, out of memory): its task fails. loky stops the whole pool
-        when a worker dies, so the tasks waiting here fail too; the next submit starts anew."""
-        with self._lock:
-            failed = [self._busy.pop(conn, None)]
-            if not self._busy:
-                failed += [f for f, _ in self._pending]
-                self._pending.clear()
-        with contextlib.suppress(OSError):
-            conn.close()
-        for future in failed:
-            if future is not None and not future.done():
-                future.set_exception(RuntimeError("the pool worker running it died"))
-
-
-def serve(address: str, authkey: bytes) -> None:
-    """A pool worker's loop: run each task the driver sends, answer with its result."""
-    conn = Client(address, family="AF_UNIX", authkey=authkey)
-    try:
-        while (task := conn.recv()) is not None:
-            conn.send(run_task(task))
-    except (EOFError, OSError):
-        return  # the driver is gone
-    finally:
-        conn.close()
 
 
 class DaskExecutor:
@@ -312,6 +141,13 @@ class DaskExecutor:
         future: Future[NodeResult] = self._pool.submit(run_task, task)
         return future
 
+    def wait(self, futures: Iterable[Future[NodeResult]],
+             timeout: float | None = None) -> set[Future[NodeResult]]:
+        return wait_any(futures, timeout)
+
+    def poll(self) -> None:
+        return None
+
     def stop_queued(self) -> None:
         return None  # the driver cancels the futures; Dask drops tasks that did not start
 
@@ -324,10 +160,15 @@ class DaskExecutor:
             self._cluster.close()
 
 
+__all__ = ["EXECUTORS", "Executor", "ExecutorUnavailable", "make_executor", "run_task"]
+
+
 def make_executor(name: str, jobs: int, dask_scheduler: str | None = None) -> Executor:
     if name == "inline":
         return InlineExecutor()
     if name == "local":
+        from prodigy.runtime.pool import LocalExecutor
+
         return LocalExecutor(jobs)
     if name == "dask":
         return DaskExecutor(jobs, dask_scheduler)

@@ -37,7 +37,7 @@ from prodigy.runtime.decide import (
     plan_digest,
 )
 from prodigy.runtime.events import EventType
-from prodigy.runtime.map_results import inject
+from prodigy.runtime.map_results import RESULTS_FILE, inject
 from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
 from prodigy.runtime.ops.control import error_variables
@@ -147,13 +147,13 @@ class Frame:
         if op.loop is not None:
             # Never started before: no item or attempt of it can have a record to look up.
             fresh = self.records.get(gid) is None
-            self._record_started(node_id, attempt, checkpointed)
+            self._record_started(node_id, attempt, checkpointed, persist=True)
             self._emit(EventType.NODE_STARTED, node_id, label=node.label, kind=node.kind,
                        attempt=attempt, key=self.keys[node_id], why=decision.explain())
             self.host.start_loop(self, node_id, prepared, fresh)
             return
         task = self.task(node, prepared)
-        self._record_started(node_id, attempt, checkpointed)
+        self._record_started(node_id, attempt, checkpointed, persist=False)
         self._emit(EventType.NODE_STARTED, node_id, label=node.label, kind=node.kind,
                    attempt=attempt, key=self.keys[node_id], why=decision.explain(),
                    log=task.log_path if op.checkpointed else None)
@@ -162,26 +162,38 @@ class Frame:
         else:
             self.host.submit(self, node_id, task)
 
-    def _record_started(self, node_id: str, attempt: int, checkpointed: bool) -> None:
+    def _record_started(self, node_id: str, attempt: int, checkpointed: bool,
+                        persist: bool) -> None:
+        """Note that the node started. Only a loop's started record is stored: a resume tells
+        by it whether the loop ever began (items to look up). For any other node it would
+        change nothing (without a done record a node always runs again) and cost a store
+        write per node, so a node interrupted last time is explained as "no checkpoint"."""
         if not checkpointed:
             return
         node = self.tpl.nodes[node_id]
         record = NodeRecord(self.gid(node_id), self.keys[node_id], node.fingerprint,
                             self.deps[node_id], RecordStatus.STARTED, attempt, at=time.time())
         self.records[self.gid(node_id)] = record
-        self.host.writes.append(record)
+        if persist:
+            self.host.writes.append(record)
 
     def prepare(self, node: PlanNode) -> Prepared | NodeResult:
-        variables = {**self.spec.outer, **{k: v for k, (_, v) in self.visible(node.id).items()}}
+        visible = self.visible(node.id)
+        variables = ({**self.spec.outer, **{k: v for k, (_, v) in visible.items()}}
+                     if visible or self.spec.outer else {})
         failure = self.failures.get(node.id)
         if failure is not None:
             variables.update(error_variables(failure))
-        scope = {**self.spec.scope, **variables, **thaw(node.params.bindings)}
+        bindings = node.params.bindings
+        if variables or bindings or self.spec.scope.get(RESULTS_FILE):
+            scope = {**self.spec.scope, **variables, **thaw(bindings)}
+            try:
+                inject(scope, node.fingerprint, node.params)  # `map.results`, if it reads it
+            except ValueError as exc:
+                return NodeResult(ok=False, message=str(exc))
+        else:
+            scope = self.spec.scope  # nothing to add: read as it is (ops never write to it)
         op = OPS[node.kind]
-        try:
-            inject(scope, node.fingerprint, node.params)  # `map.results`, if it reads it
-        except ValueError as exc:
-            return NodeResult(ok=False, message=str(exc))
         ctx = Context(self.host.run_id, self.gid(node.id), node.label, scope, variables,
                       self.spec.cwd, self.host.env, failure, self.host.state.root)
         try:

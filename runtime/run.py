@@ -4,15 +4,17 @@
       round: fire due retries -> dispatch ready nodes of every live frame (prepare, key,
              decide: reuse / run / start a loop) -> settle (frames that ended go back to their
              loop; loops that ended complete their node) -> flush: ONE transaction with the
-             records of the last results and the started records of the new tasks, then send
-             the tasks -> wait for results -> finish each attempt (retry? succeed / fail /
-             handle)
+             records of the last results (and the started records of new loops), then send
+             the tasks -> wait for results (the executor's `wait`; the `local` executor starts
+             queued tasks as slots free, also on `poll()` between pieces of the loop's work)
+             -> finish each attempt (retry? succeed / fail / handle)
 
 The driver owns everything with state: the frames (`frame.py`: the main plan, and the
 sub-plan instances loops create), the loops (`loops.py`), retries (with backoff timers, so a
 waiting retry does not hold a worker), timeouts (put into the task, enforced where the
-process runs), checkpoint writes and events. A task is sent only after its started record is
-committed, and a node is dispatched only after the done records of what it depends on are.
+process runs), checkpoint writes and events. A task is sent only after the records of its
+round are committed, so a node is dispatched only after the done records of what it depends
+on are.
 While the executor still has plenty queued, a round may wait up to BATCH_S for more results
 so that short nodes share a transaction. The workflow's `timeout_s` stops the run as failed.
 Ctrl-C (or SIGTERM) sets a flag the loop checks between rounds, so no write is torn: the loop
@@ -32,7 +34,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,7 +226,7 @@ class Run:
             if not self._batching():
                 self._fire_timers()
                 self._dispatch()
-                self._flush()  # done records of the last harvest, started records, then send
+                self._flush()  # the last harvest's records, then send the new tasks
                 if (self.main.sched.finished and not self.futures and not self.timers
                         and not self.loops):
                     return
@@ -236,8 +238,8 @@ class Run:
             if not self.futures:
                 time.sleep(timeout if not self.loops else min(timeout, 0.05))
                 continue
-            done, _ = wait(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
-            for future in done:
+            assert self.executor is not None
+            for future in self.executor.wait(list(self.futures), timeout):
                 self._harvest(future)
             if self.writes and self.unsaved_since is None:
                 self.unsaved_since = time.monotonic()
@@ -265,6 +267,7 @@ class Run:
                 return
 
     def _start_ready(self) -> None:
+        assert self.executor is not None
         progress = True
         while progress and not self.interrupted:
             progress = False
@@ -276,6 +279,7 @@ class Run:
                     return
                 for node_id in frame.sched.pop_ready(room):
                     frame.start(node_id)
+                    self.executor.poll()  # a slot that freed meanwhile starts its next task
                 progress = True
 
     def _settle(self) -> bool:
@@ -327,6 +331,8 @@ class Run:
         else:
             owner.aux_finished(tag, result)
         self._settle()
+        assert self.executor is not None
+        self.executor.poll()
 
     def _fire_timers(self) -> None:
         now = time.monotonic()
@@ -340,6 +346,8 @@ class Run:
             for change in frame.sched.pop_transitions():
                 frame.transition(change)
         if self.writes:
+            assert self.executor is not None
+            self.executor.poll()
             self.store.write(self.run_id, self.writes)
             self.writes = []
         self.unsaved_since = None
@@ -383,7 +391,12 @@ class Run:
             for future in self.futures:
                 future.cancel()  # tasks an executor has not started never start
             kill_run(self.run_id)
-            wait(list(self.futures), timeout=KILL_GRACE_S + 5)
+            deadline = time.monotonic() + KILL_GRACE_S + 5
+            while (left := deadline - time.monotonic()) > 0:
+                running = [f for f in self.futures if not f.done()]
+                if not running:
+                    break
+                self.executor.wait(running, left)
             for future, (owner, tag, _task) in list(self.futures.items()):
                 del self.futures[future]
                 result = _result_of(future)

@@ -98,9 +98,28 @@ class NodeResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Command:
+    """A node whose whole work is one process that writes its output straight to its log:
+    an executor may start and wait for it itself (`spawn.py`) instead of calling `run`, then
+    hand the finished process (a `process.ProcessResult`) to the op's `settle`, which makes
+    the node's result exactly as `run` would have."""
+
+    argv: list[str]
+    env: dict[str, str]  # the overlay on the process environment (`Task.env`)
+    clear_env: bool  # the overlay is the whole environment
+    cwd: str
+    log_path: str
+    header: str
+    timeout: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Op:
     prepare: Callable[[NodeParams, Context], Prepared]
     run: Callable[[Task], NodeResult]
+    # The node as a plain process, when it is one (else None): see `Command`.
+    command: Callable[[Task], Command | None] | None = None
+    settle: Callable[[Task, Any, float], NodeResult] | None = None  # (task, proc, started_at)
     inline: bool = False
     checkpointed: bool = True
     # Loop and expansion kinds (map, foreach, validate, goal_seek): the driver builds the

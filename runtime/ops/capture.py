@@ -122,7 +122,10 @@ def _message(proc: ProcessResult, timeout: float | None) -> str:
 
 def _outputs(task: Task, proc: ProcessResult, out: dict[str, Any]) -> tuple[bool, str]:
     """output_file, `outputs` globs and `extract` variables, after a successful command."""
-    inputs, cwd = task.inputs, Path(task.cwd)
+    inputs = task.inputs
+    if not (inputs.get("output_file") or inputs.get("outputs") or inputs.get("extract")):
+        return True, ""
+    cwd = Path(task.cwd)
     if inputs.get("output_file"):
         target = cwd / inputs["output_file"]
         try:

@@ -9,10 +9,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from prodigy.runtime.nodes import NodeParams, ShellParams
-from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task
+from prodigy.runtime.ops.base import Command, Context, NodeResult, Op, Prepared, Task
 from prodigy.runtime.ops.capture import finish, git_head, keep_stdout, prepare_step, process_env
 from prodigy.runtime.ops.render import render
-from prodigy.runtime.process import run_command
+from prodigy.runtime.process import ProcessResult, run_command
 
 
 def prepare(params: NodeParams, ctx: Context) -> Prepared:
@@ -23,17 +23,33 @@ def prepare(params: NodeParams, ctx: Context) -> Prepared:
 
 def run(task: Task) -> NodeResult:
     started_at = time.time()
-    command = task.inputs["command"]
-    header = f"$ {command}\n"
-    if task.attempt > 1:
-        header = f"\n$ {command}   # attempt {task.attempt}\n"
     head = git_head(task.cwd) if task.inputs.get("commit_required") else None
     proc = run_command(
-        [_shell(task), "-c", command], env=process_env(task), cwd=task.cwd,
+        [_shell(task), "-c", task.inputs["command"]], env=process_env(task), cwd=task.cwd,
         timeout=task.inputs.get("timeout"), log_path=Path(task.log_path), masker=task.masker,
-        capture_stdout=keep_stdout(task), split_streams=task.read_output, header=header,
+        capture_stdout=keep_stdout(task), split_streams=task.read_output, header=_header(task),
     )
     return finish(task, proc, "shell", started_at, head)
+
+
+def command(task: Task) -> Command | None:
+    """The node as one plain process, when that is all it is: `run_command`'s direct mode
+    (nothing to mask, nobody reads stdout or stderr apart) and no git check around it."""
+    if task.masker or keep_stdout(task) or task.read_output or task.inputs.get("commit_required"):
+        return None
+    return Command([task.inputs["shell"], "-c", task.inputs["command"]], task.env,
+                   bool(task.inputs.get("clear_env")), task.cwd, task.log_path, _header(task),
+                   task.inputs.get("timeout"))
+
+
+def settle(task: Task, proc: ProcessResult, started_at: float) -> NodeResult:
+    return finish(task, proc, "shell", started_at)
+
+
+def _header(task: Task) -> str:
+    if task.attempt > 1:
+        return f"\n$ {task.inputs['command']}   # attempt {task.attempt}\n"
+    return f"$ {task.inputs['command']}\n"
 
 
 def _shell(task: Task) -> str:
@@ -49,4 +65,4 @@ def _resolve(shell: str, path: str) -> str:
     return shutil.which(shell, path=path) or shell
 
 
-OP = Op(prepare=prepare, run=run)
+OP = Op(prepare=prepare, run=run, command=command, settle=settle)

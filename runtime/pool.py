@@ -1,0 +1,366 @@
+"""The `local` executor: `jobs` slots, filled by processes the driver starts itself or by
+loky pool workers.
+
+A node that is one plain process (`ops.base.Command`: a shell step whose output goes straight
+to its log, most nodes) is started by the driver with `os.posix_spawn` (`spawn.py`): a pool
+worker would only start the same process after a pickle and a socket round trip. Every other
+node goes to loky's reusable process pool, started on the first such node, where each worker
+runs one long-lived `serve` loop fed over a Unix socket (one loky task per node costs a few
+hundred microseconds of queue and thread hand-offs, more than a trivial command itself).
+Workers ignore SIGINT so Ctrl-C reaches only the driver, which then stops the commands'
+process groups itself (every command, spawned or not, carries PRODIGY_RUN_ID, by which
+`process.kill_run` finds its group); a worker whose driver died stops its command and exits.
+A command the driver spawned itself outlives a driver killed with SIGKILL (there is no worker
+left to stop it) until `prodigy resume`, which stops the run's leftover commands first.
+
+The executor has no thread: whoever waits drives it (`wait`, or a future's `result`), in one
+epoll loop over the pidfds of the processes, the workers' sockets and the deadlines of
+commands with a timeout. A helper thread would fight the run loop for the GIL, and every
+blocking call it made (creating a log file, spawning) would then wait for the run loop to
+let go of it. When a slot frees, the next queued task starts before the result is
+reported. Tasks start in submission order; a short task never waits behind a long one while
+a slot is free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import CancelledError, Future
+from multiprocessing.connection import Client, Connection, Listener
+from typing import Any
+
+from prodigy.runtime import spawn
+from prodigy.runtime.errors import ExecutorUnavailable
+from prodigy.runtime.ops import OPS, NodeResult, Task
+from prodigy.runtime.ops.base import Command
+from prodigy.runtime.process import kill_running
+
+START_TIMEOUT_S = 60.0
+
+
+class _Job:
+    """A task holding a slot: as a spawned process, or on a worker (`proc` None)."""
+
+    __slots__ = ("future", "proc", "started_at", "task")
+
+    def __init__(self, future: Future[NodeResult], task: Task) -> None:
+        self.future, self.task = future, task
+        self.proc: spawn.Spawned | None = None
+        self.started_at = 0.0
+
+
+class _Future(Future[NodeResult]):
+    """A future whose waiting drives the executor (it has no thread of its own)."""
+
+    def __init__(self, executor: LocalExecutor) -> None:
+        super().__init__()
+        self._executor = executor
+
+    def result(self, timeout: float | None = None) -> NodeResult:
+        self._executor.wait([self], timeout)
+        return super().result(timeout=0)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._executor.wait([self], timeout)
+        return super().exception(timeout=0)
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, jobs: int, *, direct: bool = True) -> None:
+        self.jobs = jobs
+        # What the run loop keeps submitted: `jobs` running, the rest queued here, so slots
+        # are refilled at once and the loop can commit several results in one transaction.
+        self.capacity = 4 * jobs
+        self._direct = direct and spawn.direct_spawn_available()
+        self._launcher = spawn.Launcher() if self._direct else None
+        self._free = jobs
+        self._pending: deque[tuple[_Job, Command | None]] = deque()
+        self._workers: dict[Connection, _Job | None] = {}  # None: idle
+        self._running: set[_Job] = set()  # spawned processes not finished yet
+        self._timed: set[_Job] = set()  # those of them with a deadline
+        self._selector = selectors.DefaultSelector()
+
+    # --- the executor interface --------------------------------------------------------------
+
+    def submit(self, task: Task) -> Future[NodeResult]:
+        future = _Future(self)
+        future.set_running_or_notify_cancel()  # cancelling goes through stop_queued()
+        op = OPS.get(task.kind)
+        command = None
+        if self._direct and op is not None and op.command is not None:
+            try:
+                command = op.command(task)
+            except (KeyError, TypeError):
+                command = None  # malformed inputs: the op's own run reports them
+        if command is None and not self._workers:
+            self._start_pool()  # first worker task, or every worker died: a fresh pool
+        self._pending.append((_Job(future, task), command))
+        self._fill()
+        return future
+
+    def wait(self, futures: Iterable[Future[NodeResult]],
+             timeout: float | None = None) -> set[Future[NodeResult]]:
+        """Run the event loop until one of `futures` is done or `timeout` passes; the done
+        ones. The run loop waits here instead of in `concurrent.futures.wait`."""
+        futures = list(futures)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            done = {f for f in futures if f.done()}
+            if done:
+                return done
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return done
+            self._pump(left)
+
+    def poll(self) -> None:
+        """Handle what already happened (a process ended: start the next) without blocking."""
+        if self._free < self.jobs:
+            self._pump(0)
+
+    def stop_queued(self) -> None:
+        """Tasks no slot has started yet never start (interrupt)."""
+        dropped, self._pending = list(self._pending), deque()
+        for job, _ in dropped:
+            job.future.set_exception(CancelledError("stopped before it started"))
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        # The loky pool itself stays warm for the next run in this process.
+        self.stop_queued()
+        live, self._workers = list(self._workers), {}
+        for conn in live:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+                conn.close()
+        self._selector.close()
+        self._selector = selectors.DefaultSelector()
+
+    # --- starting tasks ----------------------------------------------------------------------
+
+    def _fill(self) -> None:
+        """Start queued tasks, in order, while a slot is free."""
+        while self._free > 0 and self._pending:
+            job, command = self._pending[0]
+            if command is not None:
+                self._pending.popleft()
+                self._free -= 1
+                self._spawn(job, command)
+                continue
+            conn = next((c for c, j in self._workers.items() if j is None), None)
+            if conn is None:
+                if self._workers:
+                    return  # every worker is busy: wait for one
+                self._pending.popleft()  # the pool died under it
+                job.future.set_exception(RuntimeError("the pool worker running it died"))
+                continue
+            self._pending.popleft()
+            self._free -= 1
+            self._workers[conn] = job
+            try:
+                conn.send(job.task)
+            except OSError:
+                self._lost(conn)
+
+    def _spawn(self, job: _Job, command: Command) -> None:
+        job.started_at = time.time()
+        assert self._launcher is not None
+        try:
+            job.proc = proc = self._launcher.spawn(command)
+        except OSError as exc:  # the log cannot be opened: a failed node, as the op reports
+            self._free += 1
+            job.future.set_result(NodeResult(
+                ok=False, message=job.task.masker.mask(f"cannot write the log: {exc}")))
+            return
+        if proc.failure:
+            self._free += 1
+            self._settle(job)
+            return
+        self._running.add(job)
+        if proc.deadline is not None:
+            self._timed.add(job)
+        self._selector.register(proc.pidfd, selectors.EVENT_READ, job)
+
+    # --- the event loop ----------------------------------------------------------------------
+
+    def _pump(self, timeout: float | None) -> None:
+        """One round: wait for processes, workers and deadlines, handle what happened."""
+        due = self._next_due()
+        if due is not None:
+            timeout = due if timeout is None else min(timeout, due)
+        if self._selector.get_map():
+            for key, _ in self._selector.select(timeout):
+                if isinstance(key.data, _Job):
+                    self._exited(key.data)
+                else:
+                    self._answered(key.fileobj)  # type: ignore[arg-type]
+        else:  # nothing to wait on but the clock (a timed-out group being killed)
+            time.sleep(timeout if timeout is not None else 0.05)
+        self._check_deadlines()
+
+    def _next_due(self) -> float | None:
+        if not self._timed:
+            return None
+        dues = [d for j in self._timed if j.proc is not None
+                and (d := spawn.next_due(j.proc)) is not None]
+        return max(0.0, min(dues) - time.monotonic()) if dues else None
+
+    def _check_deadlines(self) -> None:
+        if not self._timed:
+            return
+        now = time.monotonic()
+        for job in list(self._timed):
+            proc = job.proc
+            assert proc is not None
+            if not proc.timed_out:
+                if proc.exit_code is None and now >= proc.deadline:  # type: ignore[operator]
+                    spawn.expire(proc, now)
+            elif spawn.poll_kill(proc, now) and proc.exit_code is not None:
+                self._done(job)
+
+    def _exited(self, job: _Job) -> None:
+        proc = job.proc
+        assert proc is not None
+        self._selector.unregister(proc.pidfd)
+        spawn.reap(proc)
+        if proc.timed_out and not spawn.poll_kill(proc, time.monotonic()):
+            return  # a timed-out group is done only once all of it is gone
+        self._done(job)
+
+    def _done(self, job: _Job) -> None:
+        self._running.discard(job)
+        self._timed.discard(job)
+        self._free += 1
+        self._fill()  # keep the slots busy first
+        self._settle(job)
+
+    def _settle(self, job: _Job) -> None:
+        assert job.proc is not None
+        op = OPS[job.task.kind]
+        assert op.settle is not None
+        try:
+            result = op.settle(job.task, spawn.result(job.proc), job.started_at)
+        except Exception as exc:  # a bug in the op: a failed node, never a hung run
+            result = NodeResult(ok=False, message=job.task.masker.mask(
+                f"internal error: {exc!r}"))
+        job.future.set_result(result)
+
+    def _answered(self, conn: Connection) -> None:
+        try:
+            result = conn.recv()
+        except (EOFError, OSError):
+            self._lost(conn)
+            return
+        job = self._workers.get(conn)
+        if conn in self._workers:
+            self._workers[conn] = None
+        self._free += 1
+        self._fill()
+        if job is not None:
+            job.future.set_result(result)
+
+    def _lost(self, conn: Connection) -> None:
+        """A worker died (killed, out of memory): its task fails. loky stops the whole pool
+        when a worker dies, so queued worker tasks fail too; the next one starts a new pool."""
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._selector.unregister(conn)
+        job = self._workers.pop(conn, None)
+        if job is not None:
+            self._free += 1
+        with contextlib.suppress(OSError):
+            conn.close()
+        if job is not None and not job.future.done():
+            job.future.set_exception(RuntimeError("the pool worker running it died"))
+        self._fill()
+
+    # --- the pool ----------------------------------------------------------------------------
+
+    def _start_pool(self) -> None:
+        """Start loky's pool and its serve loops. A pool whose worker was killed is flagged
+        broken by loky a moment later; if the serve loops die on such a pool, the second
+        attempt asks loky for a fresh one."""
+        import loky
+
+        errors: list[str] = []
+        for reuse in ("auto", False):
+            pool = loky.get_reusable_executor(max_workers=self.jobs, timeout=60, reuse=reuse,
+                                              initializer=_init_worker,
+                                              initargs=(os.getpid(),))
+            conns = _connect(pool, self.jobs, errors)
+            if conns is not None:
+                self._workers = dict.fromkeys(conns)
+                for conn in conns:
+                    self._selector.register(conn, selectors.EVENT_READ, conn)
+                return
+        raise ExecutorUnavailable("the local process pool did not start"
+                              + (f": {errors[-1]}" if errors else ""))
+
+
+def _connect(pool: Any, jobs: int, errors: list[str]) -> list[Connection] | None:
+    folder = tempfile.mkdtemp(prefix="prodigy-pool-")
+    address = os.path.join(folder, "socket")
+    authkey = secrets.token_bytes(32)
+    listener = Listener(address, family="AF_UNIX", authkey=authkey)
+    serving = [pool.submit(serve, address, authkey) for _ in range(jobs)]
+    accepted: list[Connection] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while len(accepted) < jobs:
+                accepted.append(listener.accept())
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    # A serve loop that ends before connecting means the pool is unusable: stop waiting.
+    while thread.is_alive() and time.monotonic() < deadline:
+        if any(f.done() for f in serving):
+            break
+        thread.join(0.05)
+    listener.close()  # unblocks accept() if a worker never came
+    shutil.rmtree(folder, ignore_errors=True)
+    if len(accepted) == jobs:
+        return accepted
+    errors += [repr(f.exception()) for f in serving if f.done() and f.exception()]
+    for conn in accepted:
+        conn.close()
+    return None
+
+
+def _init_worker(driver: int) -> None:
+    """In each pool worker: Ctrl-C is the driver's business, and a worker whose driver died
+    (SIGKILL, OOM) stops its command and exits instead of living on as an orphan."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_driver, args=(driver,), daemon=True).start()
+
+
+def _watch_driver(driver: int) -> None:
+    while os.getppid() == driver:
+        time.sleep(0.5)
+    kill_running()
+    os._exit(1)
+
+
+def serve(address: str, authkey: bytes) -> None:
+    """A pool worker's loop: run each task the driver sends, answer with its result."""
+    from prodigy.runtime.executors import run_task
+
+    conn = Client(address, family="AF_UNIX", authkey=authkey)
+    try:
+        while (task := conn.recv()) is not None:
+            conn.send(run_task(task))
+    except (EOFError, OSError):
+        return  # the driver is gone
+    finally:
+        conn.close()

@@ -1,0 +1,145 @@
+"""The `local` executor's direct path: shell nodes the driver starts itself (posix_spawn, or
+Popen when the step runs in another directory), reaped by pidfd, output straight to the log."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from prodigy.runtime import spawn
+from prodigy.runtime.masking import Masker
+from prodigy.runtime.ops import OPS, Task
+from prodigy.runtime.pool import LocalExecutor
+
+pytestmark = pytest.mark.skipif(not spawn.direct_spawn_available(), reason="no pidfd_open")
+
+
+@pytest.fixture(params=["posix_spawn", "popen"])
+def where(request: pytest.FixtureRequest, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The step's directory: the driver's own (posix_spawn) or another one (Popen)."""
+    monkeypatch.setattr(spawn, "KILL_GRACE_S", 0.5)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work if request.param == "posix_spawn" else tmp_path)
+    return work
+
+
+@pytest.fixture
+def executor() -> Iterator[LocalExecutor]:
+    made = LocalExecutor(jobs=2)
+    yield made
+    made.shutdown()
+
+
+def task(where: Path, command: str, node: str = "n", env: dict[str, str] | None = None,
+         masker: Masker | None = None, **inputs: object) -> Task:
+    return Task("r1", node, "shell", f"shell: {command}", 1,
+                {"command": command, "shell": "sh", "timeout": None, **inputs},
+                {"PRODIGY_RUN_ID": "r1", **(env or {})}, str(where),
+                str(where.parent / "logs" / f"{node}.log"), masker or Masker())
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_plain_shell_node_is_a_command_unless_someone_reads_or_masks_it(where: Path) -> None:
+    command = OPS["shell"].command
+    assert command is not None
+    assert command(task(where, "true")) is not None
+    assert command(task(where, "true", masker=Masker(["s3cret-value"]))) is None
+    assert command(task(where, "true", capture="x")) is None
+    assert command(task(where, "true", output_file="out.txt")) is None
+    assert command(task(where, "true", commit_required=True)) is None
+    from dataclasses import replace
+
+    assert command(replace(task(where, "true"), read_output=True)) is None
+
+
+def test_runs_in_the_driver_with_output_in_the_log_and_its_tail_in_the_result(
+        where: Path, executor: LocalExecutor) -> None:
+    result = executor.submit(task(where, "echo out; echo err >&2; pwd; echo $PPID; exit 3",
+                                  env={"GREETING": "hi"})).result(timeout=30)
+    assert not result.ok and result.exit_code == 3 and result.message == "exit code 3"
+    lines = result.output.splitlines()
+    assert lines[:3] == ["out", "err", str(where)]
+    assert lines[3] == str(os.getpid())  # started by the driver, not by a pool worker
+    assert not executor._workers, "a plain shell node must not start the pool"
+    assert result.variables["shell.exit_code"] == 3
+    assert result.variables["shell.output"] == result.output
+    log = (where.parent / "logs" / "n.log").read_text()
+    assert log.startswith("$ echo out;") and "out\nerr\n" in log
+
+
+def test_the_environment_overlay_wins_and_clear_env_clears(where: Path,
+                                                           executor: LocalExecutor,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    monkeypatch.setenv("FROM_DRIVER", "driver")
+    monkeypatch.setenv("OVERRIDDEN", "driver")
+    fresh = LocalExecutor(jobs=1)  # the driver's environment is read when the run starts
+    try:
+        shown = fresh.submit(task(where, "echo $FROM_DRIVER $OVERRIDDEN",
+                                  env={"OVERRIDDEN": "step"})).result(timeout=30)
+        cleared = fresh.submit(task(where, "echo x${FROM_DRIVER}x", clear_env=True,
+                                    env={"PATH": os.environ["PATH"]})).result(timeout=30)
+    finally:
+        fresh.shutdown()
+    assert shown.output == "driver step\n"
+    assert cleared.output == "xx\n"
+
+
+def test_timeout_kills_the_whole_group_including_a_term_ignoring_grandchild(
+        where: Path, executor: LocalExecutor) -> None:
+    grandchild = (f"{sys.executable} -c \"import os, signal, time; "
+                  "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                  "open('pid', 'w').write(str(os.getpid())); time.sleep(60)\"")
+    started = time.monotonic()
+    future = executor.submit(task(where, f"{grandchild} & sleep 60", timeout=1.0))
+    result = future.result(timeout=30)
+    assert result.timed_out and not result.ok and result.exit_code == -1
+    assert result.message == "timed out after 1 seconds"
+    assert time.monotonic() - started < 10
+    assert not alive(int((where / "pid").read_text())), "the grandchild survived its step"
+    assert "timed out after 1 seconds" in (where.parent / "logs" / "n.log").read_text()
+
+
+def test_a_missing_shell_is_a_failed_node(where: Path, executor: LocalExecutor) -> None:
+    result = executor.submit(task(where, "true", shell="no-such-shell-here")).result(timeout=30)
+    assert not result.ok and result.exit_code == 127
+    assert "cannot start" in result.message
+
+
+def test_slots_are_shared_with_pool_tasks_and_started_in_order(where: Path) -> None:
+    executor = LocalExecutor(jobs=1)
+    try:
+        first = executor.submit(task(where, "sleep 0.3; echo a >> order", node="a"))
+        pooled = executor.submit(task(where, "echo b >> order", node="b", capture="x"))
+        third = executor.submit(task(where, "echo c >> order", node="c"))
+        assert all(f.result(timeout=60).ok for f in (first, pooled, third))
+    finally:
+        executor.shutdown()
+    assert (where / "order").read_text() == "a\nb\nc\n"  # one slot: never two at once
+
+
+def test_stop_queued_drops_direct_tasks_that_did_not_start(where: Path,
+                                                           executor: LocalExecutor) -> None:
+    from concurrent.futures import CancelledError
+
+    running = [executor.submit(task(where, "sleep 0.3", node=f"r{i}")) for i in range(2)]
+    queued = executor.submit(task(where, "touch ran", node="q"))
+    executor.stop_queued()
+    assert all(f.result(timeout=30).ok for f in running)
+    with pytest.raises(CancelledError):
+        queued.result(timeout=30)
+    assert not (where / "ran").exists()
