@@ -36,8 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from prodigy.runtime.nodes import params_from_json, params_to_json
-from prodigy.runtime.plan import FORMAT_VERSION, fingerprint
+from prodigy.runtime.nodes import params_from_json
+from prodigy.runtime.plan import Plan, PlanNode, fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -46,13 +46,11 @@ META = {"name": "bench-exec", "mode": "standard", "source": "bench", "source_sha
 
 
 def write_plan(path: Path, count: int) -> None:
+    """The plan as `prodigy compile` would write it (only non-default params)."""
     params = params_from_json("shell", {"command": "true"})
-    body = params_to_json(params)
     digest = fingerprint(params)
-    nodes = [{"id": f"n{i}", "kind": "shell", "phase": "main", "label": f"true #{i}",
-              "span": None, "fingerprint": digest, "params": body} for i in range(count)]
-    path.write_text(json.dumps({"format_version": FORMAT_VERSION, "workflow": META, "nodes": nodes,
-                                "edges": [], "subplans": {}}))
+    nodes = [PlanNode(f"n{i}", params, "main", f"true #{i}", None, digest) for i in range(count)]
+    path.write_text(Plan(META, nodes, ()).dumps())
 
 
 def physical_limit(count: int) -> float:

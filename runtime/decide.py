@@ -15,6 +15,7 @@ rate_limit, or regexes), and `budget_s` bounds the total time spent retrying.
 from __future__ import annotations
 
 import hashlib
+import json.encoder
 import random
 import re
 from collections.abc import Callable, Mapping
@@ -72,10 +73,22 @@ class Decision:
                 "reasons": [{"why": str(w), "detail": d} for w, d in self.reasons]}
 
 
+# How canonical_json writes a string (ensure_ascii off), without an encoder call per node.
+_json_string = json.encoder.encode_basestring
+
+
 def checkpoint_key(fingerprint: str, inputs: Any, deps: Mapping[str, str]) -> str:
     """sha256 over the node's fingerprint, its rendered inputs and its dependencies' keys."""
-    body = canonical_json({"v": KEY_VERSION, "fingerprint": fingerprint, "inputs": inputs,
-                           "deps": dict(sorted(deps.items()))})
+    return key_from_inputs_json(fingerprint, canonical_json(inputs), deps)
+
+
+def key_from_inputs_json(fingerprint: str, inputs_json: str, deps: Mapping[str, str]) -> str:
+    """`checkpoint_key` given the inputs already in canonical JSON (a frame reuses that text
+    for nodes that share params). The hashed text is exactly the canonical JSON of
+    {"deps", "fingerprint", "inputs", "v"}: keys in sorted order, each value canonical."""
+    deps_json = canonical_json(deps) if deps else "{}"
+    body = (f'{{"deps":{deps_json},"fingerprint":{_json_string(fingerprint)},'
+            f'"inputs":{inputs_json},"v":{KEY_VERSION}}}')
     return hashlib.sha256(body.encode()).hexdigest()
 
 

@@ -31,8 +31,8 @@ from prodigy.runtime.decide import (
     Visible,
     Why,
     body_names,
-    checkpoint_key,
     decide,
+    key_from_inputs_json,
     merge_visible,
     plan_digest,
 )
@@ -41,7 +41,7 @@ from prodigy.runtime.map_results import RESULTS_FILE, inject
 from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
 from prodigy.runtime.ops.control import error_variables
-from prodigy.runtime.plan import EdgeKind, Plan, PlanNode
+from prodigy.runtime.plan import EdgeKind, Plan, PlanNode, canonical_json
 from prodigy.runtime.scheduler import Graph, NodeState, Scheduler, Transition
 from prodigy.runtime.store import NodeRecord, RecordStatus, safe_name
 
@@ -111,6 +111,9 @@ class Frame:
         self.first_try: dict[str, float] = {}
         self.timed_out = False  # a command hit the frame's deadline
         self.done = False  # the host has reported this frame finished to its owner
+        # Params object id -> (params, what it prepared to, its inputs' canonical JSON), for
+        # ops whose prepare is pure, reached with the frame's own scope (see Op.pure_prepare).
+        self.prepared_memo: dict[int, tuple[Any, Prepared, str]] = {}
 
     def gid(self, node_id: str) -> str:
         return self.prefix + node_id
@@ -194,12 +197,18 @@ class Frame:
         else:
             scope = self.spec.scope  # nothing to add: read as it is (ops never write to it)
         op = OPS[node.kind]
-        ctx = Context(self.host.run_id, self.gid(node.id), node.label, scope, variables,
-                      self.spec.cwd, self.host.env, failure, self.host.state.root)
-        try:
-            prepared = op.prepare(node.params, ctx)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            return NodeResult(ok=False, message=f"cannot prepare {node.kind} params: {exc}")
+        shared = op.pure_prepare and scope is self.spec.scope and failure is None
+        memo = self.prepared_memo.get(id(node.params)) if shared else None
+        if memo is not None and memo[0] is node.params:
+            prepared, inputs_json = memo[1], memo[2]
+        else:
+            ctx = Context(self.host.run_id, self.gid(node.id), node.label, scope, variables,
+                          self.spec.cwd, self.host.env, failure, self.host.state.root)
+            try:
+                prepared = op.prepare(node.params, ctx)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                return NodeResult(ok=False, message=f"cannot prepare {node.kind} params: {exc}")
+            inputs_json = None
         if op.loop is not None:
             # A loop's key covers its bodies: editing an agent template reruns the map.
             bodies = {name: self.host.template(name).digest
@@ -210,7 +219,11 @@ class Frame:
         if self.spec.link and not self.tpl.graph.deps[node.id]:
             deps["@frame"] = self.spec.link  # a root of a sub-plan hangs off its owner
         self.deps[node.id] = deps
-        self.keys[node.id] = checkpoint_key(node.fingerprint, prepared.inputs, deps)
+        if inputs_json is None:
+            inputs_json = canonical_json(prepared.inputs)
+            if shared:
+                self.prepared_memo[id(node.params)] = (node.params, prepared, inputs_json)
+        self.keys[node.id] = key_from_inputs_json(node.fingerprint, inputs_json, deps)
         return prepared
 
     def task(self, node: PlanNode, prepared: Prepared) -> Task:

@@ -261,7 +261,11 @@ class NodeRecord:
 
     @classmethod
     def from_json(cls, text: str) -> NodeRecord:
-        d = _DECODE(text)  # positional: a resume decodes one per node
+        return cls.from_data(_DECODE(text))
+
+    @classmethod
+    def from_data(cls, d: dict[str, Any]) -> NodeRecord:
+        # Positional: a resume builds one per node.
         return cls(d["node_id"], d["key"], d["fingerprint"], d["deps"],
                    RecordStatus(d["status"]), d.get("attempt", 0), d.get("result") or {},
                    d.get("handled", False), d.get("at", 0.0))
@@ -348,7 +352,7 @@ class CheckpointStore:
         """The records of these nodes of a run at once (a resume reads them all first)."""
         wanted = list(node_ids)
         texts = self._scan(self._key(run_id, "")) if len(wanted) > _SCAN_FROM else None
-        out: dict[str, NodeRecord] = {}
+        found: list[tuple[str, str]] = []
         get = self.cache.get
         for node_id in wanted:
             key = self._key(run_id, node_id)
@@ -356,8 +360,13 @@ class CheckpointStore:
             if text is None and texts is not None and key in self._in_files:
                 text = get(key)
             if text is not None:
-                out[node_id] = NodeRecord.from_json(text)
-        return out
+                found.append((node_id, text))
+        try:  # one decoder call for all of them: a resume of 10,000 nodes reads 10,000
+            data = _DECODE(f"[{','.join(text for _, text in found)}]")
+        except ValueError:  # a damaged record: decode one by one, so its error is its own
+            data = [_DECODE(text) for _, text in found]
+        pairs = zip(found, data, strict=True)
+        return {node_id: NodeRecord.from_data(d) for (node_id, _), d in pairs}
 
     def _scan(self, prefix: str) -> dict[str, str] | None:
         """Every text record whose key starts with `prefix`, in one query.

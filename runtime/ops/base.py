@@ -126,6 +126,10 @@ class Op:
     # loop object that runs the node's sub-plans as frames (`runtime/loops.py`); `run` is not
     # used for them. Typed loosely: ops must not import the driver side.
     loop: Callable[..., Any] | None = None
+    # `prepare` reads nothing but its params and context (no files, no clock), so a frame may
+    # prepare once for all its nodes that share one params object and see the same scope (a
+    # resume of 10,000 identical steps would otherwise render and hash them 10,000 times).
+    pure_prepare: bool = False
 
 
 def resolve_dir(cwd: Path, working_dir: str | None) -> Path:

@@ -46,4 +46,4 @@ def run(task: Task) -> NodeResult:
     return finish(task, proc, "claude", started_at, head)
 
 
-OP = Op(prepare=prepare, run=run)
+OP = Op(prepare=prepare, run=run, pure_prepare=True)

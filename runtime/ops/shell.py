@@ -65,4 +65,4 @@ def _resolve(shell: str, path: str) -> str:
     return shutil.which(shell, path=path) or shell
 
 
-OP = Op(prepare=prepare, run=run, command=command, settle=settle)
+OP = Op(prepare=prepare, run=run, command=command, settle=settle, pure_prepare=True)

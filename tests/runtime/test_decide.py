@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from prodigy.runtime.decide import (
+    KEY_VERSION,
     Action,
     RetryPolicy,
     Why,
     checkpoint_key,
     decide,
+    key_from_inputs_json,
 )
+from prodigy.runtime.plan import canonical_json
 from prodigy.runtime.store import NodeRecord, RecordStatus
 
 FP = "f" * 64
@@ -81,3 +86,14 @@ def test_retry_on_and_budget() -> None:
     assert policy.next_delay(1, "Connection reset", False, 9.5) is None  # over budget
     assert RetryPolicy.from_params({"attempts": 2, "retry_on": ["rate_limit"],
                                     "unknown": 1}).retry_on == ("rate_limit",)
+
+
+def test_key_is_the_hash_of_the_whole_canonical_body() -> None:
+    # The key is composed from pieces (the inputs' JSON may be reused across nodes); it must
+    # stay the sha256 of the canonical JSON of the whole body.
+    inputs = {"command": "écho ${x} — ü", "env": {"b": 1, "a": [1, 2.5, None, True]}}
+    deps = {"z": "k2", "a": "k1"}
+    body = canonical_json({"v": KEY_VERSION, "fingerprint": FP, "inputs": inputs, "deps": deps})
+    expected = hashlib.sha256(body.encode()).hexdigest()
+    assert checkpoint_key(FP, inputs, deps) == expected
+    assert key_from_inputs_json(FP, canonical_json(inputs), deps) == expected
