@@ -52,11 +52,18 @@ class Executor(Protocol):
     def shutdown(self, *, cancel: bool = False) -> None: ...
 
 
-def wait_any(futures: Iterable[Future[NodeResult]],
+class FuturesDriveThemselves:
+    """`wait` and `poll` for executors whose futures complete on threads of their own
+    (inline: already done when submitted; Dask: its client's threads), unlike `local`'s,
+    which the run loop drives."""
+
+    def wait(self, futures: Iterable[Future[NodeResult]],
              timeout: float | None = None) -> set[Future[NodeResult]]:
-    """`concurrent.futures.wait(..., FIRST_COMPLETED)`: for executors with threads of their own."""
-    done, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
-    return done
+        done, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        return done
+
+    def poll(self) -> None:
+        return None
 
 
 def run_task(task: Task) -> NodeResult:
@@ -79,7 +86,7 @@ def run_task(task: Task) -> NodeResult:
                           output=task.masker.mask(text[-4000:]))
 
 
-class InlineExecutor:
+class InlineExecutor(FuturesDriveThemselves):
     name = "inline"
 
     def __init__(self) -> None:
@@ -91,13 +98,6 @@ class InlineExecutor:
         future.set_result(run_task(task))
         return future
 
-    def wait(self, futures: Iterable[Future[NodeResult]],
-             timeout: float | None = None) -> set[Future[NodeResult]]:
-        return wait_any(futures, timeout)
-
-    def poll(self) -> None:
-        return None
-
     def stop_queued(self) -> None:
         return None
 
@@ -105,7 +105,7 @@ class InlineExecutor:
         return None
 
 
-class DaskExecutor:
+class DaskExecutor(FuturesDriveThemselves):
     name = "dask"
 
     def __init__(self, jobs: int, address: str | None) -> None:
@@ -140,13 +140,6 @@ class DaskExecutor:
             self._connect()
         future: Future[NodeResult] = self._pool.submit(run_task, task)
         return future
-
-    def wait(self, futures: Iterable[Future[NodeResult]],
-             timeout: float | None = None) -> set[Future[NodeResult]]:
-        return wait_any(futures, timeout)
-
-    def poll(self) -> None:
-        return None
 
     def stop_queued(self) -> None:
         return None  # the driver cancels the futures; Dask drops tasks that did not start
