@@ -18,8 +18,20 @@ from typing import IO, Any
 
 from prodigy.runtime.masking import Masker
 
-# Built once: json.dumps with options builds a new encoder on every call (two events a node).
-_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+def _encoder() -> Callable[[Any], str]:
+    """`json.dumps(value, ensure_ascii=False, default=str)`, built once. JSONEncoder.encode
+    makes a new C encoder on every call; two events a node make that worth keeping one."""
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in the typeshed stubs
+    if make is None:  # an interpreter without the _json accelerator
+        return json.JSONEncoder(ensure_ascii=False, default=str).encode
+    # No circular-reference markers: events are built from plain data and never hold cycles.
+    chunks = make(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False,
+                  True)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_ENCODE = _encoder()
 
 
 class EventType(StrEnum):
@@ -56,9 +68,7 @@ class EventLog:
     def emit(self, event: EventType, **fields: Any) -> dict[str, Any]:
         record: dict[str, Any] = {"ts": round(time.time(), 6), "run_id": self.run_id,
                                   "event": event.value}
-        for name, value in fields.items():
-            if value is not None:
-                record[name] = value
+        record.update({name: value for name, value in fields.items() if value is not None})
         if self._masker:
             record = self._masker.mask_data(record)
         self._file.write(_ENCODE(record) + "\n")

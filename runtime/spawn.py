@@ -68,18 +68,21 @@ class Launcher:
     def __init__(self) -> None:
         self._base = {k.encode(): v.encode() for k, v in os.environ.items()
                       if "=" not in k}
-        self._last: tuple[dict[str, str], bool, dict[bytes, bytes]] | None = None
+        # The overlay last merged: (overlay, clear_env, environment, resolved executables).
+        self._last: tuple[dict[str, str], bool, dict[bytes, bytes], dict[str, str]] | None = None
         self._made_dirs: set[str] = set()
+        self._cwd = os.getcwd()  # the driver never changes directory
 
-    def environment(self, command: Command) -> dict[bytes, bytes]:
-        # Most nodes share one overlay object (environment.step_overlay): merge it once.
+    def environment(self, command: Command) -> tuple[dict[bytes, bytes], dict[str, str]]:
+        """The command's whole environment, and the executables already looked up in its PATH.
+        Most nodes share one overlay object (environment.step_overlay): merge it once."""
         last = self._last
         if last is not None and last[0] is command.env and last[1] == command.clear_env:
-            return last[2]
+            return last[2], last[3]
         merged = {} if command.clear_env else dict(self._base)
         merged.update((k.encode(), v.encode()) for k, v in command.env.items())
-        self._last = (command.env, command.clear_env, merged)
-        return merged
+        self._last = (command.env, command.clear_env, merged, {})
+        return merged, self._last[3]
 
     def spawn(self, command: Command) -> Spawned:
         """Start `command`; one that cannot start comes back already finished (127)."""
@@ -94,12 +97,15 @@ class Launcher:
                 os.write(log_fd, command.header.encode())
             start = os.lseek(log_fd, 0, os.SEEK_END)
             deadline = None if command.timeout is None else started + command.timeout
-            env = self.environment(command)
-            executable = _which(command.argv[0], (env.get(b"PATH") or b"").decode())
+            env, found = self.environment(command)
+            name = command.argv[0]
+            executable = found.get(name)
+            if executable is None:
+                executable = found[name] = _which(name, (env.get(b"PATH") or b"").decode())
             argv = [executable, *command.argv[1:]]  # $0 is the resolved shell, as with Popen
             popen = None
             try:
-                if command.cwd == os.getcwd():
+                if command.cwd == self._cwd:
                     pid = os.posix_spawn(executable, argv, env, file_actions=[
                         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                         (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)],

@@ -81,6 +81,10 @@ class RecordStatus(StrEnum):
     FAILED = "failed"
 
 
+# Value -> member by a dict lookup: calling the enum costs more, once per record on resume.
+_RECORD_STATUS = {status.value: status for status in RecordStatus}
+
+
 class ItemStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # failed or timed out; a map sends it to the DLQ (unless skipped)
@@ -267,7 +271,7 @@ class NodeRecord:
     def from_data(cls, d: dict[str, Any]) -> NodeRecord:
         # Positional: a resume builds one per node.
         return cls(d["node_id"], d["key"], d["fingerprint"], d["deps"],
-                   RecordStatus(d["status"]), d.get("attempt", 0), d.get("result") or {},
+                   _RECORD_STATUS[d["status"]], d.get("attempt", 0), d.get("result") or {},
                    d.get("handled", False), d.get("at", 0.0))
 
 
