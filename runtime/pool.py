@@ -1,25 +1,24 @@
-"""The `local` executor: `jobs` slots, filled by processes the driver starts itself or by
-loky pool workers.
+"""The `local` executor: `jobs` slots, filled by commands the spawner starts or by loky
+pool workers.
 
 A node that is one plain process (`ops.base.Command`: a shell step whose output goes straight
-to its log, most nodes) is started by the driver with `os.posix_spawn` (`spawn.py`): a pool
-worker would only start the same process after a pickle and a socket round trip. Every other
-node goes to loky's reusable process pool, started on the first such node, where each worker
-runs one long-lived `serve` loop fed over a Unix socket (one loky task per node costs a few
-hundred microseconds of queue and thread hand-offs, more than a trivial command itself).
-Workers ignore SIGINT so Ctrl-C reaches only the driver, which then stops the commands'
-process groups itself (every command, spawned or not, carries PRODIGY_RUN_ID, by which
-`process.kill_run` finds its group); a worker whose driver died stops its command and exits.
-A command the driver spawned itself outlives a driver killed with SIGKILL (there is no worker
-left to stop it) until `prodigy resume`, which stops the run's leftover commands first.
+to its log, most nodes) is sent to the spawner (`spawner.py`, through `spawn.py`), a small
+helper process that starts it as soon as a slot is free: a pool worker would only start the
+same process after a pickle and a socket round trip, and the driver starting it itself would
+block in `posix_spawn` while the child execs. Every other node goes to loky's reusable
+process pool, started on the first such node, where each worker runs one long-lived `serve`
+loop fed over a Unix socket (one loky task per node costs a few hundred microseconds of queue
+and thread hand-offs, more than a trivial command itself). Workers ignore SIGINT and the
+spawner has a session of its own, so Ctrl-C reaches only the driver, which then stops the
+commands' process groups itself (every command carries PRODIGY_RUN_ID, by which
+`process.kill_run` finds its group). A worker or spawner whose driver died stops its
+commands and exits.
 
 The executor has no thread: whoever waits drives it (`wait`, or a future's `result`), in one
-epoll loop over the pidfds of the processes, the workers' sockets and the deadlines of
-commands with a timeout. A helper thread would fight the run loop for the GIL, and every
-blocking call it made (creating a log file, spawning) would then wait for the run loop to
-let go of it. When a slot frees, the next queued task starts before the result is
-reported. Tasks start in submission order; a short task never waits behind a long one while
-a slot is free.
+epoll loop over the spawner's reports and the workers' sockets. A helper thread would fight
+the run loop for the GIL. Tasks start in submission order; the spawner holds the commands
+sent ahead and refills its slots itself, so a command ending and the next one starting never
+wait for the driver's bookkeeping.
 """
 
 from __future__ import annotations
@@ -49,14 +48,13 @@ START_TIMEOUT_S = 60.0
 
 
 class _Job:
-    """A task holding a slot: as a spawned process, or on a worker (`proc` None)."""
+    """A task waiting for, or holding, a slot: a command sent to the spawner, or a task on a
+    pool worker."""
 
-    __slots__ = ("future", "proc", "started_at", "task")
+    __slots__ = ("future", "task")
 
     def __init__(self, future: Future[NodeResult], task: Task) -> None:
         self.future, self.task = future, task
-        self.proc: spawn.Spawned | None = None
-        self.started_at = 0.0
 
 
 class _Future(Future[NodeResult]):
@@ -80,16 +78,16 @@ class LocalExecutor:
 
     def __init__(self, jobs: int, *, direct: bool = True) -> None:
         self.jobs = jobs
-        # What the run loop keeps submitted: `jobs` running, the rest queued here, so slots
-        # are refilled at once and the loop can commit several results in one transaction.
-        self.capacity = 4 * jobs
+        # What the run loop keeps submitted: `jobs` running, the rest queued (here, or in the
+        # spawner), so slots are refilled at once and the loop can commit several results in
+        # one transaction.
+        self.capacity = 8 * jobs
         self._direct = direct and spawn.direct_spawn_available()
-        self._launcher = spawn.Launcher() if self._direct else None
-        self._free = jobs
+        self._spawner = spawn.SpawnerClient()
         self._pending: deque[tuple[_Job, Command | None]] = deque()
+        self._sent: dict[int, _Job] = {}  # commands the spawner has, queued or running
         self._workers: dict[Connection, _Job | None] = {}  # None: idle
-        self._running: set[_Job] = set()  # spawned processes not finished yet
-        self._timed: set[_Job] = set()  # those of them with a deadline
+        self._busy_workers = 0
         self._selector = selectors.DefaultSelector()
 
     # --- the executor interface --------------------------------------------------------------
@@ -126,15 +124,22 @@ class LocalExecutor:
             self._pump(left)
 
     def poll(self) -> None:
-        """Handle what already happened (a process ended: start the next) without blocking."""
-        if self._free < self.jobs:
+        """Handle what already happened (a command ended) without blocking."""
+        if self._sent or self._busy_workers:
             self._pump(0)
 
     def stop_queued(self) -> None:
-        """Tasks no slot has started yet never start (interrupt)."""
+        """Tasks no slot has started yet never start (interrupt). Returns once the spawner has
+        confirmed it dropped its queue, so nothing can start after this."""
         dropped, self._pending = list(self._pending), deque()
         for job, _ in dropped:
             job.future.set_exception(CancelledError("stopped before it started"))
+        if self._sent and self._spawner.started:
+            self._spawner.drop()
+            self._spawner.flush()
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while self._spawner.dropping and time.monotonic() < deadline:
+                self._pump(0.1)
 
     def shutdown(self, *, cancel: bool = False) -> None:
         # The loky pool itself stays warm for the next run in this process.
@@ -144,117 +149,84 @@ class LocalExecutor:
             with contextlib.suppress(OSError):
                 conn.send(None)
                 conn.close()
+        self._spawner.close()
         self._selector.close()
         self._selector = selectors.DefaultSelector()
 
     # --- starting tasks ----------------------------------------------------------------------
 
     def _fill(self) -> None:
-        """Start queued tasks, in order, while a slot is free."""
-        while self._free > 0 and self._pending:
+        """Send queued tasks on, in order. Commands go to the spawner at once (it starts them
+        as its slots free); a worker task waits at the head until a slot is surely free, so
+        together they never run more than `jobs` at a time and start in submission order."""
+        while self._pending:
             job, command = self._pending[0]
             if command is not None:
                 self._pending.popleft()
-                self._free -= 1
-                self._spawn(job, command)
+                self._send_command(job, command)
                 continue
+            if len(self._sent) + self._busy_workers >= self.jobs:
+                break  # the spawner may hold every free slot: wait for one of its results
             conn = next((c for c, j in self._workers.items() if j is None), None)
             if conn is None:
                 if self._workers:
-                    return  # every worker is busy: wait for one
+                    break  # every worker is busy: wait for one
                 self._pending.popleft()  # the pool died under it
                 job.future.set_exception(RuntimeError("the pool worker running it died"))
                 continue
             self._pending.popleft()
-            self._free -= 1
             self._workers[conn] = job
+            self._busy_workers += 1
+            self._spawner.set_limit(self.jobs - self._busy_workers)  # before any later command
             try:
                 conn.send(job.task)
             except OSError:
                 self._lost(conn)
+        self._spawner.flush()
 
-    def _spawn(self, job: _Job, command: Command) -> None:
-        job.started_at = time.time()
-        assert self._launcher is not None
-        try:
-            job.proc = proc = self._launcher.spawn(command)
-        except OSError as exc:  # the log cannot be opened: a failed node, as the op reports
-            self._free += 1
-            job.future.set_result(NodeResult(
-                ok=False, message=job.task.masker.mask(f"cannot write the log: {exc}")))
-            return
-        if proc.failure:
-            self._free += 1
-            self._settle(job)
-            return
-        self._running.add(job)
-        if proc.deadline is not None:
-            self._timed.add(job)
-        self._selector.register(proc.pidfd, selectors.EVENT_READ, job)
+    def _send_command(self, job: _Job, command: Command) -> None:
+        if not self._spawner.started:
+            self._spawner.start(self.jobs - self._busy_workers)
+            self._selector.register(self._spawner, selectors.EVENT_READ, self._spawner)
+        self._sent[self._spawner.run(command)] = job
 
     # --- the event loop ----------------------------------------------------------------------
 
     def _pump(self, timeout: float | None) -> None:
-        """One round: wait for processes, workers and deadlines, handle what happened."""
-        due = self._next_due()
-        if due is not None:
-            timeout = due if timeout is None else min(timeout, due)
-        if self._selector.get_map():
-            for key, _ in self._selector.select(timeout):
-                if isinstance(key.data, _Job):
-                    self._exited(key.data)
-                else:
-                    self._answered(key.fileobj)  # type: ignore[arg-type]
-        else:  # nothing to wait on but the clock (a timed-out group being killed)
+        """One round: wait for the spawner's reports and the workers' answers, handle them."""
+        if not self._selector.get_map():
             time.sleep(timeout if timeout is not None else 0.05)
-        self._check_deadlines()
-
-    def _next_due(self) -> float | None:
-        if not self._timed:
-            return None
-        dues = [d for j in self._timed if j.proc is not None
-                and (d := spawn.next_due(j.proc)) is not None]
-        return max(0.0, min(dues) - time.monotonic()) if dues else None
-
-    def _check_deadlines(self) -> None:
-        if not self._timed:
             return
-        now = time.monotonic()
-        for job in list(self._timed):
-            proc = job.proc
-            assert proc is not None
-            if not proc.timed_out:
-                if proc.exit_code is None and now >= proc.deadline:  # type: ignore[operator]
-                    spawn.expire(proc, now)
-            elif spawn.poll_kill(proc, now) and proc.exit_code is not None:
-                self._done(job)
+        for key, _ in self._selector.select(timeout):
+            if key.data is self._spawner:
+                self._reported()
+            else:
+                self._answered(key.fileobj)  # type: ignore[arg-type]
 
-    def _exited(self, job: _Job) -> None:
-        proc = job.proc
-        assert proc is not None
-        self._selector.unregister(proc.pidfd)
-        spawn.reap(proc)
-        if proc.timed_out and not spawn.poll_kill(proc, time.monotonic()):
-            return  # a timed-out group is done only once all of it is gone
-        self._done(job)
-
-    def _done(self, job: _Job) -> None:
-        self._running.discard(job)
-        self._timed.discard(job)
-        self._free += 1
+    def _reported(self) -> None:
+        finished = self._spawner.receive()
+        if finished is None:  # the spawner died: what it had is lost
+            self._selector.unregister(self._spawner)
+            self._spawner.close()
+            lost, self._sent = list(self._sent.values()), {}
+            for job in lost:
+                job.future.set_exception(RuntimeError("the process starting commands died"))
+            self._fill()
+            return
+        jobs = [(self._sent.pop(f.tag), f) for f in finished]
         self._fill()  # keep the slots busy first
-        self._settle(job)
-
-    def _settle(self, job: _Job) -> None:
-        assert job.proc is not None
-        op = OPS[job.task.kind]
-        assert op.settle is not None
-        try:
-            result = op.settle(job.task, spawn.result(job.proc), job.started_at)
-        except Exception as exc:  # a bug in the op: a failed node, never a hung run
-            result = NodeResult(ok=False, message=job.task.masker.mask(
-                f"internal error: {exc!r}"))
-        job.future.set_result(result)
+        for job, report in jobs:
+            if report.result is None:
+                job.future.set_exception(CancelledError("stopped before it started"))
+                continue
+            op = OPS[job.task.kind]
+            assert op.settle is not None
+            try:
+                result = op.settle(job.task, report.result, report.started_at)
+            except Exception as exc:  # a bug in the op: a failed node, never a hung run
+                result = NodeResult(ok=False, message=job.task.masker.mask(
+                    f"internal error: {exc!r}"))
+            job.future.set_result(result)
 
     def _answered(self, conn: Connection) -> None:
         try:
@@ -265,10 +237,14 @@ class LocalExecutor:
         job = self._workers.get(conn)
         if conn in self._workers:
             self._workers[conn] = None
-        self._free += 1
-        self._fill()
+        self._worker_freed()
         if job is not None:
             job.future.set_result(result)
+
+    def _worker_freed(self) -> None:
+        self._busy_workers -= 1
+        self._spawner.set_limit(self.jobs - self._busy_workers)
+        self._fill()
 
     def _lost(self, conn: Connection) -> None:
         """A worker died (killed, out of memory): its task fails. loky stops the whole pool
@@ -276,13 +252,14 @@ class LocalExecutor:
         with contextlib.suppress(KeyError, ValueError, OSError):
             self._selector.unregister(conn)
         job = self._workers.pop(conn, None)
-        if job is not None:
-            self._free += 1
         with contextlib.suppress(OSError):
             conn.close()
         if job is not None and not job.future.done():
             job.future.set_exception(RuntimeError("the pool worker running it died"))
-        self._fill()
+        if job is not None:
+            self._worker_freed()
+        else:
+            self._fill()
 
     # --- the pool ----------------------------------------------------------------------------
 

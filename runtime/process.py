@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from prodigy.runtime.masking import Masker
+from prodigy.runtime.spawner import TAIL_BYTES, group_alive
 
-TAIL_BYTES = 64 * 1024
 KILL_GRACE_S = float(os.environ.get("PRODIGY_KILL_GRACE_S", "5"))
 # After the command exits, how long to keep reading pipes that a background child still holds.
 LINGER_S = 1.0
@@ -244,26 +244,6 @@ def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None = None,
     if proc is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(grace)
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any non-zombie process is left in the group."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc_root = Path("/proc")
-    if not proc_root.is_dir():
-        return True
-    # Orphaned zombies keep the group id alive until init reaps them; they are not running.
-    for entry in proc_root.iterdir():
-        if entry.name.isdigit():
-            stat = _stat(entry)
-            if stat is not None and stat[1] == pgid and stat[0] != "Z":
-                return True
-    return False
 
 
 def _stat(entry: Path) -> tuple[str, int] | None:

@@ -1,194 +1,163 @@
-"""Commands the driver starts itself: one process per node, no worker, no output pumping.
+"""The driver's end of the spawner (`spawner.py`): plain commands, started by a small helper.
 
 A shell node whose output nobody reads and which has no secret to mask (most nodes) is a
-`Command` (see `ops/base.py`): the `local` executor starts it here with `os.posix_spawn`
-instead of sending it to a pool worker, which would only start the same process after a
-pickle and a socket round trip. The process gets exactly what `process.run_command` gives it
-in its direct mode: a new session (so a process group of its own), stdin from /dev/null,
-stdout and stderr appended straight to the node's log after its header line. The executor
-waits on its pidfd, so nothing ever reaps a process it does not own (the pool's workers are
-children of the driver too).
-
-Where a command's directory is not the driver's own, `subprocess.Popen` starts it (Python's
-posix_spawn cannot change directory); everything else is the same.
-
-A timeout stops the whole group as `process.kill_group` does: SIGTERM, then SIGKILL after
-KILL_GRACE_S if any member (say a grandchild ignoring SIGTERM) is still alive; the executor
-drives those steps from its event loop (`expire`, `poll_kill`) instead of sleeping in them.
+`Command` (see `ops/base.py`). The `local` executor does not hand it to a pool worker (which
+would only start the same process after a pickle and a socket round trip), nor start it
+itself (`posix_spawn` would block the driver while the child execs, for longer the more the
+driver has loaded): it sends it to the spawner process, which starts it as soon as one of
+its slots is free and reports it when it ends. The finished command comes back as the
+`process.ProcessResult` that `run_command` would have made in its direct mode.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
-import time
+import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Any
 
 from prodigy.runtime.ops.base import Command
-from prodigy.runtime.process import KILL_GRACE_S, TAIL_BYTES, ProcessResult, group_alive
+from prodigy.runtime.process import KILL_GRACE_S, TAIL_BYTES, ProcessResult
+from prodigy.runtime.spawner import frame, unframe
 
-# Seconds between checks whether a timed-out group has emptied before its SIGKILL is due.
-KILL_POLL_S = 0.02
-# Read-write: the tail of the output is read back from it once the command ends.
-_OUT_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+# Environment overlays the spawner keeps merged (most nodes share a few; map items bring one
+# each, and a queued command carries its own, so forgetting old ones is safe).
+KEPT_ENVS = 64
+# How long shutdown waits for the spawner to stop its commands and exit before killing it.
+EXIT_WAIT_S = 10.0
 
 
 def direct_spawn_available() -> bool:
     return hasattr(os, "pidfd_open") and hasattr(os, "posix_spawn")
 
 
-@dataclass(slots=True)
-class Spawned:
-    """One running command: its process, its pidfd, its log and where this attempt begins."""
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A command the spawner reports ended (or dropped before it started: `dropped`)."""
 
-    command: Command
-    pid: int
-    pidfd: int
-    log_fd: int
-    start: int  # log offset where this attempt's output begins
-    started: float  # monotonic
-    deadline: float | None  # monotonic; None: no timeout
-    popen: subprocess.Popen[bytes] | None = None
-    kill_at: float | None = None  # after a timeout: when the SIGKILL is due
-    exit_code: int | None = None  # set once reaped
-    failure: str = ""  # it could not be started
+    tag: int
+    result: ProcessResult | None
+    started_at: float = 0.0
 
     @property
-    def timed_out(self) -> bool:
-        return self.kill_at is not None
+    def dropped(self) -> bool:
+        return self.result is None
 
 
-class Launcher:
-    """Starts commands for one executor. The process environment is the driver's as the run
-    found it (as a pool worker's is): commands see its variables under their overlay."""
+class SpawnerClient:
+    """Talks to one spawner process, started on the first command. The environment commands
+    see under their overlay is the driver's as it was when the spawner started."""
 
     def __init__(self) -> None:
-        self._base = {k.encode(): v.encode() for k, v in os.environ.items()
-                      if "=" not in k}
-        # The overlay last merged: (overlay, clear_env, environment, resolved executables).
-        self._last: tuple[dict[str, str], bool, dict[bytes, bytes], dict[str, str]] | None = None
-        self._made_dirs: set[str] = set()
-        self._cwd = os.getcwd()  # the driver never changes directory
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._outbox = bytearray()
+        self._inbox = bytearray()
+        # (id(overlay), clear_env) -> (overlay, its id in the spawner), least recent first
+        self._envs: dict[tuple[int, bool], tuple[Any, int]] = {}
+        self._ids = 0
+        self._tags = 0
+        self.limit = 0
+        self.dropping = False
 
-    def environment(self, command: Command) -> tuple[dict[bytes, bytes], dict[str, str]]:
-        """The command's whole environment, and the executables already looked up in its PATH.
-        Most nodes share one overlay object (environment.step_overlay): merge it once."""
-        last = self._last
-        if last is not None and last[0] is command.env and last[1] == command.clear_env:
-            return last[2], last[3]
-        merged = {} if command.clear_env else dict(self._base)
-        merged.update((k.encode(), v.encode()) for k, v in command.env.items())
-        self._last = (command.env, command.clear_env, merged, {})
-        return merged, self._last[3]
+    @property
+    def started(self) -> bool:
+        return self._proc is not None
 
-    def spawn(self, command: Command) -> Spawned:
-        """Start `command`; one that cannot start comes back already finished (127)."""
-        started = time.monotonic()
-        folder = os.path.dirname(command.log_path)
-        if folder not in self._made_dirs:
-            os.makedirs(folder, exist_ok=True)
-            self._made_dirs.add(folder)
-        log_fd = os.open(command.log_path, _OUT_FLAGS, 0o644)
+    def fileno(self) -> int:
+        assert self._proc is not None and self._proc.stdout is not None
+        return self._proc.stdout.fileno()
+
+    def start(self, limit: int) -> None:
+        # -m: the spawner module imports only the standard library, so the helper stays small.
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "prodigy.runtime.spawner", str(KILL_GRACE_S)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True, bufsize=0)
+        os.set_blocking(self.fileno(), False)
+        self.set_limit(limit)
+
+    def run(self, command: Command) -> int:
+        """Queue `command`; its tag, by which `receive` reports it."""
+        overlay = command.env
+        key = (id(overlay), command.clear_env)
+        known = self._envs.pop(key, None)
+        if known is None or known[0] is not overlay:
+            self._ids += 1
+            known = (overlay, self._ids)
+            self._outbox += frame(("env", self._ids, command.clear_env, dict(overlay)))
+        self._envs[key] = known  # most recently used last
+        if len(self._envs) > KEPT_ENVS:  # map items each bring their own: keep the recent
+            _, forgotten = self._envs.pop(next(iter(self._envs)))
+            self._outbox += frame(("forget", forgotten))
+        self._tags += 1
+        self._outbox += frame(("run", self._tags, list(command.argv), known[1], command.cwd,
+                               command.log_path, command.header, command.timeout))
+        return self._tags
+
+    def set_limit(self, limit: int) -> None:
+        if limit != self.limit:
+            self.limit = limit
+            self._outbox += frame(("limit", limit))
+
+    def drop(self) -> None:
+        """Ask the spawner to forget its queue; `dropping` stays true until it has."""
+        self.dropping = True
+        self._outbox += frame(("drop",))
+
+    def flush(self) -> None:
+        if not self._outbox or self._proc is None:
+            return
+        assert self._proc.stdin is not None
+        # Blocking is safe: the spawner always reads its input before it writes. If it died,
+        # receive() reports the end of its output.
+        with contextlib.suppress(BrokenPipeError):
+            self._proc.stdin.write(self._outbox)
+        self._outbox.clear()
+
+    def receive(self) -> list[Finished] | None:
+        """What the spawner reported; None once it is gone (its commands are lost)."""
         try:
-            if command.header:
-                os.write(log_fd, command.header.encode())
-            start = os.lseek(log_fd, 0, os.SEEK_END)
-            deadline = None if command.timeout is None else started + command.timeout
-            env, found = self.environment(command)
-            name = command.argv[0]
-            executable = found.get(name)
-            if executable is None:
-                executable = found[name] = _which(name, (env.get(b"PATH") or b"").decode())
-            argv = [executable, *command.argv[1:]]  # $0 is the resolved shell, as with Popen
-            popen = None
-            try:
-                if command.cwd == self._cwd:
-                    pid = os.posix_spawn(executable, argv, env, file_actions=[
-                        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                        (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)],
-                        setsid=True)
-                else:
-                    popen = subprocess.Popen(argv, env=env, cwd=command.cwd,
-                                             stdin=subprocess.DEVNULL, stdout=log_fd,
-                                             stderr=log_fd, start_new_session=True)
-                    pid = popen.pid
-            except OSError as exc:
-                message = f"cannot start {command.argv[0]!r}: {exc.strerror or exc}"
-                os.write(log_fd, (message + "\n").encode())
-                return Spawned(command, 0, -1, log_fd, start, started, None, exit_code=127,
-                               failure=message)
-            return Spawned(command, pid, os.pidfd_open(pid), log_fd, start, started, deadline,
-                           popen)
-        except BaseException:
-            os.close(log_fd)
-            raise
+            data = os.read(self.fileno(), 1 << 20)
+        except BlockingIOError:
+            return []
+        if not data:
+            return None
+        self._inbox += data
+        out: list[Finished] = []
+        for message in unframe(self._inbox):
+            if message[0] == "dropped":
+                self.dropping = False
+                out.extend(Finished(tag, None) for tag in message[1])
+                continue
+            _, tag, exit_code, duration, tail, note, failure, started_at = message
+            out.append(Finished(tag, _result(exit_code, duration, tail, note, failure),
+                                started_at))
+        return out
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        self.dropping = False
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            assert proc.stdin is not None
+            proc.stdin.close()  # end of input: it stops what still runs, then exits
+        try:
+            proc.wait(EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
-@lru_cache(maxsize=64)
-def _which(name: str, path: str) -> str:
-    # posix_spawn does no PATH search: the command's own PATH decides.
-    import shutil
-
-    return shutil.which(name, path=path) or name
-
-
-def reap(proc: Spawned) -> None:
-    """Its pidfd is readable: the process ended. Collect its status (it is our child)."""
-    _, status = os.waitpid(proc.pid, 0)
-    proc.exit_code = os.waitstatus_to_exitcode(status)
-    if proc.popen is not None:
-        proc.popen.returncode = proc.exit_code  # so Popen never waits for it again
-
-
-def expire(proc: Spawned, now: float) -> None:
-    """Its deadline passed: SIGTERM the group; the SIGKILL follows after the grace period."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    proc.kill_at = now + KILL_GRACE_S
-
-
-def poll_kill(proc: Spawned, now: float) -> bool:
-    """After a timeout: whether the group is gone (SIGKILLing it once the grace is over)."""
-    if not group_alive(proc.pid):
-        return True
-    if proc.kill_at is not None and now >= proc.kill_at:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.kill_at = now  # keep polling until the kernel has removed them
-    return False
-
-
-def next_due(proc: Spawned) -> float | None:
-    """When the event loop must look at `proc` again, whatever its pidfd says."""
-    if proc.kill_at is not None:
-        return time.monotonic() + KILL_POLL_S
-    return proc.deadline
-
-
-def result(proc: Spawned) -> ProcessResult:
-    """The finished command as `run_command` reports it; closes its log and pidfd."""
-    try:
-        if proc.pidfd >= 0:
-            os.close(proc.pidfd)
-        duration = time.monotonic() - proc.started
-        if proc.failure:
-            message = proc.failure
-            return ProcessResult(127, False, "", message, message, duration, error=message)
-        end = os.fstat(proc.log_fd).st_size
-        tail = ""
-        if end > proc.start:
-            offset = max(proc.start, end - TAIL_BYTES)
-            tail = os.pread(proc.log_fd, end - offset, offset).decode("utf-8", errors="replace")
-        exit_code = proc.exit_code if proc.exit_code is not None else -signal.SIGKILL
-        if proc.timed_out:
-            timeout = proc.command.timeout or 0.0
-            note = f"\nprodigy: command timed out after {timeout:.3g} seconds\n"
-            os.write(proc.log_fd, note.encode())
-            return ProcessResult(exit_code, True, tail, (tail + note)[-TAIL_BYTES:],
-                                 (tail + note)[-TAIL_BYTES:], duration)
-        return ProcessResult(exit_code, False, tail, tail, tail, duration)
-    finally:
-        os.close(proc.log_fd)
+def _result(exit_code: int, duration: float, tail: str, note: str,
+            failure: str) -> ProcessResult:
+    """As `run_command` reports it; `note` (it timed out) is also at the end of the log."""
+    if failure:
+        return ProcessResult(exit_code, False, "", failure, failure, duration, error=failure)
+    if note:
+        text = (tail + note)[-TAIL_BYTES:]
+        return ProcessResult(exit_code, True, tail, text, text, duration)
+    return ProcessResult(exit_code, False, tail, tail, tail, duration)

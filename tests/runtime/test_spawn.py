@@ -1,4 +1,4 @@
-"""The `local` executor's direct path: shell nodes the driver starts itself (posix_spawn, or
+"""The `local` executor's direct path: shell nodes the spawner process starts (posix_spawn, or
 Popen when the step runs in another directory), reaped by pidfd, output straight to the log."""
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ def task(where: Path, command: str, node: str = "n", env: dict[str, str] | None 
                 str(where.parent / "logs" / f"{node}.log"), masker or Masker())
 
 
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -73,7 +77,9 @@ def test_runs_in_the_driver_with_output_in_the_log_and_its_tail_in_the_result(
     assert not result.ok and result.exit_code == 3 and result.message == "exit code 3"
     lines = result.output.splitlines()
     assert lines[:3] == ["out", "err", str(where)]
-    assert lines[3] == str(os.getpid())  # started by the driver, not by a pool worker
+    parent = int(lines[3])  # the spawner, a child of the driver (not a pool worker)
+    assert parent != os.getpid() and parent_of(parent) == os.getpid()
+    assert b"prodigy.runtime.spawner" in Path(f"/proc/{parent}/cmdline").read_bytes()
     assert not executor._workers, "a plain shell node must not start the pool"
     assert result.variables["shell.exit_code"] == 3
     assert result.variables["shell.output"] == result.output
@@ -136,10 +142,49 @@ def test_stop_queued_drops_direct_tasks_that_did_not_start(where: Path,
                                                            executor: LocalExecutor) -> None:
     from concurrent.futures import CancelledError
 
-    running = [executor.submit(task(where, "sleep 0.3", node=f"r{i}")) for i in range(2)]
+    running = [executor.submit(task(where, f"touch started{i}; sleep 0.3", node=f"r{i}"))
+               for i in range(2)]
     queued = executor.submit(task(where, "touch ran", node="q"))
+    deadline = time.monotonic() + 20  # the spawner starts them on its own time
+    while not all((where / f"started{i}").exists() for i in range(2)):
+        assert time.monotonic() < deadline
+        executor.poll()
+        time.sleep(0.01)
     executor.stop_queued()
     assert all(f.result(timeout=30).ok for f in running)
     with pytest.raises(CancelledError):
         queued.result(timeout=30)
     assert not (where / "ran").exists()
+
+
+def test_commands_get_default_signal_dispositions(where: Path, executor: LocalExecutor) -> None:
+    # Python ignores SIGPIPE; a command must not inherit that (`yes | head` would never end).
+    result = executor.submit(task(where, "yes | head -n 1; grep -E '^SigIgn' /proc/self/status")
+                             ).result(timeout=30)
+    assert result.ok and result.output.startswith("y\n")
+    ignored = int(result.output.split()[-1], 16)
+    assert not ignored & (1 << (13 - 1)), "SIGPIPE is ignored in the command"
+
+
+def test_the_spawner_stops_its_commands_when_the_driver_goes(where: Path) -> None:
+    executor = LocalExecutor(jobs=1)
+    executor.submit(task(where, "echo $$ > pid; exec sleep 60"))
+    deadline = time.monotonic() + 20
+    while not (where / "pid").exists() or not (where / "pid").read_text().strip():
+        assert time.monotonic() < deadline
+        executor.poll()
+        time.sleep(0.02)
+    command = int((where / "pid").read_text())
+    assert alive(command)
+    executor._spawner.close()  # what a SIGKILLed driver leaves: the spawner's input ends
+    assert not alive(command), "the command outlived the driver's end"
+    executor.shutdown()
+
+
+def test_many_environment_overlays_are_forgotten_as_they_age(where: Path,
+                                                             executor: LocalExecutor) -> None:
+    futures = [executor.submit(task(where, "echo $N", node=f"n{i}", env={"N": str(i)}))
+               for i in range(spawn.KEPT_ENVS + 10)]
+    outputs = [f.result(timeout=60).output for f in futures]
+    assert outputs == [f"{i}\n" for i in range(spawn.KEPT_ENVS + 10)]
+    assert len(executor._spawner._envs) == spawn.KEPT_ENVS

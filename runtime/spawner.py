@@ -1,0 +1,337 @@
+"""The spawner: a small helper process that starts the `local` executor's plain commands.
+
+`posix_spawn` (vfork + exec) blocks its caller until the child has exec'd, and on Linux that
+wait grows with what the calling process has loaded: measured on our bench VM, 160 us from a
+bare interpreter against ~600 us from one holding prodigy's runtime (bench/bench_spawn.py),
+which made the driver spend about half of a run of short commands waiting there. So the
+driver does not start these commands itself: it sends them ahead to this process, which
+imports only the standard library, keeps its slots full on its own, and reports each command
+when it ends. The driver's bookkeeping then never sits between one command ending and the
+next one starting.
+
+Each command gets what `process.run_command` gives it in its direct mode: a new session (a
+process group of its own), stdin from /dev/null, stdout and stderr appended straight to the
+node's log after its header line. A command whose directory is not this process's own is
+started by `subprocess.Popen` (posix_spawn cannot change directory). A timeout stops the
+whole group: SIGTERM, then SIGKILL once the grace period is over if any member (a grandchild
+ignoring SIGTERM) is still there; the command is reported when its group is gone.
+
+Protocol: marshal frames with a 4-byte length, both ways (both ends run the same
+interpreter). Driver -> spawner:
+    ("env", env_id, clear, {name: value})   an environment overlay, sent once, used by id
+    ("forget", env_id)   an overlay no command will use any more
+    ("run", tag, argv, env_id, cwd, log_path, header, timeout)   queue a command
+    ("limit", n)    run at most n at once (the driver shares its slots with pool workers)
+    ("drop",)       forget the queued commands; answered by ("dropped", [tags])
+    end of input    the driver is done or dead: stop the running groups, then exit
+Spawner -> driver:
+    ("done", tag, exit_code, duration, tail, timeout_note, failure, started_at)
+    ("dropped", [tags])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import select
+import signal
+import struct
+import sys
+import time
+from collections import deque
+from typing import Any
+
+HEADER = struct.Struct("<I")
+TAIL_BYTES = 64 * 1024  # how much of a command's output comes back with its result
+KILL_POLL_S = 0.02  # how often a timed-out group is checked while it dies
+# While commands are still queued here (the slots stay busy whatever the driver does), results
+# wait up to this long to go back together: one wake-up of the driver for several commands.
+HOLD_S = 0.005
+_OUT_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+# Python starts with these ignored and an exec'd program would inherit that (the writer in
+# `yes | head` would get write errors instead of stopping quietly): the child gets their
+# defaults back, as subprocess's restore_signals does.
+_PYTHON_IGNORES = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ")
+                        if hasattr(signal, name))
+
+
+def frame(message: Any) -> bytes:
+    payload = marshal.dumps(message)
+    return HEADER.pack(len(payload)) + payload
+
+
+def unframe(buffer: bytearray) -> list[Any]:
+    """The complete messages at the start of `buffer`, removed from it."""
+    messages = []
+    offset = 0
+    while len(buffer) - offset >= HEADER.size:
+        (size,) = HEADER.unpack_from(buffer, offset)
+        end = offset + HEADER.size + size
+        if len(buffer) < end:
+            break
+        messages.append(marshal.loads(buffer[offset + HEADER.size:end]))
+        offset = end
+    del buffer[:offset]
+    return messages
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process that is not a zombie is left in the group."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc: the signal test above is all there is
+    # Orphaned zombies keep the group id alive until init reaps them; they are not running.
+    for entry in entries:
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    return True
+    return False
+
+
+class Running:
+    """One started command."""
+
+    __slots__ = ("deadline", "exit_code", "kill_at", "log_fd", "pid", "pidfd", "popen",
+                 "start", "started", "started_at", "tag", "timeout")
+
+    def __init__(self, tag: int, log_fd: int, start: int, timeout: float | None) -> None:
+        self.tag, self.log_fd, self.start, self.timeout = tag, log_fd, start, timeout
+        self.started = time.monotonic()
+        self.started_at = time.time()
+        self.deadline = None if timeout is None else self.started + timeout
+        self.pid = 0
+        self.pidfd = -1
+        self.popen: Any = None
+        self.kill_at: float | None = None  # after a timeout: when the SIGKILL is due
+        self.exit_code: int | None = None
+
+
+class Spawner:
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
+        self.base = {k.encode(): v.encode() for k, v in os.environ.items() if "=" not in k}
+        self.envs: dict[int, tuple[dict[bytes, bytes], dict[str, str]]] = {}
+        self.cwd = os.getcwd()
+        self.limit = 1
+        self.queue: deque[tuple[tuple[Any, ...], Any]] = deque()  # (message, its env)
+        self.running: dict[int, Running] = {}  # pidfd -> command
+        self.timed: set[Running] = set()  # running commands with a deadline
+        self.poll = select.epoll()
+        self.inbox = bytearray()
+        self.outbox = bytearray()
+        self.held_since = 0.0  # when the oldest result in the outbox was put there
+        self.made_dirs: set[str] = set()
+        self.closing = False
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def receive(self) -> None:
+        try:
+            data = os.read(0, 1 << 16)
+        except BlockingIOError:
+            return
+        if not data:
+            self.closing = True
+            return
+        self.inbox += data
+        for message in unframe(self.inbox):
+            kind = message[0]
+            if kind == "run":
+                self.queue.append((message, self.envs[message[3]]))
+            elif kind == "env":
+                _, env_id, clear, overlay = message
+                merged = {} if clear else dict(self.base)
+                merged.update((k.encode(), v.encode()) for k, v in overlay.items())
+                self.envs[env_id] = (merged, {})
+            elif kind == "forget":
+                del self.envs[message[1]]
+            elif kind == "limit":
+                self.limit = message[1]
+            elif kind == "drop":
+                dropped = [m[1] for m, _ in self.queue]
+                self.queue.clear()
+                self.send(("dropped", dropped))
+
+    def send(self, message: Any) -> None:
+        if not self.outbox:
+            self.held_since = time.monotonic()
+        self.outbox += frame(message)
+
+    def flush(self) -> None:
+        # Non-blocking: this process never waits on the driver, so the two can never both
+        # block writing to each other.
+        while self.outbox:
+            try:
+                written = os.write(1, self.outbox)
+            except BlockingIOError:
+                return
+            except BrokenPipeError:
+                self.outbox.clear()
+                self.closing = True
+                return
+            del self.outbox[:written]
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def fill(self) -> None:
+        while self.queue and len(self.running) < self.limit and not self.closing:
+            self.launch(self.queue.popleft())
+
+    def launch(self, queued: tuple[tuple[Any, ...], Any]) -> None:
+        (_, tag, argv, _, cwd, log_path, header, timeout), (env, found) = queued
+        folder = os.path.dirname(log_path)
+        try:
+            if folder not in self.made_dirs:
+                os.makedirs(folder, exist_ok=True)
+                self.made_dirs.add(folder)
+            log_fd = os.open(log_path, _OUT_FLAGS, 0o644)
+        except OSError as exc:
+            self.send(("done", tag, 127, 0.0, "", "", f"cannot write the log: {exc}",
+                       time.time()))
+            return
+        if header:
+            os.write(log_fd, header.encode())
+        proc = Running(tag, log_fd, os.lseek(log_fd, 0, os.SEEK_END), timeout)
+        name = argv[0]
+        executable = found.get(name)
+        if executable is None:
+            executable = found[name] = _which(name, (env.get(b"PATH") or b"").decode())
+        argv = [executable, *argv[1:]]  # $0 is the resolved shell, as with Popen
+        try:
+            if cwd == self.cwd:
+                proc.pid = os.posix_spawn(executable, argv, env, file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)],
+                    setsid=True, setsigdef=_PYTHON_IGNORES)
+            else:
+                import subprocess
+
+                proc.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                              stdout=log_fd, stderr=log_fd,
+                                              start_new_session=True)
+                proc.pid = proc.popen.pid
+        except OSError as exc:
+            message = f"cannot start {name!r}: {exc.strerror or exc}"
+            os.write(log_fd, (message + "\n").encode())
+            os.close(log_fd)
+            self.send(("done", tag, 127, time.monotonic() - proc.started, "", "", message,
+                       proc.started_at))
+            return
+        proc.pidfd = os.pidfd_open(proc.pid)
+        self.poll.register(proc.pidfd, select.EPOLLIN)
+        self.running[proc.pidfd] = proc
+        if proc.deadline is not None:
+            self.timed.add(proc)
+
+    def exited(self, proc: Running) -> None:
+        self.poll.unregister(proc.pidfd)
+        _, status = os.waitpid(proc.pid, 0)
+        proc.exit_code = os.waitstatus_to_exitcode(status)
+        if proc.popen is not None:
+            proc.popen.returncode = proc.exit_code  # so Popen never waits for it again
+        if proc.kill_at is None or not group_alive(proc.pid):
+            self.finish(proc)
+
+    def check_deadlines(self) -> None:
+        now = time.monotonic()
+        for proc in list(self.timed):
+            if proc.kill_at is None:
+                if proc.exit_code is None and now >= proc.deadline:  # type: ignore[operator]
+                    self.signal(proc, signal.SIGTERM)
+                    proc.kill_at = now + self.grace_s
+            elif not group_alive(proc.pid):
+                if proc.exit_code is not None:
+                    self.finish(proc)
+            elif now >= proc.kill_at:
+                self.signal(proc, signal.SIGKILL)
+
+    @staticmethod
+    def signal(proc: Running, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signum)
+
+    def finish(self, proc: Running) -> None:
+        del self.running[proc.pidfd]
+        self.timed.discard(proc)
+        os.close(proc.pidfd)
+        tail = note = ""
+        try:
+            end = os.fstat(proc.log_fd).st_size
+            if end > proc.start:
+                offset = max(proc.start, end - TAIL_BYTES)
+                tail = os.pread(proc.log_fd, end - offset, offset).decode("utf-8",
+                                                                          errors="replace")
+            if proc.kill_at is not None:  # it timed out
+                note = f"\nprodigy: command timed out after {proc.timeout or 0.0:.3g} seconds\n"
+                os.write(proc.log_fd, note.encode())
+        finally:
+            os.close(proc.log_fd)
+        exit_code = proc.exit_code if proc.exit_code is not None else -signal.SIGKILL
+        self.send(("done", proc.tag, exit_code, time.monotonic() - proc.started, tail, note, "",
+                   proc.started_at))
+
+    def next_timeout(self) -> float | None:
+        now = time.monotonic()
+        dues = [KILL_POLL_S if p.kill_at is not None else (p.deadline or now) - now
+                for p in self.timed if p.kill_at is not None or p.exit_code is None]
+        return max(0.0, min(dues)) if dues else None
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        os.set_blocking(0, False)
+        os.set_blocking(1, False)
+        self.poll.register(0, select.EPOLLIN)
+        while not self.closing:
+            timeout = self.next_timeout()
+            if self.outbox:  # results held back, or the driver's pipe was full
+                timeout = HOLD_S if timeout is None else min(timeout, HOLD_S)
+            for fd, _ in self.poll.poll(-1 if timeout is None else timeout):
+                if fd == 0:
+                    self.receive()
+                elif fd in self.running:
+                    self.exited(self.running[fd])
+            self.check_deadlines()
+            self.fill()
+            if self.outbox and (not self.queue or self.closing
+                                or time.monotonic() - self.held_since >= HOLD_S):
+                self.flush()
+        self.stop_all()
+
+    def stop_all(self) -> None:
+        """The driver is gone (or done): no command of ours outlives it."""
+        for proc in self.running.values():
+            self.signal(proc, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_s
+        while any(group_alive(p.pid) for p in self.running.values()):
+            if time.monotonic() >= deadline:
+                for proc in self.running.values():
+                    self.signal(proc, signal.SIGKILL)
+            time.sleep(KILL_POLL_S)
+        for proc in self.running.values():
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(proc.pid, 0)
+
+
+def _which(name: str, path: str) -> str:
+    # posix_spawn does no PATH search: the command's own PATH decides.
+    import shutil
+
+    return shutil.which(name, path=path) or name
+
+
+if __name__ == "__main__":
+    # Started in a session of its own: a Ctrl-C at the terminal reaches only the driver, which
+    # stops the commands itself; its exit (end of input) is what ends this process.
+    Spawner(float(sys.argv[1])).serve()
