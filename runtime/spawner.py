@@ -9,12 +9,15 @@ imports only the standard library, keeps its slots full on its own, and reports 
 when it ends. The driver's bookkeeping then never sits between one command ending and the
 next one starting.
 
-Each command gets what `process.run_command` gives it in its direct mode: a new session (a
-process group of its own), stdin from /dev/null, stdout and stderr appended straight to the
-node's log after its header line. A command whose directory is not this process's own is
-started by `subprocess.Popen` (posix_spawn cannot change directory). A timeout stops the
-whole group: SIGTERM, then SIGKILL once the grace period is over if any member (a grandchild
-ignoring SIGTERM) is still there; the command is reported when its group is gone.
+Each command gets a new session (a process group of its own), stdin from /dev/null, and one
+pipe for stdout and stderr, which this process copies to the node's log as output arrives;
+the log (header line first) is created with the first output, or when the command fails, so
+a silent step that succeeds leaves none. A background child that keeps the pipe open after
+its command ended keeps being copied until it closes it or the driver is done. A command
+whose directory is not this process's own is started by `subprocess.Popen` (posix_spawn
+cannot change directory). A timeout stops the whole group: SIGTERM, then SIGKILL once the
+grace period is over if any member (a grandchild ignoring SIGTERM) is still there; the
+command is reported when its group is gone.
 
 Protocol: marshal frames with a 4-byte length, both ways (both ends run the same
 interpreter). Driver -> spawner:
@@ -100,21 +103,28 @@ def group_alive(pgid: int) -> bool:
 
 
 class Running:
-    """One started command."""
+    """One started command, and its output on the way to its log."""
 
-    __slots__ = ("deadline", "exit_code", "kill_at", "log_fd", "pid", "pidfd", "popen",
-                 "start", "started", "started_at", "tag", "timeout")
+    __slots__ = ("deadline", "exit_code", "header", "kill_at", "log_error", "log_fd", "log_path",
+                 "out_fd",
+                 "pid", "pidfd", "popen", "reported", "started", "started_at", "tag", "tail",
+                 "timeout")
 
-    def __init__(self, tag: int, log_fd: int, start: int, timeout: float | None) -> None:
-        self.tag, self.log_fd, self.start, self.timeout = tag, log_fd, start, timeout
+    def __init__(self, tag: int, log_path: str, header: str, timeout: float | None) -> None:
+        self.tag, self.log_path, self.header, self.timeout = tag, log_path, header, timeout
         self.started = time.monotonic()
         self.started_at = time.time()
         self.deadline = None if timeout is None else self.started + timeout
         self.pid = 0
         self.pidfd = -1
+        self.out_fd = -1  # read end of the pipe its stdout and stderr write to
+        self.log_fd = -1  # opened with its first output (or when it fails)
+        self.tail = bytearray()  # the last TAIL_BYTES of its output
+        self.log_error = ""  # why its output could not all be kept
         self.popen: Any = None
         self.kill_at: float | None = None  # after a timeout: when the SIGKILL is due
         self.exit_code: int | None = None
+        self.reported = False
 
 
 class Spawner:
@@ -126,6 +136,7 @@ class Spawner:
         self.limit = 1
         self.queue: deque[tuple[tuple[Any, ...], Any]] = deque()  # (message, its env)
         self.running: dict[int, Running] = {}  # pidfd -> command
+        self.streams: dict[int, Running] = {}  # pipe read end -> command still writing to it
         self.timed: set[Running] = set()  # running commands with a deadline
         self.poll = select.epoll()
         self.inbox = bytearray()
@@ -190,49 +201,94 @@ class Spawner:
 
     def launch(self, queued: tuple[tuple[Any, ...], Any]) -> None:
         (_, tag, argv, _, cwd, log_path, header, timeout), (env, found) = queued
-        folder = os.path.dirname(log_path)
-        try:
-            if folder not in self.made_dirs:
-                os.makedirs(folder, exist_ok=True)
-                self.made_dirs.add(folder)
-            log_fd = os.open(log_path, _OUT_FLAGS, 0o644)
-        except OSError as exc:
-            self.send(("done", tag, 127, 0.0, "", "", f"cannot write the log: {exc}",
-                       time.time()))
-            return
-        if header:
-            os.write(log_fd, header.encode())
-        proc = Running(tag, log_fd, os.lseek(log_fd, 0, os.SEEK_END), timeout)
+        proc = Running(tag, log_path, header, timeout)
         name = argv[0]
         executable = found.get(name)
         if executable is None:
             executable = found[name] = _which(name, (env.get(b"PATH") or b"").decode())
         argv = [executable, *argv[1:]]  # $0 is the resolved shell, as with Popen
+        # Output goes through a pipe, not straight into the log: a log is created when there
+        # is something to keep (output, or a failure to explain), so 10,000 silent steps do
+        # not cost 10,000 file creations, which on some disks cost more than the steps.
+        proc.out_fd, write_end = os.pipe2(os.O_CLOEXEC)
         try:
             if cwd == self.cwd:
                 proc.pid = os.posix_spawn(executable, argv, env, file_actions=[
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)],
+                    (os.POSIX_SPAWN_DUP2, write_end, 1), (os.POSIX_SPAWN_DUP2, write_end, 2)],
                     setsid=True, setsigdef=_PYTHON_IGNORES)
             else:
                 import subprocess
 
                 proc.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                              stdout=log_fd, stderr=log_fd,
+                                              stdout=write_end, stderr=write_end,
                                               start_new_session=True)
                 proc.pid = proc.popen.pid
         except OSError as exc:
+            os.close(proc.out_fd)
             message = f"cannot start {name!r}: {exc.strerror or exc}"
-            os.write(log_fd, (message + "\n").encode())
-            os.close(log_fd)
+            with contextlib.suppress(OSError):
+                self.write_log(proc, (message + "\n").encode())
+            self.close_log(proc)
             self.send(("done", tag, 127, time.monotonic() - proc.started, "", "", message,
                        proc.started_at))
             return
+        finally:
+            os.close(write_end)
+        os.set_blocking(proc.out_fd, False)
+        self.poll.register(proc.out_fd, select.EPOLLIN)
+        self.streams[proc.out_fd] = proc
         proc.pidfd = os.pidfd_open(proc.pid)
         self.poll.register(proc.pidfd, select.EPOLLIN)
         self.running[proc.pidfd] = proc
         if proc.deadline is not None:
             self.timed.add(proc)
+
+    # --- output ------------------------------------------------------------------------------
+
+    def pump(self, proc: Running) -> bool:
+        """Copy what the command has written so far to its log; whether its pipe is at end."""
+        while True:
+            try:
+                data = os.read(proc.out_fd, 1 << 16)
+            except BlockingIOError:
+                return False
+            if not data:
+                self.poll.unregister(proc.out_fd)
+                del self.streams[proc.out_fd]
+                os.close(proc.out_fd)
+                proc.out_fd = -1  # the number is free for another command's pipe now
+                if proc.reported:  # a background child kept writing after it ended
+                    self.close_log(proc)
+                return True
+            if not proc.log_error:
+                try:
+                    self.write_log(proc, data)
+                except OSError as exc:  # disk full, say: keep draining, report it at the end
+                    proc.log_error = f"cannot write the log: {exc}"
+            if not proc.reported:
+                proc.tail += data
+                if len(proc.tail) > TAIL_BYTES:
+                    del proc.tail[:-TAIL_BYTES]
+
+    def write_log(self, proc: Running, data: bytes) -> None:
+        if proc.log_fd < 0:
+            folder = os.path.dirname(proc.log_path)
+            if folder not in self.made_dirs:
+                os.makedirs(folder, exist_ok=True)
+                self.made_dirs.add(folder)
+            proc.log_fd = os.open(proc.log_path, _OUT_FLAGS, 0o644)
+            if proc.header:
+                os.write(proc.log_fd, proc.header.encode())
+        os.write(proc.log_fd, data)
+
+    @staticmethod
+    def close_log(proc: Running) -> None:
+        if proc.log_fd >= 0:
+            os.close(proc.log_fd)
+            proc.log_fd = -1
+
+    # --- ending --------------------------------------------------------------------------------
 
     def exited(self, proc: Running) -> None:
         self.poll.unregister(proc.pidfd)
@@ -265,21 +321,24 @@ class Spawner:
         del self.running[proc.pidfd]
         self.timed.discard(proc)
         os.close(proc.pidfd)
-        tail = note = ""
+        at_end = proc.out_fd < 0 or self.pump(proc)
+        note = ""
         try:
-            end = os.fstat(proc.log_fd).st_size
-            if end > proc.start:
-                offset = max(proc.start, end - TAIL_BYTES)
-                tail = os.pread(proc.log_fd, end - offset, offset).decode("utf-8",
-                                                                          errors="replace")
             if proc.kill_at is not None:  # it timed out
                 note = f"\nprodigy: command timed out after {proc.timeout or 0.0:.3g} seconds\n"
-                os.write(proc.log_fd, note.encode())
-        finally:
-            os.close(proc.log_fd)
+                self.write_log(proc, note.encode())
+            elif proc.exit_code != 0 and proc.log_fd < 0:
+                self.write_log(proc, b"")  # a failed step always has a log, if only its header
+        except OSError as exc:  # the result still says what happened
+            proc.log_error = proc.log_error or f"cannot write the log: {exc}"
+        proc.reported = True
+        if at_end:
+            self.close_log(proc)  # else: a background child still holds the pipe; keep copying
+        tail = proc.tail.decode("utf-8", errors="replace")
+        proc.tail = bytearray()
         exit_code = proc.exit_code if proc.exit_code is not None else -signal.SIGKILL
-        self.send(("done", proc.tag, exit_code, time.monotonic() - proc.started, tail, note, "",
-                   proc.started_at))
+        self.send(("done", proc.tag, exit_code, time.monotonic() - proc.started, tail, note,
+                   proc.log_error, proc.started_at))
 
     def next_timeout(self) -> float | None:
         now = time.monotonic()
@@ -300,6 +359,8 @@ class Spawner:
             for fd, _ in self.poll.poll(-1 if timeout is None else timeout):
                 if fd == 0:
                     self.receive()
+                elif fd in self.streams:
+                    self.pump(self.streams[fd])
                 elif fd in self.running:
                     self.exited(self.running[fd])
             self.check_deadlines()
@@ -310,7 +371,12 @@ class Spawner:
         self.stop_all()
 
     def stop_all(self) -> None:
-        """The driver is gone (or done): no command of ours outlives it."""
+        """The driver is gone (or done): no command of ours outlives it. Output that background
+        children of finished commands still write has nowhere to go from now on."""
+        for fd, proc in list(self.streams.items()):
+            if proc.reported:
+                os.close(fd)
+                self.close_log(proc)
         for proc in self.running.values():
             self.signal(proc, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_s

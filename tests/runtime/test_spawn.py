@@ -188,3 +188,42 @@ def test_many_environment_overlays_are_forgotten_as_they_age(where: Path,
     outputs = [f.result(timeout=60).output for f in futures]
     assert outputs == [f"{i}\n" for i in range(spawn.KEPT_ENVS + 10)]
     assert len(executor._spawner._envs) == spawn.KEPT_ENVS
+
+
+def test_a_log_exists_once_there_is_output_or_a_failure(where: Path,
+                                                        executor: LocalExecutor) -> None:
+    logs = where.parent / "logs"
+    quiet = executor.submit(task(where, "true", node="quiet"))
+    loud = executor.submit(task(where, "echo hello", node="loud"))
+    failed = executor.submit(task(where, "exit 4", node="failed"))
+    assert quiet.result(timeout=30).ok and loud.result(timeout=30).ok
+    assert failed.result(timeout=30).exit_code == 4
+    assert not (logs / "quiet.log").exists(), "a silent step that succeeded needs no log"
+    assert (logs / "loud.log").read_text() == "$ echo hello\nhello\n"
+    assert (logs / "failed.log").read_text() == "$ exit 4\n"
+
+
+def test_output_reaches_the_log_while_the_command_runs(where: Path,
+                                                       executor: LocalExecutor) -> None:
+    future = executor.submit(task(where, "echo first; sleep 2; echo second", node="s"))
+    log = where.parent / "logs" / "s.log"
+    deadline = time.monotonic() + 20
+    while not (log.exists() and "first" in log.read_text()):
+        assert time.monotonic() < deadline and not future.done()
+        executor.poll()
+        time.sleep(0.02)
+    assert not future.done()
+    assert future.result(timeout=30).output == "first\nsecond\n"
+
+
+def test_a_background_child_keeps_writing_to_the_log_after_its_step(
+        where: Path, executor: LocalExecutor) -> None:
+    result = executor.submit(task(where, "(sleep 0.5; echo late) & echo early", node="b")
+                             ).result(timeout=30)
+    assert result.ok and result.output == "early\n"  # the step ended: its result is in
+    log = where.parent / "logs" / "b.log"
+    deadline = time.monotonic() + 20
+    while not log.read_text().endswith("late\n"):  # the spawner copies it in as it comes
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert log.read_text() == "$ (sleep 0.5; echo late) & echo early\nearly\nlate\n"
