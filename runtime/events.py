@@ -16,22 +16,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+from prodigy.runtime.json_text import encoder
 from prodigy.runtime.masking import Masker
 
-
-def _encoder() -> Callable[[Any], str]:
-    """`json.dumps(value, ensure_ascii=False, default=str)`, built once. JSONEncoder.encode
-    makes a new C encoder on every call; two events a node make that worth keeping one."""
-    make = getattr(json.encoder, "c_make_encoder", None)  # not in the typeshed stubs
-    if make is None:  # an interpreter without the _json accelerator
-        return json.JSONEncoder(ensure_ascii=False, default=str).encode
-    # No circular-reference markers: events are built from plain data and never hold cycles.
-    chunks = make(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False,
-                  True)
-    return lambda value: "".join(chunks(value, 0))
-
-
-_ENCODE = _encoder()
+# json.dumps(value, ensure_ascii=False, default=str), one encoder for every event.
+_ENCODE = encoder(", ", ": ")
 
 
 class EventType(StrEnum):

@@ -63,6 +63,16 @@ class _Future(Future[NodeResult]):
     def __init__(self, executor: LocalExecutor) -> None:
         super().__init__()
         self._executor = executor
+        # Read without the future's lock: `wait` looks at every queued future on each round.
+        self.settled = False
+
+    def set_result(self, result: NodeResult) -> None:
+        self.settled = True
+        super().set_result(result)
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        self.settled = True
+        super().set_exception(exception)
 
     def result(self, timeout: float | None = None) -> NodeResult:
         self._executor.wait([self], timeout)
@@ -115,7 +125,7 @@ class LocalExecutor:
         futures = list(futures)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            done = {f for f in futures if f.done()}
+            done = {f for f in futures if (f.settled if isinstance(f, _Future) else f.done())}
             if done:
                 return done
             left = None if deadline is None else deadline - time.monotonic()

@@ -53,10 +53,11 @@ from typing import Any
 import diskcache
 
 from prodigy.runtime.errors import CheckpointError
+from prodigy.runtime.json_text import encoder
 
 STORE_VERSION = 2
 # Built once: json.dumps with options builds a new encoder on every call.
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+_COMPACT = encoder(",", ":")
 _DECODE = json.JSONDecoder().decode
 _UPSERT = (  # see CheckpointStore._upsert
     "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count, tag, size,"
@@ -337,6 +338,7 @@ class CheckpointStore:
             raise CheckpointError(f"checkpoint store {directory} has version {version}; this "
                                   f"prodigy reads {STORE_VERSION} (delete the cache dir)")
         self._in_files: set[str] = set()
+        self._filed: dict[str, set[str]] = {}  # run id -> see _filed_keys
         # Shorter text values are stored inline in the table (diskcache's min_file_size).
         self._inline_limit = int(self.cache.disk_min_file_size)
 
@@ -411,12 +413,16 @@ class CheckpointStore:
         if not batch and not dlq:
             return
         with self.cache.transact():
-            for key, text in self._upsert(batch):
+            rest = self._upsert(run_id, batch)
+            filed = self._filed.get(run_id)
+            for key, text in rest:
                 self.cache.set(key, text)
+                if filed is not None:  # what `set` put in a file, or took out of one
+                    (filed.add if len(text) >= self._inline_limit else filed.discard)(key)
             if dlq:
                 self._write_dlq(run_id, dlq)
 
-    def _upsert(self, batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    def _upsert(self, run_id: str, batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Write the short text records of `batch` in one statement; return the rest.
 
         Inside the caller's transaction. `Cache.set` costs three statements a record (~45 us,
@@ -431,17 +437,29 @@ class CheckpointStore:
         short = [(k, t) for k, t in batch if len(t) < limit]
         if len(short) < 2:
             return batch
-        keys = [k for k, _ in short]
         now = time.time()
         try:
-            filed = {k for (k,) in self.cache._sql(
-                "SELECT key FROM Cache WHERE raw = 1 AND filename IS NOT NULL AND key IN "
-                f"({','.join('?' * len(keys))})", keys).fetchall()}
+            filed = self._filed_keys(run_id)
             self.cache._con.executemany(_UPSERT, [(k, now, now, t) for k, t in short
                                                   if k not in filed])
         except (AttributeError, sqlite3.Error):
             return batch
         return [(k, t) for k, t in batch if len(t) >= limit or k in filed]
+
+    def _filed_keys(self, run_id: str) -> set[str]:
+        """Keys of the run's node and item records whose value lives in a file, read once:
+        only the run's driver writes them (it holds the state dir's lock), and `write` keeps
+        the set up to date, so no round has to ask the table again."""
+        filed = self._filed.get(run_id)
+        if filed is None:
+            filed = set()
+            for prefix in (self._key(run_id, ""), self._item_key(run_id, "", 0)[:-2]):
+                end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+                filed.update(k for (k,) in self.cache._sql(
+                    "SELECT key FROM Cache WHERE raw = 1 AND filename IS NOT NULL AND key >= ?"
+                    " AND key < ?", (prefix, end)).fetchall())
+            self._filed[run_id] = filed
+        return filed
 
     # --- items -----------------------------------------------------------------------------
 

@@ -37,6 +37,11 @@ def test_records_round_trip_and_check_clean(tmp_path: Path) -> None:
     assert store.get("r2", "a") is None  # records belong to their run
     assert store.check() == []
     store.close()
+    again = CheckpointStore(tmp_path / "cache")  # a later driver learns which are in files
+    again.write("r1", [record("n4"), record("n6"), record("n7")])
+    assert again.load("r1", ["n4", "n6"]) == {"n4": record("n4"), "n6": record("n6")}
+    assert again.get("r1", "n4") == record("n4") and again.check() == []
+    again.close()
 
 
 def test_eviction_is_off(tmp_path: Path) -> None:
