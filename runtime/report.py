@@ -225,7 +225,10 @@ class LiveReporter:
 
         self.console = Console(file=err, stderr=True)
         self.total = 0
+        self.jobs = 0  # the run's --jobs: at most that many of `running` really run
         self.done: set[str] = set()  # a set: a failed node may run again after its handler
+        # Nodes handed to the executor, oldest first. It keeps a few queued beyond the slots
+        # (so they start the moment one frees): the oldest `jobs` are the ones running.
         self.running: dict[str, tuple[str, float]] = {}
         self.loops = LoopView()
         self.live = Live(console=self.console, refresh_per_second=10, transient=True,
@@ -241,8 +244,13 @@ class LiveReporter:
         # Text, not markup strings: Live renders this inside console.print calls too.
         table = Table.grid(padding=(0, 1))
         done = len(self.done)
+        busy = list(self.running.values())
+        if self.jobs:
+            busy = busy[:self.jobs]
+        queued = len(self.running) - len(busy)
         table.add_row(ProgressBar(total=max(1, self.total), completed=done, width=40),
-                      Text(f"{done}/{self.total} nodes, {len(self.running)} running"))
+                      Text(f"{done}/{self.total} nodes, {len(busy)} running"
+                           + (f", {queued} queued" if queued else "")))
         now = time.monotonic()
         for loop in list(self.loops.progress.values()):
             failed = f", {loop.get('failed')} failed" if loop.get("failed") else ""
@@ -251,10 +259,10 @@ class LiveReporter:
                           Text(f"{loop.get('label') or loop.get('node')}: {loop.get('done')}/"
                                f"{loop.get('total')} items{failed}, {loop.get('running')} "
                                "running"))
-        for label, since in list(self.running.values())[:12]:
+        for label, since in busy[:12]:
             table.add_row(Text(f"  {_duration(now - since)}", style="cyan"), Text(label))
-        if len(self.running) > 12:
-            table.add_row(Text(""), Text(f"... and {len(self.running) - 12} more"))
+        if len(busy) > 12:
+            table.add_row(Text(""), Text(f"... and {len(busy) - 12} more"))
         return table
 
     def on_event(self, record: dict[str, Any]) -> None:
@@ -262,6 +270,7 @@ class LiveReporter:
         quiet = self.loops.quiet(record)
         if kind in ("run_started", "run_resumed"):
             self.total = int(record.get("nodes") or 0)
+            self.jobs = int(record.get("jobs") or 0)
         elif "item" in record and kind != "item_failed":
             # Nodes inside loop items: the loop's own row counts them.
             if kind == "node_started" and not quiet:

@@ -76,6 +76,13 @@ def test_live_reporter_renders_progress_and_running_nodes() -> None:
     assert "shell: sleep" in str(live._render().columns[1]._cells[1])
     live.on_event({"event": "node_finished", "node": "a", "label": "shell: sleep",
                    "status": "succeeded", "duration_s": 1})
+    live.on_event({"event": "run_resumed", "nodes": 5, "jobs": 2})
+    for node in "bcde":  # the executor keeps some queued beyond the 2 slots
+        live.on_event({"event": "node_started", "node": node, "label": f"shell: {node}"})
+    header = str(live._render().columns[1]._cells[0])
+    assert "2 running, 2 queued" in header
+    shown = [str(c) for c in live._render().columns[1]._cells[1:]]
+    assert shown == ["shell: b", "shell: c"]
     live.summary(FAILED)
     assert "ok       shell: sleep (1.0s)" in err.getvalue()
     assert "resume with: prodigy resume r1" in err.getvalue()
