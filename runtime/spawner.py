@@ -133,6 +133,7 @@ class Spawner:
         self.base = {k.encode(): v.encode() for k, v in os.environ.items() if "=" not in k}
         self.envs: dict[int, tuple[dict[bytes, bytes], dict[str, str]]] = {}
         self.cwd = os.getcwd()
+        self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every command's stdin
         self.limit = 1
         self.queue: deque[tuple[tuple[Any, ...], Any]] = deque()  # (message, its env)
         self.running: dict[int, Running] = {}  # pidfd -> command
@@ -214,7 +215,7 @@ class Spawner:
         try:
             if cwd == self.cwd:
                 proc.pid = os.posix_spawn(executable, argv, env, file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, self.devnull, 0),
                     (os.POSIX_SPAWN_DUP2, write_end, 1), (os.POSIX_SPAWN_DUP2, write_end, 2)],
                     setsid=True, setsigdef=_PYTHON_IGNORES)
             else:
