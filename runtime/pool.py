@@ -228,7 +228,7 @@ class LocalExecutor:
         jobs = [(self._sent.pop(f.tag), f) for f in finished]
         self._fill()  # keep the slots busy first
         for job, report in jobs:
-            if report.result is None:
+            if report.dropped:
                 job.future.set_exception(CancelledError("stopped before it started"))
                 continue
             op = OPS[job.task.kind]
