@@ -227,3 +227,22 @@ def test_a_background_child_keeps_writing_to_the_log_after_its_step(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert log.read_text() == "$ (sleep 0.5; echo late) & echo early\nearly\nlate\n"
+
+
+def test_a_dead_spawner_fails_its_commands_and_the_next_one_starts_a_new_one(
+        where: Path, executor: LocalExecutor) -> None:
+    import signal
+
+    doomed = executor.submit(task(where, "sleep 30", node="doomed"))
+    executor.poll()
+    spawner = executor._spawner._proc
+    assert spawner is not None
+    os.kill(spawner.pid, signal.SIGKILL)
+    with pytest.raises(RuntimeError, match="starting commands died"):
+        doomed.result(timeout=30)
+    after = executor.submit(task(where, "echo again", node="after")).result(timeout=30)
+    assert after.ok and after.output == "again\n"
+    assert executor._spawner._proc is not None and executor._spawner._proc.pid != spawner.pid
+    from prodigy.runtime.process import kill_run
+
+    kill_run("r1", grace_s=1)  # the killed spawner could not stop its `sleep`; a resume would
