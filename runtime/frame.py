@@ -150,13 +150,13 @@ class Frame:
         if op.loop is not None:
             # Never started before: no item or attempt of it can have a record to look up.
             fresh = self.records.get(gid) is None
-            self._record_started(node_id, attempt, checkpointed, persist=True)
+            if checkpointed:
+                self._record_started(node_id, attempt)
             self._emit(EventType.NODE_STARTED, node_id, label=node.label, kind=node.kind,
                        attempt=attempt, key=self.keys[node_id], why=decision.explain())
             self.host.start_loop(self, node_id, prepared, fresh)
             return
         task = self.task(node, prepared)
-        self._record_started(node_id, attempt, checkpointed, persist=False)
         self._emit(EventType.NODE_STARTED, node_id, label=node.label, kind=node.kind,
                    attempt=attempt, key=self.keys[node_id], why=decision.explain(),
                    log=task.log_path if op.checkpointed else None)
@@ -165,20 +165,16 @@ class Frame:
         else:
             self.host.submit(self, node_id, task)
 
-    def _record_started(self, node_id: str, attempt: int, checkpointed: bool,
-                        persist: bool) -> None:
-        """Note that the node started. Only a loop's started record is stored: a resume tells
-        by it whether the loop ever began (items to look up). For any other node it would
-        change nothing (without a done record a node always runs again) and cost a store
-        write per node, so a node interrupted last time is explained as "no checkpoint"."""
-        if not checkpointed:
-            return
+    def _record_started(self, node_id: str, attempt: int) -> None:
+        """Store that a loop started: a resume tells by it whether the loop ever began (items
+        to look up). Other nodes get no started record: it would change nothing (without a
+        done record a node always runs again) and cost a store write per node, so a node
+        interrupted last time is explained as "no checkpoint"."""
         node = self.tpl.nodes[node_id]
         record = NodeRecord(self.gid(node_id), self.keys[node_id], node.fingerprint,
                             self.deps[node_id], RecordStatus.STARTED, attempt, at=time.time())
         self.records[self.gid(node_id)] = record
-        if persist:
-            self.host.writes.append(record)
+        self.host.writes.append(record)
 
     def prepare(self, node: PlanNode) -> Prepared | NodeResult:
         visible = self.visible(node.id)
@@ -341,10 +337,10 @@ class Frame:
             self._emit(EventType.NODE_RETRYING, node_id, handler=cause,
                        attempt=self.sched.attempts[node_id] + 1)
         elif state is NodeState.FAILED:
-            gid = self.gid(node_id)
-            if checkpointed and node_id in self.keys and gid in self.records:
-                self.host.writes.append(replace(self.records[gid], status=RecordStatus.FAILED,
-                                                at=time.time()))
+            if checkpointed and node_id in self.keys:  # it started in this run
+                self.host.writes.append(NodeRecord(
+                    self.gid(node_id), self.keys[node_id], node.fingerprint, self.deps[node_id],
+                    RecordStatus.FAILED, self.sched.attempts[node_id], at=time.time()))
             if change.reason is not None:
                 self._emit(EventType.NODE_FINISHED, node_id, label=node.label,
                            status="failed", reason=change.reason, cause=cause)
