@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from json.encoder import encode_basestring
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from prodigy.compiler.lower_core import Expansion, LNode
 from prodigy.runtime.nodes import NodeParams, field_names, params_to_json
@@ -74,7 +74,31 @@ def rename(node: str, expansion: Expansion, name: str) -> str:
     return node.replace(expansion.hole, name, 1) if node.startswith(expansion.hole) else node
 
 
-class ExpandedNodes(Sequence[PlanNode]):
+T = TypeVar("T")
+
+
+class IndexedRows(Sequence[T]):
+    """A read-only sequence whose rows are made when asked for: a subclass gives `__len__` and
+    `_at(position)` (a position already in range); negative indices and slices are read here,
+    once for every such sequence of a plan (its nodes, an expansion's nodes, its edges)."""
+
+    __slots__ = ()
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(len(self)))]
+        return self._at(range(len(self))[index])
+
+    def _at(self, position: int) -> T:
+        raise NotImplementedError
+
+
+class ExpandedNodes(IndexedRows[PlanNode]):
     """Every copy's nodes, item by item, each item's in the body's topological order."""
 
     __slots__ = ("_prefix_json", "expansion", "protos", "width")
@@ -88,15 +112,8 @@ class ExpandedNodes(Sequence[PlanNode]):
     def __len__(self) -> int:
         return len(self.expansion.items) * self.width
 
-    @overload
-    def __getitem__(self, index: int) -> PlanNode: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[PlanNode]: ...
-
-    def __getitem__(self, index: int | slice) -> PlanNode | Sequence[PlanNode]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        item, row = divmod(range(len(self))[index], self.width)
+    def _at(self, position: int) -> PlanNode:
+        item, row = divmod(position, self.width)
         bound, bound_json = self._bound(item)
         return self._node(self.protos[row], item, bound, bound_json)
 

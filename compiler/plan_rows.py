@@ -15,9 +15,8 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from json.encoder import encode_basestring
-from typing import Any, overload
 
-from prodigy.compiler.plan_expand import ExpandedNodes
+from prodigy.compiler.plan_expand import ExpandedNodes, IndexedRows
 from prodigy.runtime.plan import EdgeKind, PlanEdge, PlanNode, edge_line
 
 KINDS = tuple(sorted(kind.value for kind in EdgeKind))
@@ -37,7 +36,7 @@ class _Rows:
     __hash__ = None  # type: ignore[assignment]
 
 
-class PlanNodes(_Rows, Sequence[PlanNode]):
+class PlanNodes(_Rows, IndexedRows[PlanNode]):
     __slots__ = ("parts", "starts")
 
     def __init__(self, parts: Iterable[tuple[PlanNode, ...] | ExpandedNodes]) -> None:
@@ -55,15 +54,7 @@ class PlanNodes(_Rows, Sequence[PlanNode]):
     def __iter__(self) -> Iterator[PlanNode]:
         return chain.from_iterable(self.parts)
 
-    @overload
-    def __getitem__(self, index: int) -> PlanNode: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[PlanNode]: ...
-
-    def __getitem__(self, index: int | slice) -> PlanNode | Sequence[PlanNode]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        position = range(len(self))[index]
+    def _at(self, position: int) -> PlanNode:
         part = bisect_right(self.starts, position) - 1
         return self.parts[part][position - self.starts[part]]
 
@@ -88,7 +79,7 @@ class PlanNodes(_Rows, Sequence[PlanNode]):
                 yield from (node.line() for node in part)
 
 
-class PlanEdges(_Rows, Sequence[PlanEdge]):
+class PlanEdges(_Rows, IndexedRows[PlanEdge]):
     __slots__ = ("codes", "nodes")
 
     def __init__(self, nodes: PlanNodes, codes: Iterable[int]) -> None:
@@ -109,15 +100,8 @@ class PlanEdges(_Rows, Sequence[PlanEdge]):
     def __len__(self) -> int:
         return len(self.codes)
 
-    @overload
-    def __getitem__(self, index: int) -> PlanEdge: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[PlanEdge]: ...
-
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        src, dst, kind = self._ends(self.codes[index])
+    def _at(self, position: int) -> PlanEdge:
+        src, dst, kind = self._ends(self.codes[position])
         return PlanEdge(self.nodes.id(src), self.nodes.id(dst), EdgeKind(kind))
 
     def json_lines(self) -> Iterator[str]:
