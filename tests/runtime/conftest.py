@@ -1,7 +1,9 @@
-"""Hand-built plans for runtime tests: no compiler involved, as `prodigy exec` sees them."""
+"""Hand-built plans for runtime tests (no compiler involved, as `prodigy exec` sees them), and
+commands the process tests share."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from itertools import pairwise
 from pathlib import Path
@@ -11,6 +13,12 @@ import pytest
 
 from prodigy.runtime.nodes import params_from_json
 from prodigy.runtime.plan import FORMAT_VERSION, Plan, fingerprint
+
+# A shell fragment starting a child that ignores SIGTERM and writes its pid to ./pid: what a
+# timeout must still kill (with SIGKILL, after the grace period).
+TERM_IGNORING_CHILD = (f"{sys.executable} -c \"import os, signal, time; "
+                       "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                       "open('pid', 'w').write(str(os.getpid())); time.sleep(60)\"")
 
 Node = tuple[str, str, dict[str, Any]]  # id, kind, params
 Edge = tuple[str, str, str]  # src, dst, kind

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,6 +12,8 @@ import pytest
 from prodigy.runtime import process
 from prodigy.runtime.masking import Masker
 from prodigy.runtime.process import run_command
+
+from .conftest import TERM_IGNORING_CHILD
 
 
 def alive(pid: int) -> bool:
@@ -37,9 +38,7 @@ def run(tmp_path: Path, command: str, **kwargs: object) -> process.ProcessResult
 @pytest.mark.parametrize("masked", [False, True], ids=["direct", "piped"])
 def test_timeout_kills_the_whole_group_including_a_term_ignoring_grandchild(
         tmp_path: Path, masked: bool) -> None:
-    grandchild = (f"{sys.executable} -c \"import os, signal, time; "
-                  "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                  "open('pid', 'w').write(str(os.getpid())); time.sleep(60)\"")
+    grandchild = TERM_IGNORING_CHILD
     started = time.monotonic()
     result = run(tmp_path, f"{grandchild} & sleep 60", timeout=1.0,
                  masker=Masker(["unused-secret"]) if masked else Masker())

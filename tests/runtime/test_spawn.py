@@ -4,7 +4,6 @@ Popen when the step runs in another directory), reaped by pidfd, output straight
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,8 @@ from prodigy.runtime import spawn
 from prodigy.runtime.masking import Masker
 from prodigy.runtime.ops import OPS, Task
 from prodigy.runtime.pool import LocalExecutor
+
+from .conftest import TERM_IGNORING_CHILD
 
 pytestmark = pytest.mark.skipif(not spawn.direct_spawn_available(), reason="no pidfd_open")
 
@@ -107,9 +108,7 @@ def test_the_environment_overlay_wins_and_clear_env_clears(where: Path,
 
 def test_timeout_kills_the_whole_group_including_a_term_ignoring_grandchild(
         where: Path, executor: LocalExecutor) -> None:
-    grandchild = (f"{sys.executable} -c \"import os, signal, time; "
-                  "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                  "open('pid', 'w').write(str(os.getpid())); time.sleep(60)\"")
+    grandchild = TERM_IGNORING_CHILD
     started = time.monotonic()
     future = executor.submit(task(where, f"{grandchild} & sleep 60", timeout=1.0))
     result = future.result(timeout=30)
