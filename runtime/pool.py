@@ -99,7 +99,6 @@ class LocalExecutor:
         self._pending: deque[tuple[_Job, Command | None]] = deque()
         self._sent: dict[int, _Job] = {}  # commands the spawner has, queued or running
         self._workers: dict[Connection, _Job | None] = {}  # None: idle
-        self._busy_workers = 0
         self._selector = selectors.DefaultSelector()
 
     # --- the executor interface --------------------------------------------------------------
@@ -188,7 +187,6 @@ class LocalExecutor:
                 continue
             self._pending.popleft()
             self._workers[conn] = job
-            self._busy_workers += 1
             self._spawner.set_limit(self.jobs - self._busy_workers)  # before any later command
             try:
                 conn.send(job.task)
@@ -249,12 +247,15 @@ class LocalExecutor:
         job = self._workers.get(conn)
         if conn in self._workers:
             self._workers[conn] = None
-        self._worker_freed()
+        self._workers_changed()
         if job is not None:
             job.future.set_result(result)
 
-    def _worker_freed(self) -> None:
-        self._busy_workers -= 1
+    @property
+    def _busy_workers(self) -> int:
+        return sum(job is not None for job in self._workers.values())
+
+    def _workers_changed(self) -> None:
         self._spawner.set_limit(self.jobs - self._busy_workers)
         self._fill()
 
@@ -268,10 +269,7 @@ class LocalExecutor:
             conn.close()
         if job is not None and not job.future.done():
             job.future.set_exception(RuntimeError("the pool worker running it died"))
-        if job is not None:
-            self._worker_freed()
-        else:
-            self._fill()
+        self._workers_changed()
 
     # --- the pool ----------------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ KILL_POLL_S = 0.02  # how often a timed-out group is checked while it dies
 # While commands are still queued here (the slots stay busy whatever the driver does), results
 # wait up to this long to go back together: one wake-up of the driver for several commands.
 HOLD_S = 0.005
-_OUT_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+_OUT_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 # Python starts with these ignored and an exec'd program would inherit that (the writer in
 # `yes | head` would get write errors instead of stopping quietly): the child gets their
 # defaults back, as subprocess's restore_signals does.
