@@ -137,7 +137,13 @@ class SpawnerClient:
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
+        # A spawner started after this one knows no environment and runs one at a time until
+        # told otherwise: nothing said to this one carries over.
         self.dropping = False
+        self._envs.clear()
+        self._inbox.clear()
+        self._outbox.clear()
+        self.limit = 0
         if proc is None:
             return
         with contextlib.suppress(OSError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -232,15 +233,21 @@ def test_a_dead_spawner_fails_its_commands_and_the_next_one_starts_a_new_one(
         where: Path, executor: LocalExecutor) -> None:
     import signal
 
-    doomed = executor.submit(task(where, "sleep 30", node="doomed"))
+    shared_env = {"PRODIGY_RUN_ID": "r1", "WHO": "again"}  # one overlay, as steps share it
+    doomed = executor.submit(replace(task(where, "sleep 30", node="doomed"), env=shared_env))
     executor.poll()
     spawner = executor._spawner._proc
     assert spawner is not None
     os.kill(spawner.pid, signal.SIGKILL)
     with pytest.raises(RuntimeError, match="starting commands died"):
         doomed.result(timeout=30)
-    after = executor.submit(task(where, "echo again", node="after")).result(timeout=30)
-    assert after.ok and after.output == "again\n"
+    # Each waits (up to 5 s) to see the other started: they only both finish if they ran at
+    # once, i.e. the new spawner was given both slots.
+    wait_other = ("touch s{me}; for k in $(seq 100); do [ -e s{other} ] && break; sleep 0.05;"
+                  " done; [ -e s{other} ] && echo $WHO {me}")
+    after = [executor.submit(replace(task(where, wait_other.format(me=i, other=1 - i),
+                                          node=f"a{i}"), env=shared_env)) for i in range(2)]
+    assert [f.result(timeout=30).output for f in after] == ["again 0\n", "again 1\n"]
     assert executor._spawner._proc is not None and executor._spawner._proc.pid != spawner.pid
     from prodigy.runtime.process import kill_run
 
