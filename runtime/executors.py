@@ -1,6 +1,7 @@
 """Executors: where a node's op runs. concurrent.futures-shaped; no scheduling, no retries.
 
-`submit(task)` returns a `concurrent.futures.Future[NodeResult]`; `wait(futures, timeout)`
+`submit(task)` returns a `TaskFuture` (a `concurrent.futures.Future` has its shape; `local`
+hands out a lighter one); `wait(futures, timeout)`
 blocks until one is done (the `local` executor has no thread: waiting drives it) and `poll()`
 makes progress without blocking; `capacity` says how many tasks the run loop keeps submitted
 at once; `stop_queued()` makes tasks not started yet never start (Ctrl-C); `shutdown()` ends
@@ -31,14 +32,29 @@ from prodigy.runtime.ops import OPS, NodeResult, Task
 EXECUTORS = ("local", "inline", "dask")
 
 
+class TaskFuture(Protocol):
+    """What the run loop asks of a submitted task: `concurrent.futures.Future`'s reading side
+    and `cancel`."""
+
+    def done(self) -> bool: ...
+
+    def cancelled(self) -> bool: ...
+
+    def cancel(self) -> bool: ...
+
+    def result(self, timeout: float | None = None) -> NodeResult: ...
+
+    def exception(self, timeout: float | None = None) -> BaseException | None: ...
+
+
 class Executor(Protocol):
     name: str
     capacity: int
 
-    def submit(self, task: Task) -> Future[NodeResult]: ...
+    def submit(self, task: Task) -> TaskFuture: ...
 
-    def wait(self, futures: Iterable[Future[NodeResult]],
-             timeout: float | None = None) -> set[Future[NodeResult]]:
+    def wait(self, futures: Iterable[TaskFuture],
+             timeout: float | None = None) -> set[TaskFuture]:
         """Block until one of `futures` is done or `timeout` passes; the done ones."""
         ...
 
@@ -57,10 +73,12 @@ class FuturesDriveThemselves:
     (inline: already done when submitted; Dask: its client's threads), unlike `local`'s,
     which the run loop drives."""
 
-    def wait(self, futures: Iterable[Future[NodeResult]],
-             timeout: float | None = None) -> set[Future[NodeResult]]:
-        done, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
-        return done
+    def wait(self, futures: Iterable[TaskFuture],
+             timeout: float | None = None) -> set[TaskFuture]:
+        # Only these executors' own futures come back here: concurrent.futures ones.
+        done, _ = wait(list(futures), timeout=timeout,  # type: ignore[arg-type]
+                       return_when=FIRST_COMPLETED)
+        return set(done)
 
     def poll(self) -> None:
         return None
@@ -153,7 +171,8 @@ class DaskExecutor(FuturesDriveThemselves):
             self._cluster.close()
 
 
-__all__ = ["EXECUTORS", "Executor", "ExecutorUnavailable", "make_executor", "run_task"]
+__all__ = ["EXECUTORS", "Executor", "ExecutorUnavailable", "TaskFuture", "make_executor",
+           "run_task"]
 
 
 def make_executor(name: str, jobs: int, dask_scheduler: str | None = None) -> Executor:

@@ -34,17 +34,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
 from prodigy.runtime import spawn
 from prodigy.runtime.errors import ExecutorUnavailable
+from prodigy.runtime.executors import TaskFuture
 from prodigy.runtime.ops import OPS, NodeResult, Task
 from prodigy.runtime.ops.base import Command
 from prodigy.runtime.process import kill_running
 
 START_TIMEOUT_S = 60.0
+POLL_GAP_S = 0.001
 
 
 class _Job:
@@ -53,34 +55,52 @@ class _Job:
 
     __slots__ = ("future", "task")
 
-    def __init__(self, future: Future[NodeResult], task: Task) -> None:
+    def __init__(self, future: _Future, task: Task) -> None:
         self.future, self.task = future, task
 
 
-class _Future(Future[NodeResult]):
-    """A future whose waiting drives the executor (it has no thread of its own)."""
+class _Future:
+    """A task's outcome (`executors.TaskFuture`). Only the thread driving the executor settles
+    and reads it, so it needs none of `concurrent.futures.Future`'s lock and condition, which
+    cost more per node than the rest of its bookkeeping; waiting drives the executor."""
+
+    __slots__ = ("_error", "_executor", "_result", "settled")
 
     def __init__(self, executor: LocalExecutor) -> None:
-        super().__init__()
         self._executor = executor
-        # Read without the future's lock: `wait` looks at every queued future on each round.
+        self._result: NodeResult | None = None
+        self._error: BaseException | None = None
         self.settled = False
 
     def set_result(self, result: NodeResult) -> None:
-        self.settled = True
-        super().set_result(result)
+        self._result, self.settled = result, True
 
-    def set_exception(self, exception: BaseException | None) -> None:
-        self.settled = True
-        super().set_exception(exception)
+    def set_exception(self, error: BaseException) -> None:
+        self._error, self.settled = error, True
+
+    def done(self) -> bool:
+        return self.settled
+
+    def cancelled(self) -> bool:
+        return isinstance(self._error, CancelledError)
+
+    def cancel(self) -> bool:
+        # Queued tasks are dropped through `stop_queued`; one that started runs to its end.
+        return self.cancelled()
 
     def result(self, timeout: float | None = None) -> NodeResult:
-        self._executor.wait([self], timeout)
-        return super().result(timeout=0)
+        error = self.exception(timeout)
+        if error is not None:
+            raise error
+        assert self._result is not None
+        return self._result
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._executor.wait([self], timeout)
-        return super().exception(timeout=0)
+        if not self.settled:
+            self._executor.wait([self], timeout)
+            if not self.settled:
+                raise TimeoutError("the task has not finished")
+        return self._error
 
 
 class LocalExecutor:
@@ -100,12 +120,12 @@ class LocalExecutor:
         self._sent: dict[int, _Job] = {}  # commands the spawner has, queued or running
         self._workers: dict[Connection, _Job | None] = {}  # None: idle
         self._selector = selectors.DefaultSelector()
+        self._polled_at = 0.0
 
     # --- the executor interface --------------------------------------------------------------
 
-    def submit(self, task: Task) -> Future[NodeResult]:
+    def submit(self, task: Task) -> _Future:
         future = _Future(self)
-        future.set_running_or_notify_cancel()  # cancelling goes through stop_queued()
         op = OPS.get(task.kind)
         command = None
         if self._direct and op is not None and op.command is not None:
@@ -119,14 +139,14 @@ class LocalExecutor:
         self._fill()
         return future
 
-    def wait(self, futures: Iterable[Future[NodeResult]],
-             timeout: float | None = None) -> set[Future[NodeResult]]:
+    def wait(self, futures: Iterable[TaskFuture],
+             timeout: float | None = None) -> set[TaskFuture]:
         """Run the event loop until one of `futures` is done or `timeout` passes; the done
         ones. The run loop waits here instead of in `concurrent.futures.wait`."""
         futures = list(futures)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            done = {f for f in futures if (f.settled if isinstance(f, _Future) else f.done())}
+            done = {f for f in futures if f.done()}
             if done:
                 return done
             left = None if deadline is None else deadline - time.monotonic()
@@ -135,9 +155,19 @@ class LocalExecutor:
             self._pump(left)
 
     def poll(self) -> None:
-        """Handle what already happened (a command ended) without blocking."""
-        if self._sent or self._busy_workers:
+        """Handle what already happened (a command ended) without blocking.
+
+        The run loop calls this between nodes. The spawner refills its own slots, so while
+        only commands are out a look every POLL_GAP_S is enough: one per node cost an epoll
+        round trip per node. A pool worker's slot is refilled only from here, so with workers
+        busy, or a worker task waiting for a slot, every call looks."""
+        if self._busy_workers or (self._pending and self._pending[0][1] is None):
             self._pump(0)
+        elif self._sent:
+            now = time.monotonic()
+            if now - self._polled_at >= POLL_GAP_S:
+                self._polled_at = now
+                self._pump(0)
 
     def stop_queued(self) -> None:
         """Tasks no slot has started yet never start (interrupt). Returns once the spawner has

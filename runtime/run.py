@@ -34,7 +34,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,7 @@ from typing import Any
 from prodigy.runtime import environment
 from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.events import EventLog, EventType
-from prodigy.runtime.executors import Executor, make_executor
+from prodigy.runtime.executors import Executor, TaskFuture, make_executor
 from prodigy.runtime.frame import Frame, FrameSpec, Template
 from prodigy.runtime.masking import Masker
 from prodigy.runtime.ops import OPS, NodeResult, Prepared, Task, check_kinds
@@ -130,7 +129,7 @@ class Run:
         self.main = Frame(self, tpl, FrameSpec("", scope, {}, cwd, ""))
         self.frames: list[Frame] = [self.main]
         self.loops: list[Any] = []  # loops.Loop objects running
-        self.futures: dict[Future[NodeResult], tuple[Any, str, Task]] = {}
+        self.futures: dict[TaskFuture, tuple[Any, str, Task]] = {}
         self.outbox: list[tuple[Any, str, Task]] = []  # tasks waiting for this round's commit
         self.timers: list[tuple[float, int, Frame, str, Task]] = []
         self.writes: list[Any] = []  # store records of this round (nodes, items, DLQ)
@@ -320,7 +319,7 @@ class Run:
             self._inline_node = None
         self.futures[future] = (owner, tag, task)
 
-    def _harvest(self, future: Future[NodeResult]) -> None:
+    def _harvest(self, future: TaskFuture) -> None:
         owner, tag, task = self.futures.pop(future)
         try:
             result = future.result()
@@ -435,7 +434,7 @@ def _descendants(tpl: Template, node_id: str) -> set[str]:
     return seen
 
 
-def _result_of(future: Future[NodeResult]) -> NodeResult | None:
+def _result_of(future: TaskFuture) -> NodeResult | None:
     if not future.done() or future.cancelled() or future.exception() is not None:
         return None
     return future.result()
