@@ -252,3 +252,18 @@ def test_a_dead_spawner_fails_its_commands_and_the_next_one_starts_a_new_one(
     from prodigy.runtime.process import kill_run
 
     kill_run("r1", grace_s=1)  # the killed spawner could not stop its `sleep`; a resume would
+
+
+def test_output_larger_than_the_pipe_comes_whole_from_a_short_command(
+        where: Path, executor: LocalExecutor) -> None:
+    # The spawner reads a young command's pipe only when it ends (or once it has run a
+    # while): one that fills the pipe first must still finish, with every byte in its log.
+    command = ("i=0; while [ $i -lt 4000 ]; do echo line-$i-padding-padding-padding;"
+               " i=$((i+1)); done")
+    results = [executor.submit(task(where, command, node=f"big{n}")) for n in range(3)]
+    for n, future in enumerate(results):
+        result = future.result(timeout=60)
+        assert result.ok
+        body = (where.parent / "logs" / f"big{n}.log").read_text().splitlines()[1:]
+        assert body == [f"line-{i}-padding-padding-padding" for i in range(4000)]
+        assert result.output.endswith("line-3999-padding-padding-padding\n")
