@@ -21,7 +21,7 @@ so a backend only has to run `run_task` somewhere and hand back plain data:
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,6 +58,11 @@ class Executor(Protocol):
         """Block until one of `futures` is done or `timeout` passes; the done ones."""
         ...
 
+    def warm_up(self, kinds: Collection[str]) -> None:
+        """Start now what running tasks of these kinds will need (a helper process), so it
+        boots while the run gets ready instead of delaying the first task."""
+        ...
+
     def poll(self) -> None:
         """Make progress without blocking (start queued tasks whose slot freed). The run loop
         calls it between pieces of its own work; a no-op for executors with threads."""
@@ -79,6 +84,9 @@ class FuturesDriveThemselves:
         done, _ = wait(list(futures), timeout=timeout,  # type: ignore[arg-type]
                        return_when=FIRST_COMPLETED)
         return set(done)
+
+    def warm_up(self, kinds: Collection[str]) -> None:
+        return None
 
     def poll(self) -> None:
         return None

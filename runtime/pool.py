@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import CancelledError
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
@@ -139,6 +139,13 @@ class LocalExecutor:
         self._fill()
         return future
 
+    def warm_up(self, kinds: Collection[str]) -> None:
+        """Boot the spawner now if the plan has kinds it may start (a shell node without
+        readers): a fresh interpreter takes tens of milliseconds, which would otherwise delay
+        the first such node. Harmless if no node ends up needing it (all reused)."""
+        if self._direct and any(OPS[kind].command is not None for kind in kinds if kind in OPS):
+            self._start_spawner()
+
     def wait(self, futures: Iterable[TaskFuture],
              timeout: float | None = None) -> set[TaskFuture]:
         """Run the event loop until one of `futures` is done or `timeout` passes; the done
@@ -225,10 +232,13 @@ class LocalExecutor:
         self._spawner.flush()
 
     def _send_command(self, job: _Job, command: Command) -> None:
+        self._start_spawner()
+        self._sent[self._spawner.run(command)] = job
+
+    def _start_spawner(self) -> None:
         if not self._spawner.started:
             self._spawner.start(self.jobs - self._busy_workers)
             self._selector.register(self._spawner, selectors.EVENT_READ, self._spawner)
-        self._sent[self._spawner.run(command)] = job
 
     # --- the event loop ----------------------------------------------------------------------
 

@@ -452,7 +452,7 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
     The plan is kept in the run dir for `prodigy resume`: `plan_text` when the caller has the
     file's text, else `plan.dumps()`; `store_plan=False` when it is that stored copy already.
     """
-    check_kinds(plan)
+    kinds = check_kinds(plan)
     started = time.monotonic()
     state.lock(run_id)
     store: CheckpointStore | None = None
@@ -462,6 +462,7 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
             kill_run(run_id)  # commands a killed driver left running must not race the resume
         run_env = environment.build(plan.workflow, run_id, cwd, dict(args or {}))
         executor = make_executor(options.executor, options.jobs, options.dask_scheduler)
+        executor.warm_up(kinds)
         record = state.read_run(run_id)
         now = time.time()
         if record is None:

@@ -30,10 +30,10 @@ BODIES = {"map": ("agent",), "foreach": ("body",), "validate": ("commands", "on_
           "goal_seek": ("attempt",)}
 
 
-def check_kinds(plan: Plan) -> None:
+def check_kinds(plan: Plan) -> frozenset[str]:
     """Refuse, before anything runs, a plan this runtime cannot run faithfully: node kinds it
     has no op for, loop nodes whose sub-plans are missing, and features it would otherwise
-    silently drop."""
+    silently drop. Returns the kinds the plan (with its sub-plans) holds."""
     kinds: set[str] = set()
     unsupported: set[str] = set()
     names: set[str] = set()
@@ -62,6 +62,7 @@ def check_kinds(plan: Plan) -> None:
         raise PlanError(f"the plan has no sub-plan {', '.join(lost)}")
     if unsupported:
         raise PlanError(f"this runtime does not support {', '.join(sorted(unsupported))} yet")
+    return frozenset(kinds)
 
 
 __all__ = ["OPS", "Context", "Failure", "NodeResult", "Op", "Prepared", "Task", "check_kinds"]

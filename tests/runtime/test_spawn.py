@@ -267,3 +267,18 @@ def test_output_larger_than_the_pipe_comes_whole_from_a_short_command(
         body = (where.parent / "logs" / f"big{n}.log").read_text().splitlines()[1:]
         assert body == [f"line-{i}-padding-padding-padding" for i in range(4000)]
         assert result.output.endswith("line-3999-padding-padding-padding\n")
+
+
+def test_warm_up_boots_the_spawner_only_for_kinds_it_may_start(where: Path) -> None:
+    cold, warm = LocalExecutor(jobs=2), LocalExecutor(jobs=2)
+    try:
+        cold.warm_up({"write_file", "claude"})
+        warm.warm_up({"write_file", "shell"})
+        assert not cold._spawner.started
+        assert warm._spawner.started
+        spawner_pid = warm._spawner._proc.pid  # type: ignore[union-attr]
+        assert warm.submit(task(where, "echo $PPID")).result(timeout=30).output == \
+            f"{spawner_pid}\n", "the first command runs in the spawner booted ahead"
+    finally:
+        cold.shutdown()
+        warm.shutdown()
