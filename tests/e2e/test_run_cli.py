@@ -75,14 +75,17 @@ commands:
 """
 
 
-def test_run_fails_then_resume_finishes_without_rerunning(tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", ["inline", "dask"])
+def test_run_fails_then_resume_finishes_without_rerunning(tmp_path: Path, executor: str) -> None:
+    if executor == "dask":
+        pytest.importorskip("distributed")  # the CLI starts a local cluster of its own
     (tmp_path / "wf.yml").write_text(WORKFLOW)
-    first = cli(tmp_path, "run", "wf.yml", "--executor", "inline", "--run-id", "r1")
+    first = cli(tmp_path, "run", "wf.yml", "--executor", executor, "--run-id", "r1")
     assert first.returncode == 1, first.stderr
     assert "resume with: prodigy resume r1" in first.stderr
     assert "FAILED" in first.stderr and "exit code 1" in first.stderr
     (tmp_path / "fixed").touch()
-    second = cli(tmp_path, "resume", "r1", "--executor", "inline")
+    second = cli(tmp_path, "resume", "r1", "--executor", executor)
     assert second.returncode == 0, second.stderr
     assert counts(tmp_path, "a", "b", "c") == (1, 2, 1)
     assert (tmp_path / "c.count").read_text() == "21\n"  # the capture was restored, not rerun
@@ -129,7 +132,12 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path: Path) -> No
     (tmp_path / "bad.yml").write_text("commands:\n  - shell: echo ${nope.x}\n    timout: 5\n")
     compile_error = cli(tmp_path, "run", "bad.yml")
     assert compile_error.returncode == 2 and "bad.yml:" in compile_error.stderr
-    dask = cli(tmp_path, "exec", str(write_plan(tmp_path / "p.json", [])), "--executor", "dask")
+    # Where dask is installed, a package shadowing it plays its absence.
+    shadow = tmp_path / "no-dask" / "distributed"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('no dask here')\n")
+    dask = cli(tmp_path, "exec", str(write_plan(tmp_path / "p.json", [])), "--executor", "dask",
+               env={"PYTHONPATH": str(shadow.parent)})
     assert dask.returncode == 2 and "prodigy-workflows[dask]" in dask.stderr
 
 

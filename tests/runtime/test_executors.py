@@ -14,12 +14,23 @@ from prodigy.runtime.executors import Executor, ExecutorUnavailable, make_execut
 from prodigy.runtime.masking import Masker
 from prodigy.runtime.ops import NodeResult, Task
 
-EXECUTORS = ["inline", "local"]
+EXECUTORS = ["inline", "local", "dask"]
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler() -> Iterator[str]:
+    """One real local Dask cluster (two worker processes) for the module: starting one takes
+    seconds, connecting a client to it does not."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        yield cluster.scheduler_address
 
 
 @pytest.fixture
 def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
-    made = make_executor(request.param, jobs=2)
+    address = request.getfixturevalue("dask_scheduler") if request.param == "dask" else None
+    made = make_executor(request.param, jobs=2, dask_scheduler=address)
     yield made
     made.shutdown()
 
@@ -100,6 +111,15 @@ def test_a_killed_worker_fails_its_tasks_and_the_pool_recovers(tmp_path: Path,
         victim.result(timeout=30)
     again = executor.submit(task(tmp_path, "echo fine", node="after", capture="x"))
     assert again.result(timeout=60).variables["x"] == "fine\n"
+
+
+@pytest.mark.parametrize("executor", ["dask"], indirect=True)
+def test_dask_runs_tasks_in_its_worker_processes(tmp_path: Path, executor: Executor) -> None:
+    futures = [executor.submit(task(tmp_path, "echo $PPID", node=f"n{i}", capture="p"))
+               for i in range(4)]
+    parents = {f.result(timeout=60).variables["p"].strip() for f in futures}
+    assert str(os.getpid()) not in parents  # ran by the cluster's workers, not the driver
+    assert executor.wait(futures, timeout=0) == set(futures)
 
 
 def test_dask_says_what_to_install() -> None:
