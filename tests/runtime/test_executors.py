@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,13 +123,8 @@ def test_dask_runs_tasks_in_its_worker_processes(tmp_path: Path, executor: Execu
     assert executor.wait(futures, timeout=0) == set(futures)
 
 
-def test_dask_says_what_to_install() -> None:
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("dask is installed here")
+def test_dask_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
     with pytest.raises(ExecutorUnavailable, match=r"prodigy-workflows\[dask\]"):
         make_executor("dask", jobs=1)
 
