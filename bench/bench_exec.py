@@ -14,6 +14,12 @@ Compares, in the same run and on the same machine:
             the whole process (interpreter start, plan validation, run, exit)
 and a no-op `prodigy resume` of the finished largest run (every node reused).
 
+A second table gives the CPU time each contender used a node (user + system, the measuring
+process and every process it waited for: the shells, xargs, prodigy's driver and spawner).
+With both cores saturated by the shells, wall time follows total CPU, so this is what an
+orchestrator has to beat: `prodigy - spawn loop` is prodigy's own cost a node above the bare
+posix_spawn loop, `xargs - spawn loop` what xargs (fork + exec) costs above that loop.
+
 Each figure is the best of --repeat runs, measurements interleaved so a noisy neighbour hurts
 all of them alike. Usage:
 
@@ -29,11 +35,13 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prodigy.runtime.nodes import params_from_json
@@ -43,6 +51,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
 META = {"name": "bench-exec", "mode": "standard", "source": "bench", "source_sha256": "0" * 64,
         "env": {}, "secrets": {}, "env_files": [], "profiles": {}, "profile": None, "args": {}}
+
+
+def cpu_seconds() -> float:
+    """CPU used so far by this process and every child it has waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def write_plan(path: Path, count: int) -> None:
@@ -134,16 +149,22 @@ def measure(count: int, repeat: int, work: Path) -> dict[str, float]:
     def keep(name: str, value: float) -> None:
         best[name] = min(best.get(name, float("inf")), value)
 
+    def timed(name: str, wall: Callable[[], float]) -> None:
+        before = cpu_seconds()
+        keep(name, wall())
+        keep(f"{name}_cpu", cpu_seconds() - before)
+
     for attempt in range(repeat):
-        keep("limit", physical_limit(count))
-        keep("spawn", spawn_limit(count))
+        timed("limit", lambda: physical_limit(count))
+        timed("spawn", lambda: spawn_limit(count))
         keep("files", create_files(count, work))
-        keep("xargs", shell_tool("xargs -P2 -n1 sh -c true", count))
+        timed("xargs", lambda: shell_tool("xargs -P2 -n1 sh -c true", count))
         if count <= 2000 and shutil.which("parallel"):
             keep("parallel", shell_tool("parallel -j2 sh -c true", count))
         state = work / f"state{count}-{attempt}"
-        keep("cli", prodigy(["exec", str(plan), "--jobs", "2", "--state-dir", str(state),
-                             "--run-id", "bench"], work))
+        run_args = ["exec", str(plan), "--jobs", "2", "--state-dir", str(state), "--run-id",
+                    "bench"]
+        timed("cli", lambda: prodigy(run_args, work))  # noqa: B023 (called right here)
         keep("run", run_seconds(state, "bench"))
         keep("resume", prodigy(["resume", "bench", "--state-dir", str(state)], work))
         shutil.rmtree(state)
@@ -164,6 +185,16 @@ def section(results: dict[int, dict[str, float]], command: str) -> str:
                      f"{r['xargs']:.2f} | {par} | {r['run']:.2f} | "
                      f"{r['run'] / r['spawn']:.2f}x | {r['run'] / r['limit']:.2f}x | "
                      f"{r['cli']:.2f} | {r['resume']:.2f} |")
+    lines += ["", "CPU a node, microseconds (user + system of all processes; best of the "
+              "repeats):", "", "| nodes | Popen loop | posix_spawn loop | xargs -P2 "
+              "| prodigy exec (whole CLI) | xargs - spawn loop | prodigy - spawn loop |",
+              "|---:|---:|---:|---:|---:|---:|---:|"]
+    for count, r in sorted(results.items()):
+        each = {name: r[f"{name}_cpu"] / count * 1e6
+                for name in ("limit", "spawn", "xargs", "cli")}
+        lines.append(f"| {count:,} | {each['limit']:.0f} | {each['spawn']:.0f} | "
+                     f"{each['xargs']:.0f} | {each['cli']:.0f} | "
+                     f"{each['xargs'] - each['spawn']:.0f} | {each['cli'] - each['spawn']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -178,7 +209,10 @@ def write_results(text: str) -> None:
     end = start + 1
     while end < len(lines) and not lines[end].startswith("|"):
         end += 1  # the table starts after the heading and the command line
-    while end < len(lines) and lines[end].startswith("|"):
+    # The wall-time table, then the CPU one with its heading line and the blank lines around.
+    while end < len(lines) and (lines[end].startswith(("|", "CPU a node"))
+                                or (not lines[end].strip() and end + 1 < len(lines)
+                                    and lines[end + 1].startswith(("|", "CPU a node")))):
         end += 1
     RESULTS.write_text("".join(lines[:start]) + text + "".join(lines[end:]))
 
