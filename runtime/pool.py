@@ -168,6 +168,7 @@ class LocalExecutor:
         only commands are out a look every POLL_GAP_S is enough: one per node cost an epoll
         round trip per node. A pool worker's slot is refilled only from here, so with workers
         busy, or a worker task waiting for a slot, every call looks."""
+        self._spawner.flush()
         if self._busy_workers or (self._pending and self._pending[0][1] is None):
             self._pump(0)
         elif self._sent:
@@ -219,8 +220,11 @@ class LocalExecutor:
             if conn is None:
                 if self._workers:
                     break  # every worker is busy: wait for one
-                self._pending.popleft()  # the pool died under it
-                job.future.set_exception(RuntimeError("the pool worker running it died"))
+                try:  # the pool died before this task started: it runs on a new one
+                    self._start_pool()
+                except ExecutorUnavailable as exc:
+                    self._pending.popleft()
+                    job.future.set_exception(exc)
                 continue
             self._pending.popleft()
             self._workers[conn] = job
@@ -229,7 +233,10 @@ class LocalExecutor:
                 conn.send(job.task)
             except OSError:
                 self._lost(conn)
-        self._spawner.flush()
+        if self._spawner.urgent or len(self._sent) <= self.jobs:
+            self._spawner.flush()
+        # else the spawner has commands queued: these go with the next poll or wait, several
+        # in one write (and one wake-up of the spawner) instead of one each.
 
     def _send_command(self, job: _Job, command: Command) -> None:
         self._start_spawner()
@@ -244,6 +251,7 @@ class LocalExecutor:
 
     def _pump(self, timeout: float | None) -> None:
         """One round: wait for the spawner's reports and the workers' answers, handle them."""
+        self._spawner.flush()  # commands held back by _fill
         if not self._selector.get_map():
             time.sleep(timeout if timeout is not None else 0.05)
             return
@@ -300,8 +308,16 @@ class LocalExecutor:
         self._fill()
 
     def _lost(self, conn: Connection) -> None:
-        """A worker died (killed, out of memory): its task fails. loky stops the whole pool
-        when a worker dies, so queued worker tasks fail too; the next one starts a new pool."""
+        """A worker died (killed, out of memory): its task fails. loky then stops the rest of
+        that pool, so its idle workers are dropped at once (a task sent to one would die with
+        it) and its busy ones as they go; a worker task still queued waits for a new pool."""
+        self._drop(conn)
+        for other, job in list(self._workers.items()):
+            if job is None:
+                self._drop(other)
+        self._workers_changed()
+
+    def _drop(self, conn: Connection) -> None:
         with contextlib.suppress(KeyError, ValueError, OSError):
             self._selector.unregister(conn)
         job = self._workers.pop(conn, None)
@@ -309,7 +325,6 @@ class LocalExecutor:
             conn.close()
         if job is not None and not job.future.done():
             job.future.set_exception(RuntimeError("the pool worker running it died"))
-        self._workers_changed()
 
     # --- the pool ----------------------------------------------------------------------------
 

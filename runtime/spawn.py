@@ -60,6 +60,7 @@ class SpawnerClient:
         self._tags = 0
         self.limit = 0
         self.dropping = False
+        self.urgent = False  # the outbox holds a message that must not wait (limit, drop)
 
     @property
     def started(self) -> bool:
@@ -99,13 +100,16 @@ class SpawnerClient:
         if limit != self.limit:
             self.limit = limit
             self._outbox += frame(("limit", limit))
+            self.urgent = True
 
     def drop(self) -> None:
         """Ask the spawner to forget its queue; `dropping` stays true until it has."""
         self.dropping = True
         self._outbox += frame(("drop",))
+        self.urgent = True
 
     def flush(self) -> None:
+        self.urgent = False
         if not self._outbox or self._proc is None:
             return
         assert self._proc.stdin is not None
@@ -139,7 +143,7 @@ class SpawnerClient:
         proc, self._proc = self._proc, None
         # A spawner started after this one knows no environment and runs one at a time until
         # told otherwise: nothing said to this one carries over.
-        self.dropping = False
+        self.dropping = self.urgent = False
         self._envs.clear()
         self._inbox.clear()
         self._outbox.clear()

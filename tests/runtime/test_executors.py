@@ -123,6 +123,19 @@ def test_dask_runs_tasks_in_its_worker_processes(tmp_path: Path, executor: Execu
     assert executor.wait(futures, timeout=0) == set(futures)
 
 
+def test_a_worker_task_queued_when_its_pool_died_runs_on_a_new_one(tmp_path: Path) -> None:
+    executor = make_executor("local", jobs=1)
+    try:
+        victim = executor.submit(task(tmp_path, "kill -9 $PPID; sleep 5", node="victim",
+                                      capture="x"))
+        queued = executor.submit(task(tmp_path, "echo fine", node="queued", capture="x"))
+        with pytest.raises(Exception, match="died"):
+            victim.result(timeout=30)
+        assert queued.result(timeout=60).variables["x"] == "fine\n"
+    finally:
+        executor.shutdown()
+
+
 def test_dask_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
     with pytest.raises(ExecutorUnavailable, match=r"prodigy-workflows\[dask\]"):
