@@ -38,12 +38,12 @@ from concurrent.futures import CancelledError
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
-from prodigy.runtime import spawn
+from prodigy.runtime import spawn, spawner
 from prodigy.runtime.errors import ExecutorUnavailable
 from prodigy.runtime.executors import TaskFuture
 from prodigy.runtime.ops import OPS, NodeResult, Task
 from prodigy.runtime.ops.base import Command
-from prodigy.runtime.process import kill_running
+from prodigy.runtime.process import groups_with, kill_running, stop_groups
 
 START_TIMEOUT_S = 60.0
 POLL_GAP_S = 0.001
@@ -265,7 +265,11 @@ class LocalExecutor:
         finished = self._spawner.receive()
         if finished is None:  # the spawner died: what it had is lost
             self._selector.unregister(self._spawner)
+            dead = self._spawner.pid
             self._spawner.close()
+            # Its commands outlive it (sessions of their own): stop them before their nodes
+            # fail, so a retry never races the old attempt.
+            stop_groups(groups_with(spawner.MARKER, str(dead)))
             lost, self._sent = list(self._sent.values()), {}
             for job in lost:
                 job.future.set_exception(RuntimeError("the process starting commands died"))

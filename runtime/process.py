@@ -267,10 +267,16 @@ def groups_of_run(run_id: str) -> list[int]:
     Used when the driver is interrupted, and when a run resumes after its driver was killed:
     commands still running from that run are found by the variable every step receives.
     """
+    return groups_with("PRODIGY_RUN_ID", run_id)
+
+
+def groups_with(name: str, value: str) -> list[int]:
+    """Process groups (not this process's own) with a live member whose environment has
+    name=value, which its children inherit (Linux /proc; else empty)."""
     proc_root = Path("/proc")
     if not proc_root.is_dir():
         return []
-    needle = f"\0PRODIGY_RUN_ID={run_id}\0".encode()
+    needle = f"\0{name}={value}\0".encode()
     me = os.getpgrp()
     groups: set[int] = set()
     for entry in proc_root.iterdir():
@@ -290,6 +296,12 @@ def groups_of_run(run_id: str) -> list[int]:
 def kill_run(run_id: str, grace_s: float | None = None) -> list[int]:
     """Terminate every process group still running commands of `run_id`."""
     groups = groups_of_run(run_id)
+    stop_groups(groups, grace_s)
+    return groups
+
+
+def stop_groups(groups: list[int], grace_s: float | None = None) -> None:
+    """SIGTERM each group, then SIGKILL those with a member left after the grace period."""
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGTERM)
@@ -301,4 +313,3 @@ def kill_run(run_id: str, grace_s: float | None = None) -> list[int]:
     for pgid in alive:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
-    return groups

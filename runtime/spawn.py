@@ -66,6 +66,11 @@ class SpawnerClient:
     def started(self) -> bool:
         return self._proc is not None
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
     def fileno(self) -> int:
         assert self._proc is not None and self._proc.stdout is not None
         return self._proc.stdout.fileno()

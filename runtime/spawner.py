@@ -17,7 +17,9 @@ its command ended keeps being copied until it closes it or the driver is done. A
 whose directory is not this process's own is started by `subprocess.Popen` (posix_spawn
 cannot change directory). A timeout stops the whole group: SIGTERM, then SIGKILL once the
 grace period is over if any member (a grandchild ignoring SIGTERM) is still there; the
-command is reported when its group is gone.
+command is reported when its group is gone. Each command's environment carries MARKER (this
+process's pid), so that if this process is killed outright the driver can find and stop the
+groups it leaves behind.
 
 Protocol: marshal frames with a 4-byte length, both ways (both ends run the same
 interpreter). Driver -> spawner:
@@ -47,6 +49,9 @@ from collections import deque
 from typing import Any
 
 HEADER = struct.Struct("<I")
+# Every command's environment names the spawner that started it, and its children inherit
+# that: if this process is killed outright, the driver finds the groups left behind by it.
+MARKER = "PRODIGY_SPAWNER"
 TAIL_BYTES = 64 * 1024  # how much of a command's output comes back with its result
 KILL_POLL_S = 0.02  # how often a timed-out group is checked while it dies
 # While commands are still queued here (the slots stay busy whatever the driver does), results
@@ -172,6 +177,7 @@ class Spawner:
                 _, env_id, clear, overlay = message
                 merged = {} if clear else dict(self.base)
                 merged.update((k.encode(), v.encode()) for k, v in overlay.items())
+                merged[MARKER.encode()] = str(os.getpid()).encode()
                 self.envs[env_id] = (merged, {})
             elif kind == "forget":
                 del self.envs[message[1]]

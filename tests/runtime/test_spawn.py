@@ -234,13 +234,20 @@ def test_a_dead_spawner_fails_its_commands_and_the_next_one_starts_a_new_one(
     import signal
 
     shared_env = {"PRODIGY_RUN_ID": "r1", "WHO": "again"}  # one overlay, as steps share it
-    doomed = executor.submit(replace(task(where, "sleep 30", node="doomed"), env=shared_env))
-    executor.poll()
+    doomed = executor.submit(replace(task(where, "(sleep 30; echo late > late) & echo $! > bg;"
+                                                 " sleep 30", node="doomed"), env=shared_env))
+    deadline = time.monotonic() + 20
+    while not (where / "bg").exists() or not (where / "bg").read_text().strip():
+        assert time.monotonic() < deadline
+        executor.poll()
+        time.sleep(0.02)
+    background = int((where / "bg").read_text())
     spawner = executor._spawner._proc
     assert spawner is not None
     os.kill(spawner.pid, signal.SIGKILL)
     with pytest.raises(RuntimeError, match="starting commands died"):
         doomed.result(timeout=30)
+    assert not alive(background), "the dead spawner's commands are stopped, children too"
     # Each waits (up to 5 s) to see the other started: they only both finish if they ran at
     # once, i.e. the new spawner was given both slots.
     wait_other = ("touch s{me}; for k in $(seq 100); do [ -e s{other} ] && break; sleep 0.05;"
@@ -249,9 +256,6 @@ def test_a_dead_spawner_fails_its_commands_and_the_next_one_starts_a_new_one(
                                           node=f"a{i}"), env=shared_env)) for i in range(2)]
     assert [f.result(timeout=30).output for f in after] == ["again 0\n", "again 1\n"]
     assert executor._spawner._proc is not None and executor._spawner._proc.pid != spawner.pid
-    from prodigy.runtime.process import kill_run
-
-    kill_run("r1", grace_s=1)  # the killed spawner could not stop its `sleep`; a resume would
 
 
 def test_output_larger_than_the_pipe_comes_whole_from_a_short_command(
