@@ -51,6 +51,16 @@ def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def pid_from(path: Path, executor: LocalExecutor) -> int:
+    """The pid a command writes to `path`, once it has (driving the executor meanwhile)."""
+    deadline = time.monotonic() + 20
+    while not path.exists() or not path.read_text().strip():
+        assert time.monotonic() < deadline, f"{path} never got a pid"
+        executor.poll()
+        time.sleep(0.02)
+    return int(path.read_text())
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -169,12 +179,7 @@ def test_commands_get_default_signal_dispositions(where: Path, executor: LocalEx
 def test_the_spawner_stops_its_commands_when_the_driver_goes(where: Path) -> None:
     executor = LocalExecutor(jobs=1)
     executor.submit(task(where, "echo $$ > pid; exec sleep 60"))
-    deadline = time.monotonic() + 20
-    while not (where / "pid").exists() or not (where / "pid").read_text().strip():
-        assert time.monotonic() < deadline
-        executor.poll()
-        time.sleep(0.02)
-    command = int((where / "pid").read_text())
+    command = pid_from(where / "pid", executor)
     assert alive(command)
     executor._spawner.close()  # what a SIGKILLed driver leaves: the spawner's input ends
     assert not alive(command), "the command outlived the driver's end"
@@ -236,12 +241,7 @@ def test_a_dead_spawner_fails_its_commands_and_the_next_one_starts_a_new_one(
     shared_env = {"PRODIGY_RUN_ID": "r1", "WHO": "again"}  # one overlay, as steps share it
     doomed = executor.submit(replace(task(where, "(sleep 30; echo late > late) & echo $! > bg;"
                                                  " sleep 30", node="doomed"), env=shared_env))
-    deadline = time.monotonic() + 20
-    while not (where / "bg").exists() or not (where / "bg").read_text().strip():
-        assert time.monotonic() < deadline
-        executor.poll()
-        time.sleep(0.02)
-    background = int((where / "bg").read_text())
+    background = pid_from(where / "bg", executor)
     spawner = executor._spawner._proc
     assert spawner is not None
     os.kill(spawner.pid, signal.SIGKILL)
