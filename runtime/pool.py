@@ -119,6 +119,7 @@ class LocalExecutor:
         self._pending: deque[tuple[_Job, Command | None]] = deque()
         self._sent: dict[int, _Job] = {}  # commands the spawner has, queued or running
         self._workers: dict[Connection, _Job | None] = {}  # None: idle
+        self._doomed: set[Connection] = set()  # busy workers of a pool that lost a worker
         self._selector = selectors.DefaultSelector()
         self._polled_at = 0.0
 
@@ -194,6 +195,7 @@ class LocalExecutor:
         # The loky pool itself stays warm for the next run in this process.
         self.stop_queued()
         live, self._workers = list(self._workers), {}
+        self._doomed.clear()
         for conn in live:
             with contextlib.suppress(OSError):
                 conn.send(None)
@@ -205,7 +207,7 @@ class LocalExecutor:
     # --- starting tasks ----------------------------------------------------------------------
 
     def _fill(self) -> None:
-        """Send queued tasks on, in order. Commands go to the spawner at once (it starts them
+        """Send queued tasks on, in order. Commands go to the spawner's queue (it starts them
         as its slots free); a worker task waits at the head until a slot is surely free, so
         together they never run more than `jobs` at a time and start in submission order."""
         while self._pending:
@@ -222,9 +224,11 @@ class LocalExecutor:
                     break  # every worker is busy: wait for one
                 try:  # the pool died before this task started: it runs on a new one
                     self._start_pool()
-                except ExecutorUnavailable as exc:
-                    self._pending.popleft()
-                    job.future.set_exception(exc)
+                except ExecutorUnavailable as exc:  # no pool: every queued worker task fails
+                    kept = deque(p for p in self._pending if p[1] is not None)
+                    for waiting, _ in (p for p in self._pending if p[1] is None):
+                        waiting.future.set_exception(exc)
+                    self._pending = kept
                 continue
             self._pending.popleft()
             self._workers[conn] = job
@@ -235,8 +239,9 @@ class LocalExecutor:
                 self._lost(conn)
         if self._spawner.urgent or len(self._sent) <= self.jobs:
             self._spawner.flush()
-        # else the spawner has commands queued: these go with the next poll or wait, several
-        # in one write (and one wake-up of the spawner) instead of one each.
+        # else the spawner has more commands than slots (or had, if some ended unreported):
+        # these go with the next poll or wait, several in one write (and one wake-up of the
+        # spawner) instead of one each; the run loop always polls or waits next.
 
     def _send_command(self, job: _Job, command: Command) -> None:
         self._start_spawner()
@@ -265,11 +270,12 @@ class LocalExecutor:
         finished = self._spawner.receive()
         if finished is None:  # the spawner died: what it had is lost
             self._selector.unregister(self._spawner)
-            dead = self._spawner.pid
-            self._spawner.close()
             # Its commands outlive it (sessions of their own): stop them before their nodes
-            # fail, so a retry never races the old attempt.
-            stop_groups(groups_with(spawner.MARKER, str(dead)))
+            # fail, so a retry never races the old attempt. Looked up before it is reaped, so
+            # its pid cannot meanwhile be another spawner's.
+            orphans = groups_with(spawner.MARKER, str(self._spawner.pid))
+            self._spawner.close()
+            stop_groups(orphans)
             lost, self._sent = list(self._sent.values()), {}
             for job in lost:
                 job.future.set_exception(RuntimeError("the process starting commands died"))
@@ -291,12 +297,20 @@ class LocalExecutor:
             job.future.set_result(result)
 
     def _answered(self, conn: Connection) -> None:
+        if conn not in self._workers:
+            return  # dropped earlier in this round (a sibling died): a stale selector key
         try:
             result = conn.recv()
         except (EOFError, OSError):
             self._lost(conn)
             return
         job = self._workers.get(conn)
+        if conn in self._doomed:  # its pool lost a worker: loky is stopping the rest of it
+            if job is not None:
+                job.future.set_result(result)  # before _drop, which fails unsettled tasks
+            self._drop(conn)
+            self._workers_changed()
+            return
         if conn in self._workers:
             self._workers[conn] = None
         self._workers_changed()
@@ -319,9 +333,12 @@ class LocalExecutor:
         for other, job in list(self._workers.items()):
             if job is None:
                 self._drop(other)
+            else:
+                self._doomed.add(other)  # its answer may still come: then it goes too
         self._workers_changed()
 
     def _drop(self, conn: Connection) -> None:
+        self._doomed.discard(conn)
         with contextlib.suppress(KeyError, ValueError, OSError):
             self._selector.unregister(conn)
         job = self._workers.pop(conn, None)

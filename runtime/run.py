@@ -462,30 +462,24 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
             kill_run(run_id)  # commands a killed driver left running must not race the resume
         run_env = environment.build(plan.workflow, run_id, cwd, dict(args or {}))
         executor = make_executor(options.executor, options.jobs, options.dask_scheduler)
-        executor.warm_up(kinds)
-        record = state.read_run(run_id)
-        now = time.time()
-        if record is None:
-            record = RunRecord(run_id, RunStatus.RUNNING, str(plan.workflow.get("name") or ""),
-                               source, str(cwd), now, now, os.getpid(), args=dict(args or {}),
-                               resume=f"prodigy resume {run_id}", attempts=0)
-        record.status, record.pid, record.finished_at = RunStatus.RUNNING, os.getpid(), None
-        record.attempts += 1
-        record.source = source
-        if store_plan:
-            atomic_write(state.plan_path(run_id), plan_text or plan.dumps())
-        state.write_run(record)
-        store = CheckpointStore(state.cache_dir)
-        run = Run(plan, state, store, run_id, cwd, options, run_env, sink)
-        run.events.emit(EventType.RUN_RESUMED if record.attempts > 1 else EventType.RUN_STARTED,
-                        workflow=record.workflow, source=source, nodes=len(plan.nodes),
-                        executor=executor.name, jobs=options.jobs, attempt=record.attempts)
-        try:
-            status = run.run(executor)
-        except BaseException:
-            record.status = RunStatus.FAILED
+        try:  # from here on the executor may have started processes
+            executor.warm_up(kinds)  # boots while the run's state is set up
+            record = _begin_attempt(state, run_id, plan, source, cwd, args)
+            if store_plan:
+                atomic_write(state.plan_path(run_id), plan_text or plan.dumps())
             state.write_run(record)
-            raise
+            store = CheckpointStore(state.cache_dir)
+            run = Run(plan, state, store, run_id, cwd, options, run_env, sink)
+            started_kind = EventType.RUN_RESUMED if record.attempts > 1 else EventType.RUN_STARTED
+            run.events.emit(started_kind, workflow=record.workflow, source=source,
+                            nodes=len(plan.nodes), executor=executor.name, jobs=options.jobs,
+                            attempt=record.attempts)
+            try:
+                status = run.run(executor)
+            except BaseException:
+                record.status = RunStatus.FAILED
+                state.write_run(record)
+                raise
         finally:
             executor.shutdown()
         outcome = _outcome(run, status, time.monotonic() - started)
@@ -501,6 +495,22 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
         if store is not None:
             store.close()
         state.unlock()
+
+
+def _begin_attempt(state: StateDir, run_id: str, plan: Plan, source: str, cwd: Path,
+                   args: dict[str, str] | None) -> RunRecord:
+    """The run's record, new or read back, marked running in this process for one more
+    attempt (not written yet)."""
+    record = state.read_run(run_id)
+    now = time.time()
+    if record is None:
+        record = RunRecord(run_id, RunStatus.RUNNING, str(plan.workflow.get("name") or ""),
+                           source, str(cwd), now, now, os.getpid(), args=dict(args or {}),
+                           resume=f"prodigy resume {run_id}", attempts=0)
+    record.status, record.pid, record.finished_at = RunStatus.RUNNING, os.getpid(), None
+    record.attempts += 1
+    record.source = source
+    return record
 
 
 def _outcome(run: Run, status: RunStatus, duration: float) -> RunOutcome:

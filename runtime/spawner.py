@@ -10,7 +10,8 @@ when it ends. The driver's bookkeeping then never sits between one command endin
 next one starting.
 
 Each command gets a new session (a process group of its own), stdin from /dev/null, and one
-pipe for stdout and stderr, which this process copies to the node's log as output arrives;
+pipe for stdout and stderr, which this process copies to the node's log (as output arrives,
+once the command has run WATCH_AFTER_S; a shorter one's output is copied when it ends);
 the log (header line first) is created with the first output, or when the command fails, so
 a silent step that succeeds leaves none. A background child that keeps the pipe open after
 its command ended keeps being copied until it closes it or the driver is done. A command
