@@ -225,9 +225,12 @@ class LocalExecutor:
                 try:  # the pool died before this task started: it runs on a new one
                     self._start_pool()
                 except ExecutorUnavailable as exc:  # no pool: every queued worker task fails
-                    kept = deque(p for p in self._pending if p[1] is not None)
-                    for waiting, _ in (p for p in self._pending if p[1] is None):
-                        waiting.future.set_exception(exc)
+                    kept: deque[tuple[_Job, Command | None]] = deque()
+                    for queued in self._pending:
+                        if queued[1] is None:
+                            queued[0].future.set_exception(exc)
+                        else:
+                            kept.append(queued)
                     self._pending = kept
                 continue
             self._pending.popleft()
@@ -304,15 +307,9 @@ class LocalExecutor:
         except (EOFError, OSError):
             self._lost(conn)
             return
-        job = self._workers.get(conn)
+        job, self._workers[conn] = self._workers[conn], None  # idle again
         if conn in self._doomed:  # its pool lost a worker: loky is stopping the rest of it
-            if job is not None:
-                job.future.set_result(result)  # before _drop, which fails unsettled tasks
             self._drop(conn)
-            self._workers_changed()
-            return
-        if conn in self._workers:
-            self._workers[conn] = None
         self._workers_changed()
         if job is not None:
             job.future.set_result(result)

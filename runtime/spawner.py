@@ -144,6 +144,7 @@ class Spawner:
         self.grace_s = grace_s
         self.base = {k.encode(): v.encode() for k, v in os.environ.items() if "=" not in k}
         self.envs: dict[int, tuple[dict[bytes, bytes], dict[str, str]]] = {}
+        self.marker = str(os.getpid()).encode()  # MARKER's value in every command's env
         self.cwd = os.getcwd()
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every command's stdin
         self.limit = 1
@@ -178,7 +179,7 @@ class Spawner:
                 _, env_id, clear, overlay = message
                 merged = {} if clear else dict(self.base)
                 merged.update((k.encode(), v.encode()) for k, v in overlay.items())
-                merged[MARKER.encode()] = str(os.getpid()).encode()
+                merged[MARKER.encode()] = self.marker
                 self.envs[env_id] = (merged, {})
             elif kind == "forget":
                 del self.envs[message[1]]
