@@ -24,8 +24,8 @@ import bench_exec
 
 from prodigy.cli.main import main as cli_main
 from prodigy.runtime import run as run_module
+from prodigy.runtime.executors.process import ProcessResult
 from prodigy.runtime.ops import OPS, NodeResult, Task
-from prodigy.runtime.process import ProcessResult
 
 
 class Settled:

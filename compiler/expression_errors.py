@@ -21,6 +21,8 @@ from typing import Any
 
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from prodigy.runtime.errors import ProdigyError
+
 MAX_DEPTH = 48  # deeper nesting is surely a mistake, and keeps the AST builder's recursion safe
 
 
@@ -38,7 +40,10 @@ class Problem:
         return Problem(self.code, self.message, self.start + offset, self.end + offset, self.hint)
 
 
-class ProblemError(Exception):
+class ProblemError(ProdigyError):
+    """An expression problem found while building the AST; the builder turns it into a
+    diagnostic at the expression's position."""
+
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem.message)
         self.problem = problem

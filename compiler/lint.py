@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from prodigy.compiler.model import Foreach, Shell, Step, Text, substeps
+from prodigy.compiler.commands.foreach import Foreach
+from prodigy.compiler.commands.shell import Shell
+from prodigy.compiler.model import Step, Text, substeps
 from prodigy.compiler.model_workflow import Workflow, walk_steps
 from prodigy.compiler.source import SourceMap
 from prodigy.runtime.diagnostics import Diagnostic, Severity

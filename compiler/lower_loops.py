@@ -20,16 +20,18 @@ from dataclasses import replace
 
 import networkx as nx
 
-from prodigy.compiler.lower_core import Expansion, Exprs, Lowering, Subplan, natural_key
-from prodigy.compiler.model import Foreach, GoalSeek, Step, substeps
+from prodigy.compiler.commands.foreach import LOOP_CONTEXT, Foreach
+from prodigy.compiler.commands.goal_seek import GoalSeek
+from prodigy.compiler.commands.registry import KIND_ROOTS
+from prodigy.compiler.lower_core import Expansion, Lowering, natural_key
+from prodigy.compiler.model import Step, substeps
 from prodigy.compiler.normalize_policies import tolerate
-from prodigy.compiler.scope import FOREACH_BODY, KIND_ROOTS, REFINEMENT, Scope
-from prodigy.runtime.nodes import BarrierParams, ForeachParams, GoalSeekParams
+from prodigy.compiler.scope import Scope
+from prodigy.runtime.nodes import BarrierParams
 from prodigy.runtime.plan import EdgeKind
 
 SEQ = EdgeKind.SEQUENCE
 _HOLE = "\x00"  # stands for the item number in the scratch lowering's node ids
-LOOP_CONTEXT = FOREACH_BODY | {"foreach"}
 # lower_steps.lower_body, passed in: loops hold steps, and steps hold loops.
 LowerBody = Callable[[Lowering, tuple[Step, ...], str, Scope, tuple[str, ...], EdgeKind],
                      tuple[str | None, tuple[str, ...], Scope]]
@@ -127,25 +129,3 @@ def _retarget(low: Lowering, mark: int, hole: str, join: str) -> None:
     for name, (node, plan) in list(low.captures.items()):
         if node.startswith(hole):
             low.captures[name] = (join, plan)
-
-
-def foreach_node(low: Lowering, loop: Foreach, base: str, scope: Scope, exprs: Exprs,
-                 lower_body: LowerBody) -> ForeachParams:
-    body = f"{base}.do"
-    low.subplans[body] = Subplan(base, "do")
-    inner = scope.sub(body, base, LOOP_CONTEXT, "a foreach body")
-    lower_body(low, loop.body, body, inner, (), SEQ)
-    return ForeachParams(body=body, items=loop.items, command=exprs.template(loop.command),
-                         parallel=loop.parallel, continue_on_error=loop.continue_on_error,
-                         max_items=loop.max_items)
-
-
-def goal_seek_node(low: Lowering, seek: GoalSeek, base: str, scope: Scope, exprs: Exprs,
-                   lower_body: LowerBody) -> GoalSeekParams:
-    attempt = f"{base}.attempt"
-    low.subplans[attempt] = Subplan(base, "attempt")
-    inner = scope.sub(attempt, base, REFINEMENT, "a goal_seek attempt")
-    lower_body(low, (seek.attempt,), attempt, inner, (), SEQ)
-    return GoalSeekParams(goal=seek.goal, attempt=attempt, validate=exprs.template(seek.validate),
-                          threshold=seek.threshold, max_attempts=seek.max_attempts,
-                          timeout_s=seek.timeout_s, fail_on_incomplete=seek.fail_on_incomplete)

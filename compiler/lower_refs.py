@@ -12,8 +12,9 @@ Only references written `${...}` are judged: a bare `$item` in a shell loop is t
 
 from __future__ import annotations
 
+from prodigy.compiler.commands.registry import PUBLISHED
 from prodigy.compiler.lower_core import Lowering
-from prodigy.compiler.scope import ITEM_ROOTS, PUBLISHED, IssueKind, Pending, RefIssue
+from prodigy.compiler.scope import ITEM_ROOTS, IssueKind, Pending, RefIssue
 from prodigy.runtime.plan import EdgeKind
 
 _ONLY_IN = {"error": "on_failure handlers", "test": "on_failure handlers",

@@ -11,45 +11,19 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from prodigy.compiler.lower_core import Exprs, Lowering, Subplan
+from prodigy.compiler.commands import analyze
+from prodigy.compiler.commands.base import Site, label_text
+from prodigy.compiler.commands.foreach import Foreach
+from prodigy.compiler.commands.registry import KIND_ROOTS, spec_of
+from prodigy.compiler.lower_core import Lowering, Subplan
 from prodigy.compiler.lower_exprs import freeze
-from prodigy.compiler.lower_loops import expandable, foreach_node, goal_seek_node, lower_expanded
-from prodigy.compiler.model import (
-    Analyze,
-    Claude,
-    Command,
-    Foreach,
-    GoalSeek,
-    Shell,
-    Step,
-    Validation,
-    Verify,
-    WriteFile,
-)
-from prodigy.compiler.model_json import commit_json, retry_json
-from prodigy.compiler.scope import FAILURE_HANDLER, KIND_ROOTS, REFINEMENT, Scope
-from prodigy.runtime.nodes import (
-    AnalyzeParams,
-    ClaudeParams,
-    GateParams,
-    HandlerParams,
-    NodeParams,
-    ShellParams,
-    ValidateParams,
-    VerifyParams,
-    WriteFileParams,
-)
+from prodigy.compiler.lower_loops import expandable, lower_expanded
+from prodigy.compiler.model import Command, Step, Validation, Verify
+from prodigy.compiler.scope import FAILURE_HANDLER, REFINEMENT, Scope
+from prodigy.runtime.nodes import GateParams, HandlerParams, ValidateParams, VerifyParams
 from prodigy.runtime.plan import EdgeKind
 
 SEQ, GATE = EdgeKind.SEQUENCE, EdgeKind.GATE
-LABEL_WIDTH = 72
-
-
-def label_text(prefix: str, text: str) -> str:
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    if len(first) > LABEL_WIDTH or "\n" in text.strip():
-        first = first[:LABEL_WIDTH].rstrip() + " …"
-    return f"{prefix}: {first}"
 
 
 def lower_steps(low: Lowering, steps: tuple[Step, ...], prefix: str, scope: Scope,
@@ -105,7 +79,7 @@ def lower_step(low: Lowering, step: Step, base: str, scope: Scope, preds: tuple[
         chain.gate = gate
     if step.analysis is not None:
         node = f"{base}.analysis"
-        low.add(node, _analyze_params(step.analysis, {}), scope, "analyze", step.analysis.span)
+        low.add(node, analyze.params(step.analysis, {}), scope, "analyze", step.analysis.span)
         chain.add(node)
     command = step.command
     if isinstance(command, Foreach) and expandable(step, chain.kind):
@@ -131,15 +105,10 @@ def _command_node(low: Lowering, step: Step, command: Command, base: str, scope:
                   chain: _Chain) -> Scope:
     """The command node `base`, its published names and its handler bodies."""
     exprs = low.exprs(scope, base)
-    published: tuple[str, ...]
-    if isinstance(command, Foreach):
-        params: NodeParams = foreach_node(low, command, base, scope, exprs, lower_body)
-        published, label = ("foreach", "step"), _foreach_label(command)
-    elif isinstance(command, GoalSeek):
-        params = goal_seek_node(low, command, base, scope, exprs, lower_body)
-        published, label = ("step",), label_text("goal_seek", command.goal)
-    else:
-        params, published, label = _simple(command, step, exprs)
+    spec = spec_of(command)
+    assert spec.lower is not None and spec.label is not None, spec.key
+    params = spec.lower(command, Site(low, step, base, scope, exprs, lower_body))
+    published, label = (*spec.publishes, "step"), spec.label(command)
     if "error" in scope.context:
         published = (*published, "handler")
     captures = [e.name for e in step.extracts]
@@ -157,59 +126,6 @@ def _command_node(low: Lowering, step: Step, command: Command, base: str, scope:
         params = replace(params, **changes)
     low.add(base, params, scope, step.label or label, step.span)
     return after.bind(carried)
-
-
-def _simple(command: Command, step: Step, exprs: Exprs
-            ) -> tuple[NodeParams, tuple[str, ...], str]:
-    common = _step_fields(step, exprs)
-    if isinstance(command, Shell):
-        return (ShellParams(command=exprs.template(command.command), **common),
-                ("shell", "step"), label_text("shell", command.command.value))
-    if isinstance(command, Claude):
-        return (ClaudeParams(prompt=exprs.template(command.prompt), **common),
-                ("claude", "step"), label_text("claude", command.prompt.value))
-    if isinstance(command, WriteFile):
-        return (WriteFileParams(path=exprs.template(command.path),
-                                content=exprs.template(command.content), format=command.format,
-                                mode=command.mode, create_dirs=command.create_dirs, **common),
-                ("write_file", "step"), label_text("write_file", command.path.value))
-    assert isinstance(command, Analyze)
-    return _analyze_params(command, common), ("step",), "analyze"
-
-
-def _analyze_params(command: Analyze, common: dict[str, Any]) -> AnalyzeParams:
-    return AnalyzeParams(max_cache_age_s=command.max_cache_age_s,
-                         force_refresh=command.force_refresh, save=command.save,
-                         format=command.format, **common)
-
-
-def _step_fields(step: Step, exprs: Exprs) -> dict[str, Any]:
-    capture = step.capture
-    return {
-        "env": {name: exprs.template(value) for name, value in step.env},
-        "working_dir": exprs.template(step.working_dir),
-        "clear_env": step.clear_env,
-        "timeout_s": step.timeout_s,
-        "retry": freeze(retry_json(step.retry)),
-        "capture": capture.name if capture else None,
-        "capture_format": capture.format if capture else "string",
-        "capture_streams": dict(capture.streams) if capture else {},
-        "output_file": exprs.template(step.output_file),
-        "commit_required": step.commit_required,
-        "auto_commit": step.auto_commit,
-        "commit_config": freeze(commit_json(step.commit_config)),
-        "step_id": step.id.value if step.id else None,
-        "outputs": {o.name: o.file_pattern for o in step.outputs},
-        "extract": {e.name: {"source": e.source, "pattern": e.pattern, "json_path": e.json_path,
-                             "max_size": e.max_size, "default": e.default,
-                             "multiline": e.multiline} for e in step.extracts},
-    }
-
-
-def _foreach_label(command: Foreach) -> str:
-    if command.items is not None:
-        return f"foreach: {len(command.items)} items"
-    return label_text("foreach", command.command.value if command.command else "")
 
 
 def _handlers(low: Lowering, step: Step, node: str, scope: Scope

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from prodigy.runtime.span import Span
+
+if TYPE_CHECKING:  # `analysis:` runs the analyze command before the step's own
+    from prodigy.compiler.commands.analyze import Analyze
 
 DataPath = tuple[str | int, ...]
 
@@ -37,63 +40,16 @@ class Text:
 # ------------------------------------------------------------------------------- commands
 
 
-@dataclass(frozen=True, slots=True)
-class Shell:
-    command: Text
+class Command:
+    """Base of every command's model class; each command keeps its class, reader and lowering
+    in its own module of `compiler/commands/`, listed once in `commands/registry.py`."""
+
+    __slots__ = ()
     span: Span
 
-
-@dataclass(frozen=True, slots=True)
-class Claude:
-    prompt: Text
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class WriteFile:
-    path: Text
-    content: Text
-    format: Literal["text", "json", "yaml"]
-    mode: str  # octal text such as "0644"
-    create_dirs: bool
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Analyze:
-    max_cache_age_s: int
-    force_refresh: bool
-    save: bool
-    format: Literal["summary", "detailed", "json"]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Foreach:
-    """Items are either a literal list (as text) or a shell command whose lines are the items."""
-
-    items: tuple[str, ...] | None
-    command: Text | None
-    body: tuple[Step, ...]
-    parallel: int  # concurrent items; 1 = sequential
-    continue_on_error: bool
-    max_items: int | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class GoalSeek:
-    goal: str
-    attempt: Step  # the command refined on each attempt (a claude or shell step)
-    validate: Text  # shell command printing the score
-    threshold: float
-    max_attempts: int
-    timeout_s: float | None
-    fail_on_incomplete: bool
-    span: Span
-
-
-Command = Shell | Claude | WriteFile | Analyze | Foreach | GoalSeek
+    def nested(self) -> tuple[Step, ...]:
+        """The steps this command holds (a loop's body), for walks over every step."""
+        return ()
 
 
 # ---------------------------------------------------------------------- step options
@@ -269,11 +225,8 @@ class Step:
 
 def substeps(step: Step) -> Iterator[Step]:
     """The steps nested directly in `step`: handler, loop and validation bodies."""
-    command = step.command
-    if isinstance(command, Foreach):
-        yield from command.body
-    elif isinstance(command, GoalSeek):
-        yield command.attempt
+    if step.command is not None:
+        yield from step.command.nested()
     if step.on_failure is not None:
         yield from step.on_failure.steps
     yield from step.on_success

@@ -27,7 +27,6 @@ from prodigy.compiler.model_workflow import (
     WorktreeConfig,
 )
 from prodigy.compiler.normalize_base import (
-    READS,
     Ctx,
     Fields,
     count,
@@ -77,7 +76,7 @@ def normalize(
     fields = Fields(data, (), "mapReduceWorkflow" if mode == "mapreduce" else "standardWorkflow",
                     ctx)
     for key in _UNSUPPORTED:
-        if key in READS[fields.schema] and fields.has(key):
+        if fields.allows(key) and fields.has(key):
             ctx.error("P119", f"`{key}:` (workflow composition) is not supported",
                       fields.key_span(key), hint="inline the steps into this workflow")
     env = environment(fields, profile)

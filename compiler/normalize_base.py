@@ -20,14 +20,17 @@ from prodigy.compiler.source import SourceMap
 from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.span import Span
 
-_STEP = ("claude", "shell", "analyze", "foreach", "write_file", "goal_seek", "test", "command",
-         "handler", "name", "args", "options", "metadata", "id", "description", "timeout",
-         "when", "capture_output", "capture", "capture_format", "capture_streams",
-         "output_file", "output", "env", "working_dir", "clear_env", "temporary",
-         "commit_required", "commit_config", "auto_commit", "outputs", "analysis",
-         "on_success", "on_failure", "on_exit_code", "retry", "validate", "step_validate",
-         "skip_validation", "validation_timeout", "ignore_validation_failure", "allow_failure",
-         "continue_on_error", "fail_workflow", "max_attempts", "retry_config")
+# The options of a step mapping. Its command keys, and the fields of each command's own
+# mapping, are declared by the command modules (`compiler/commands/`): their readers pass them
+# to `Fields` themselves (`STEP_FIELDS` in normalize_steps.py).
+STEP_OPTIONS = ("name", "args", "options", "metadata", "id", "description", "timeout", "when",
+                "capture_output", "capture", "capture_format", "capture_streams", "output_file",
+                "output", "env", "working_dir", "clear_env", "temporary", "commit_required",
+                "commit_config", "auto_commit", "outputs", "analysis", "on_success",
+                "on_failure", "on_exit_code", "retry", "validate", "step_validate",
+                "skip_validation", "validation_timeout", "ignore_validation_failure",
+                "allow_failure", "continue_on_error", "fail_workflow", "max_attempts",
+                "retry_config")
 _WORKFLOW = ("name", "description", "version", "mode", "env", "secrets", "env_files",
              "profiles", "active_profile", "merge", "retry_defaults", "worktree_config",
              "timeout", "imports", "template", "templates", "extends", "parameters",
@@ -48,18 +51,9 @@ READS: dict[str, frozenset[str]] = {
                               "failure_threshold", "error_collection"),
         "standardWorkflow/checkpoint": _CHECKPOINT,
         "mapReduceWorkflow/checkpoint": _CHECKPOINT,
-        "stepObject": _STEP,
         "commandMetadata": ("retries", "timeout", "continue_on_error", "env", "commit_required"),
         "outputDecl": ("file_pattern",),
         "analysisConfig": ("force_refresh", "max_cache_age"),
-        "analyze": ("max_cache_age", "force_refresh", "save", "format"),
-        "foreach": ("foreach", "items", "input", "do", "parallel", "continue_on_error",
-                    "max_items"),
-        "writeFile": ("path", "content", "format", "mode", "create_dirs"),
-        "goalSeek": ("goal", "claude", "shell", "command", "validate", "threshold",
-                     "max_attempts", "timeout_seconds", "fail_on_incomplete"),
-        "testCommand": ("command", "on_failure"),
-        "handler": ("name", "attributes"),
         "captureStreams": ("stdout", "stderr", "exit_code", "success", "duration"),
         "commitConfig": ("message_template", "message_pattern", "sign", "author",
                          "include_files", "exclude_files", "squash"),
@@ -148,10 +142,16 @@ class Fields:
     path: DataPath
     schema: str
     ctx: Ctx
+    # The fields it may read; None means READS[schema] (command modules pass their own).
+    reads: frozenset[str] | None = None
+
+    def allows(self, key: str) -> bool:
+        return key in (READS[self.schema] if self.reads is None else self.reads)
 
     def _check(self, key: str) -> None:
-        if key not in READS[self.schema]:
-            raise KeyError(f"normalizer reads {key!r}, which READS[{self.schema!r}] lacks")
+        if not self.allows(key):
+            raise KeyError(f"normalizer reads {key!r}, which the fields of {self.schema!r} "
+                           "lack")
 
     def has(self, key: str) -> bool:
         self._check(key)
@@ -174,10 +174,12 @@ class Fields:
     def value_span(self, key: str) -> Span:
         return self.ctx.span(self.at(key))
 
-    def child(self, key: str, schema: str) -> Fields | None:
+    def child(self, key: str, schema: str, reads: tuple[str, ...] | None = None
+              ) -> Fields | None:
         value = self.get(key)
         if isinstance(value, Mapping):
-            return Fields(value, self.at(key), schema, self.ctx)
+            return Fields(value, self.at(key), schema, self.ctx,
+                          None if reads is None else frozenset(reads))
         return None
 
     def text(self, key: str) -> Text | None:

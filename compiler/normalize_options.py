@@ -14,22 +14,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Literal, cast
 
+from prodigy.compiler.commands.analyze import Analyze
+from prodigy.compiler.commands.base import LOOP_OPTIONS, SHARED_OPTIONS
+from prodigy.compiler.commands.registry import COMMAND_KEYS, spec_of
 from prodigy.compiler.model import (
-    Analyze,
     Capture,
-    Claude,
     Command,
     CommitConfig,
     ExitHandler,
-    Foreach,
-    GoalSeek,
     Handler,
     Output,
     Retry,
-    Shell,
     Step,
     Text,
-    WriteFile,
 )
 from prodigy.compiler.normalize_base import DEFAULT_STREAMS, Fields, scalar_text, seconds
 from prodigy.compiler.normalize_policies import (
@@ -41,14 +38,10 @@ from prodigy.compiler.normalize_policies import (
     verify,
 )
 
-COMMAND_KEYS = ("claude", "shell", "analyze", "foreach", "write_file", "goal_seek", "test",
-                "command", "handler")
 _STREAMS = dict(DEFAULT_STREAMS)
 _STREAM_WORDS = {"stdout": ("stdout",), "stderr": ("stderr",), "both": ("stdout", "stderr")}
 _FORMATS = {"string": "string", "text": "string", "json": "json", "lines": "lines",
             "number": "number", "boolean": "boolean"}
-
-
 
 
 def options(fields: Fields, command: Command | None, test_handler: Handler | None,
@@ -110,28 +103,19 @@ def options(fields: Fields, command: Command | None, test_handler: Handler | Non
     return _tolerance(fields, meta, step, exhausted == "continue")
 
 
-# Options of a command that runs a process; a loop or a bare validation has no process of its
-# own, so on those they would be silently dropped: they are reported instead.
-_PROCESS_OPTIONS = ("env", "working_dir", "clear_env", "timeout", "capture", "capture_output",
-                    "capture_format", "capture_streams", "output_file", "output",
-                    "commit_required", "auto_commit", "commit_config", "outputs", "retry",
-                    "retry_config", "max_attempts", "metadata")
-_COMMAND_OPTIONS = ("on_failure", "on_success", "on_exit_code", "step_validate", "analysis")
-
-
 def _inapplicable(fields: Fields, command: Command | None) -> None:
-    keys: tuple[str, ...]
-    if isinstance(command, Foreach | GoalSeek):
-        kind, keys = ("foreach" if isinstance(command, Foreach) else "goal_seek",
-                      _PROCESS_OPTIONS)
-        hint = "put it on the commands inside the loop"
-    elif command is None:
-        kind, keys = "validate-only", _PROCESS_OPTIONS + _COMMAND_OPTIONS
+    """A shared option the step's command does not honour is an error, not a dropped key."""
+    honoured: tuple[str, ...] = ()
+    if command is None:
+        kind = "validate-only"
         hint = "put the validation on the step whose work it checks"
     else:
-        return
-    for key in keys:
-        if fields.get(key) not in (None, False):
+        spec = spec_of(command)
+        kind, honoured = spec.key, spec.options
+        hint = ("put it on the commands inside the loop" if spec.options == LOOP_OPTIONS
+                else f"`{kind}` steps take: {', '.join(spec.options)}")
+    for key in SHARED_OPTIONS:
+        if key not in honoured and fields.get(key) not in (None, False):
             fields.ctx.error("P119", f"`{key}` has no effect on a {kind} step",
                              fields.key_span(key), hint=hint)
 
@@ -175,7 +159,7 @@ def _retry(fields: Fields, meta: Fields | None, command: Command | None
     if attempts is not None:
         base = defaults or retry(Fields({}, fields.path, "retry", ctx))[0]
         return replace(base, attempts=max(attempts, 1)), "stop"
-    if defaults is not None and isinstance(command, Shell | Claude | WriteFile):
+    if defaults is not None and command is not None and "retry" in spec_of(command).options:
         return defaults, "stop"
     return None, "stop"
 

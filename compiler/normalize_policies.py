@@ -13,15 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Literal, cast
 
+from prodigy.compiler.commands.claude import Claude
+from prodigy.compiler.commands.shell import Shell
 from prodigy.compiler.model import (
     Capture,
     Check,
-    Claude,
     DataPath,
     Handler,
     Incomplete,
     Retry,
-    Shell,
     Step,
     Text,
     Validation,
@@ -29,7 +29,6 @@ from prodigy.compiler.model import (
 )
 from prodigy.compiler.normalize_base import (
     DEFAULT_STREAMS,
-    READS,
     Ctx,
     Fields,
     number_at,
@@ -324,7 +323,7 @@ _Backoff = tuple[Literal["fixed", "linear", "exponential", "fibonacci", "custom"
 
 def _opt(params: Fields, key: str) -> float | None:
     """A duration of a backoff mapping, when that spelling of backoff has the field."""
-    return seconds(params, key) if key in READS[params.schema] else None
+    return seconds(params, key) if params.allows(key) else None
 
 
 def _backoff(fields: Fields) -> _Backoff:
@@ -352,10 +351,10 @@ def _backoff(fields: Fields) -> _Backoff:
     if initial is None:
         initial = _opt(params, "initial")
     base = 2.0
-    if "base" in READS[params.schema]:
+    if params.allows("base"):
         base = params.number("base") or params.number("multiplier") or 2.0
     delays: list[float] = []
-    raw = params.get("delays") if "delays" in READS[params.schema] else None
+    raw = params.get("delays") if params.allows("delays") else None
     for i, item in enumerate(raw if isinstance(raw, list) else []):
         found = number_at(item, (*params.at("delays"), i), params.ctx, "a duration",
                           parse_duration)

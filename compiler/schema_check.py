@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
+from prodigy.compiler.commands.registry import COMMAND_KEYS
 from prodigy.compiler.resources import schema
 from prodigy.compiler.schema_messages import (
-    COMMAND_KEYS,
     TYPE_WORDS,
     closest,
     got,

@@ -10,10 +10,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
+from prodigy.compiler.commands.registry import COMMAND_KEYS
 from prodigy.compiler.source import DataPath
 
-COMMAND_KEYS = ("claude", "shell", "analyze", "foreach", "write_file", "goal_seek", "test",
-                "command", "handler")
 MAPREDUCE_ONLY = {"setup", "map", "reduce", "error_policy", "on_item_failure",
                   "continue_on_failure", "max_failures", "failure_threshold", "error_collection"}
 # Keys upstream accepted or documented once, and what replaced them.

@@ -32,12 +32,11 @@ MERGE_PHASE = frozenset({"merge"})
 ALWAYS = frozenset({"workflow", "step", "env", "PROJECT_ROOT", "WORKTREE", "ITERATION", "ARG",
                     "INDEX", "TOTAL", "PRODIGY_RUN_ID", "PRODIGY_AUTOMATION"})
 _POSITIONAL = re.compile(r"ARG_[0-9]+|[0-9]+")
-# Roots only a node of some kind publishes: `${shell.output}` needs an earlier shell step.
-PUBLISHED = frozenset({"shell", "claude", "write_file", "foreach", "handler", "validation",
-                       "map", "CAPTURED_OUTPUT"})
+# Roots a construct publishes (an on_failure handler, a validation, the map phase, a capture);
+# the roots commands publish (`${shell.output}` needs an earlier shell step) are their specs'
+# (`commands/registry.py`: PUBLISHED and KIND_ROOTS join the two).
+CONSTRUCT_ROOTS = frozenset({"handler", "validation", "map", "CAPTURED_OUTPUT"})
 ITEM_ROOTS = MAP_AGENT | FOREACH_BODY
-# Roots that name "the latest node of some kind" rather than one chosen variable.
-KIND_ROOTS = PUBLISHED | {"step"}
 
 
 @dataclass(frozen=True, slots=True)

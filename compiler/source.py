@@ -32,6 +32,7 @@ from prodigy.compiler.source_events import (
 )
 from prodigy.compiler.source_map import CONTAINER, STYLE_CODE, DataPath, ScalarSource, SourceMap
 from prodigy.runtime.diagnostics import Diagnostic
+from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.span import Span
 
 __all__ = ["DataPath", "LoadedFile", "ScalarSource", "SourceMap", "load_file", "load_text"]
@@ -277,7 +278,7 @@ def _check_expansion(root: Node) -> None:
     size(root)
 
 
-class _AliasError(Exception):
+class _AliasError(ProdigyError):
     def __init__(self, node: Node) -> None:
         self.node = node
 

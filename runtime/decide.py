@@ -306,7 +306,7 @@ def dry_run(plan: Plan, *, state: StateDir, run_id: str | None, cwd: Path,
         ctx = Context(run_id or "dry-run", nid, node.label,
                       {**scope, **variables, **thaw(node.params.bindings)}, variables, cwd, run_env)
         prepared = op.prepare(node.params, ctx)
-        if op.loop is not None:
+        if op.loop:
             bodies = {name: plan_digest(subplans[name]) for name in body_names(node.params)
                       if name in subplans}
             prepared = replace(prepared, inputs={**prepared.inputs, "@bodies": bodies})
@@ -325,7 +325,8 @@ def dry_run(plan: Plan, *, state: StateDir, run_id: str | None, cwd: Path,
         out[nid] = decision
         if decision.action is Action.REUSE:
             own[nid] = dict(records[nid].result.get("variables") or {})
-        elif node.kind == "claude" or getattr(node.params, "capture", None) or op.loop:
+        elif (not node.params.repeatable or getattr(node.params, "capture", None)
+              or op.loop):
             tainted.add(nid)  # what it will capture is not known before it runs
     return [(node, out[node.id]) for node in plan.nodes]
 

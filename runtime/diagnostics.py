@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.span import Span
 
 
@@ -43,8 +44,9 @@ CODES: dict[str, Code] = {
     "P111": Code("wrong type", "see the schema for the accepted forms"),
     "P112": Code("missing required key", "add the key"),
     "P113": Code("invalid value", "use one of the accepted values"),
-    "P114": Code("step has no command", "give the step one of: claude, shell, analyze, "
-                 "foreach, write_file, validate, goal_seek"),
+    # The emitted hint names the command keys (compiler/commands/registry.py).
+    "P114": Code("step has no command",
+                 "give the step one command (see the step types), or `validate:`"),
     "P115": Code("step has several commands", "split it into one step per command"),
     "P116": Code("schema violation", "see the schema for the accepted forms"),
     "P117": Code("secret value written in the workflow", "read it from the environment: "
@@ -149,7 +151,7 @@ def render_json(diagnostics: Sequence[Diagnostic]) -> str:
     return json.dumps(rows, indent=2) + "\n"
 
 
-class CompileError(Exception):
+class CompileError(ProdigyError):
     """Raised by the compiler pipeline once a stage produced errors; carries all of them."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:

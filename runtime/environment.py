@@ -40,10 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.runtime.errors import ProdigyError
+from prodigy.runtime.nodes import NODE_KINDS, StepParams
 from prodigy.runtime.ops.render import render, test
 
 MAX_VAR_BYTES = 64 * 1024
-_AUTO = ("shell.", "claude.", "write_file.")  # what every step publishes: not exported
+# What every step node publishes (`shell.output`, `write_file.exit_code`, ...): not exported.
+_AUTO = tuple(f"{kind}." for kind, cls in NODE_KINDS.items() if issubclass(cls, StepParams))
 _NOT_EXPORTED = frozenset({"map.results"})  # unbounded: never measured, never exported
 _SENSITIVE = re.compile(
     r"pass(word|wd)?|pwd|token|api[_-]?key|secret|auth|bearer|private[_-]?key|ssh[_-]?key|"

@@ -23,3 +23,7 @@ class CheckpointError(ProdigyError):
 
 class ExecutorUnavailable(ProdigyError):
     """The requested executor cannot be used here (missing extra, bad scheduler address)."""
+
+
+class InternalError(ProdigyError):
+    """Prodigy reached a state it should not: a bug, reported as such (exit 3)."""

@@ -1,7 +1,7 @@
 """A frame: one running instance of a plan, and the life of each of its nodes.
 
 The main plan runs as one frame. Loop and expansion nodes (map, foreach, validate, goal_seek;
-see `loops.py`) run their sub-plans as further frames, one per item or attempt, created when
+see `loops/`) run their sub-plans as further frames, one per item or attempt, created when
 they are needed and dropped when they end, so a 100,000-item map never holds more than its
 window of frames. Every frame has its own scheduler over the sub-plan's shared `Template`
 (graph computed once per sub-plan); its node ids are the template's ids under the frame's
@@ -147,7 +147,7 @@ class Frame:
                                 else ((Why.FAILED_BEFORE, f"handler re-attempt {attempt}"),))
         self.first_try[node_id] = time.monotonic()
         self.cycle_tries[node_id] = 1
-        if op.loop is not None:
+        if op.loop:
             # Never started before: no item or attempt of it can have a record to look up.
             fresh = self.records.get(gid) is None
             if checkpointed:
@@ -205,7 +205,7 @@ class Frame:
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 return NodeResult(ok=False, message=f"cannot prepare {node.kind} params: {exc}")
             inputs_json = None
-        if op.loop is not None:
+        if op.loop:
             # A loop's key covers its bodies: editing an agent template reruns the map.
             bodies = {name: self.host.template(name).digest
                       for name in body_names(node.params) if name in self.host.subplans}

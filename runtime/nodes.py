@@ -28,6 +28,9 @@ class NodeParams:
     """
 
     kind: ClassVar[str] = ""
+    # Whether running it again on the same inputs gives the same output (a shell command is
+    # taken to; an agent's answer is not): the dry run tells what downstream nodes will rerun.
+    repeatable: ClassVar[bool] = True
     bindings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -154,6 +157,7 @@ class ShellParams(StepParams):
 @node_kind("claude")
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ClaudeParams(StepParams):
+    repeatable: ClassVar[bool] = False
     prompt: Encoded
 
 

@@ -10,7 +10,7 @@
              -> finish each attempt (retry? succeed / fail / handle)
 
 The driver owns everything with state: the frames (`frame.py`: the main plan, and the
-sub-plan instances loops create), the loops (`loops.py`), retries (with backoff timers, so a
+sub-plan instances loops create), the loops (`loops/`), retries (with backoff timers, so a
 waiting retry does not hold a worker), timeouts (put into the task, enforced where the
 process runs), checkpoint writes and events. A task is sent only after the records of its
 round are committed, so a node is dispatched only after the done records of what it depends
@@ -43,11 +43,12 @@ from prodigy.runtime import environment
 from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.events import EventLog, EventType
 from prodigy.runtime.executors import Executor, TaskFuture, make_executor
+from prodigy.runtime.executors.process import KILL_GRACE_S, kill_run
 from prodigy.runtime.frame import Frame, FrameSpec, Template
+from prodigy.runtime.loops import LOOPS, Loop
 from prodigy.runtime.masking import Masker
-from prodigy.runtime.ops import OPS, NodeResult, Prepared, Task, check_kinds
+from prodigy.runtime.ops import NodeResult, Prepared, Task, check_kinds
 from prodigy.runtime.plan import Plan
-from prodigy.runtime.process import KILL_GRACE_S, kill_run
 from prodigy.runtime.scheduler import NodeState, Reason
 from prodigy.runtime.store import (
     CheckpointStore,
@@ -128,7 +129,7 @@ class Run:
         scope = environment.base_scope(plan.workflow, run_env)
         self.main = Frame(self, tpl, FrameSpec("", scope, {}, cwd, ""))
         self.frames: list[Frame] = [self.main]
-        self.loops: list[Any] = []  # loops.Loop objects running
+        self.loops: list[Loop] = []  # the loops running
         self.futures: dict[TaskFuture, tuple[Any, str, Task]] = {}
         self.outbox: list[tuple[Any, str, Task]] = []  # tasks waiting for this round's commit
         self.timers: list[tuple[float, int, Frame, str, Task]] = []
@@ -177,10 +178,7 @@ class Run:
                                      task))
 
     def start_loop(self, frame: Frame, node_id: str, prepared: Prepared, fresh: bool) -> None:
-        node = frame.tpl.nodes[node_id]
-        factory = OPS[node.kind].loop
-        assert factory is not None
-        loop = factory(self, frame, node_id, prepared)
+        loop = LOOPS[frame.tpl.nodes[node_id].kind](self, frame, node_id, prepared)
         loop.fresh = fresh
         self.loops.append(loop)
         loop.begin()

@@ -25,7 +25,7 @@ Items. A map or foreach checkpoints per item, not per node of its body: an item 
 without one runs again whole.
 
 The dead-letter queue holds one entry per failed map item (`DlqPut`: a JSON object, shape in
-`runtime/dlq.py`), written in the same transaction as the item's record, so a crash never
+`runtime/loops/dlq.py`), written in the same transaction as the item's record, so a crash never
 leaves a failed item recorded but missing from the queue. Entries are found through small
 index records: per (run, loop) the item indices, in shards of SHARD items, and per run the
 loops and shards that hold any.

@@ -10,15 +10,17 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from prodigy.cli.common import ExitCode, add_binding_options, parse_bindings, print_diagnostics
 
 if TYPE_CHECKING:
     from prodigy.runtime.diagnostics import Diagnostic
 
 
-def add_compile_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     validate = commands.add_parser(
         "validate",
         help="check workflow files without running them (for editors, CI and pre-commit)",
@@ -48,52 +50,7 @@ def add_compile_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     compile_.set_defaults(handler=run_compile)
 
 
-def add_binding_options(parser: argparse.ArgumentParser) -> None:
-    """Options that bind workflow variables at compile time (shared with `run`)."""
-    parser.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
-                        help="bind ${NAME} (repeatable)")
-    parser.add_argument("--args", action="append", default=[], metavar="VALUE",
-                        dest="positional_args", help="bind $ARG, $ARG_1.., $1.. (repeatable)")
-    parser.add_argument("--profile", metavar="NAME", help="activate an env profile")
-
-
-def parse_bindings(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
-    """The --arg/--args values as variables; malformed ones are returned as error messages."""
-    bound: dict[str, str] = {}
-    errors: list[str] = []
-    for raw in args.arg:
-        name, sep, value = raw.partition("=")
-        if not sep or not name.strip():
-            errors.append(f"--arg expects NAME=VALUE, got {raw!r}")
-            continue
-        bound[name.strip()] = value
-    positional: list[str] = args.positional_args
-    if positional:
-        bound.setdefault("ARG", positional[0])
-        for index, value in enumerate(positional, start=1):
-            bound.setdefault(f"ARG_{index}", value)
-            bound.setdefault(str(index), value)
-    return bound, errors
-
-
-def print_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str) -> None:
-    from prodigy.runtime.diagnostics import render_json, render_text, sorted_unique
-
-    ordered = sorted_unique(diagnostics)
-    if fmt == "json":
-        sys.stdout.write(render_json(ordered))
-        return
-    sources: dict[str, str] = {}
-    for diag in ordered:
-        if diag.span is not None and diag.span.file not in sources:
-            try:
-                sources[diag.span.file] = Path(diag.span.file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                sources[diag.span.file] = ""
-    sys.stderr.write(render_text(ordered, sources))
-
-
-def _cli_diagnostic(message: str, code: str = "P501"):  # type: ignore[no-untyped-def]
+def _cli_diagnostic(message: str, code: str = "P501") -> Diagnostic:
     from prodigy.runtime.diagnostics import Diagnostic
 
     return Diagnostic(code, message, None)
@@ -106,7 +63,7 @@ def run_validate(args: argparse.Namespace) -> int:
     bindings, errors = parse_bindings(args)
     if errors:
         print_diagnostics([_cli_diagnostic(e) for e in errors], args.format)
-        return 2
+        return ExitCode.INVALID
     diagnostics = []
     for file in args.files:
         diagnostics.extend(validate_file(file, bindings or None, args.profile))
@@ -116,7 +73,7 @@ def run_validate(args: argparse.Namespace) -> int:
         failing = [d for d in diagnostics if d.severity is Severity.ERROR]
     if diagnostics or args.format == "json":
         print_diagnostics(diagnostics, args.format)
-    return 2 if failing else 0
+    return ExitCode.INVALID if failing else ExitCode.OK
 
 
 def run_compile(args: argparse.Namespace) -> int:
@@ -127,18 +84,18 @@ def run_compile(args: argparse.Namespace) -> int:
     bindings, errors = parse_bindings(args)
     if errors:
         print_diagnostics([_cli_diagnostic(e) for e in errors], args.format)
-        return 2
+        return ExitCode.INVALID
     try:
         plan = compile_file(args.file, bindings, args.profile)
     except CompileError as exc:
         print_diagnostics(list(exc.diagnostics), args.format)
-        return 2
+        return ExitCode.INVALID
     chunks = emit(plan, args.emit)
     if args.output:
         write_atomically(Path(args.output), chunks)
     else:
         sys.stdout.writelines(chunks)
-    return 0
+    return ExitCode.OK
 
 
 def write_atomically(path: Path, chunks: Iterable[str]) -> None:

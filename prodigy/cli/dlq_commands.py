@@ -27,17 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prodigy.cli.run_commands import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_LOCKED,
-    EXIT_OK,
-    _invalid,
-    _state,
-)
+from prodigy.cli.common import ExitCode, invalid_input, resolve_state_dir, run_and_report
 
 
-def add_dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = commands.add_parser("dlq", help="failed map items of a run: list, show, retry, purge",
                               description="The dead-letter queue of a run's map phase.")
     actions = dlq.add_subparsers(dest="dlq_action", metavar="ACTION", required=True)
@@ -68,13 +61,13 @@ def _entries(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]] | int
     from prodigy.runtime.errors import CheckpointError
     from prodigy.runtime.store import CheckpointStore
 
-    state = _state(args)
+    state = resolve_state_dir(args)
     if state.read_run(args.run_id) is None:
-        return _invalid(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)")
+        return invalid_input(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)")
     try:
         store = CheckpointStore(state.cache_dir)
     except CheckpointError as exc:
-        return _invalid(str(exc))
+        return invalid_input(str(exc))
     try:
         return state, store.dlq_entries(args.run_id)
     finally:
@@ -88,21 +81,21 @@ def cmd_list(args: argparse.Namespace) -> int:
     _, entries = found
     if args.json:
         print(json.dumps(entries, indent=1, ensure_ascii=False))
-        return EXIT_OK
+        return ExitCode.OK
     if not entries:
         print(f"the dead-letter queue of {args.run_id} is empty", file=sys.stderr)
-        return EXIT_OK
+        return ExitCode.OK
     print(f"{'ITEM':<12} {'TYPE':<16} {'EXIT':>5} {'FAILS':>5}  {'LAST FAILURE':<19}  ERROR")
     for e in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.get("last_failure_at") or 0))
         error = str(e.get("error") or "").splitlines()[0][:80] if e.get("error") else ""
         print(f"{e['item_id']:<12} {e.get('error_type', ''):<16} {_text(e.get('exit_code')):>5} "
               f"{e.get('failure_count', 1):>5}  {when:<19}  {error}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from prodigy.runtime.dlq import index_of
+    from prodigy.runtime.loops.dlq import index_of
 
     found = _entries(args)
     if isinstance(found, int):
@@ -111,11 +104,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     index = index_of(args.item_id)
     entry = next((e for e in entries if e.get("index") == index), None)
     if entry is None:
-        return _invalid(f"{args.item_id!r} is not in the dead-letter queue of {args.run_id} "
-                        "(see `prodigy dlq list`)")
+        return invalid_input(f"{args.item_id!r} is not in the dead-letter queue of "
+                             f"{args.run_id} (see `prodigy dlq list`)")
     if args.json:
         print(json.dumps(entry, indent=1, ensure_ascii=False))
-        return EXIT_OK
+        return ExitCode.OK
     for key in ("item_id", "loop", "error", "error_type", "exit_code", "failed_step",
                 "attempts", "failure_count", "reprocess_eligible", "log"):
         print(f"{key + ':':<20} {_text(entry.get(key))}")
@@ -128,7 +121,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("output (tail):")
         for line in tail:
             print(f"  | {line}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
@@ -142,7 +135,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         state.lock(args.run_id)  # a live run may be writing to this queue
     except StateLocked as exc:
         print(f"prodigy: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
+        return ExitCode.LOCKED
     try:
         store = CheckpointStore(state.cache_dir)
         try:
@@ -156,7 +149,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     else:
         print(f"purged {removed} item(s) from the dead-letter queue of {args.run_id}",
               file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -165,59 +158,47 @@ def cmd_retry(args: argparse.Namespace) -> int:
         return found
     state, entries = found
     if args.jobs < 1:
-        return _invalid("--jobs must be at least 1")
+        return invalid_input("--jobs must be at least 1")
     if args.filter:
         from prodigy.compiler.expressions import parse_filter  # only here: the runtime never
         from prodigy.runtime.expr import filter_items  # imports the compiler
 
         expr, problems = parse_filter(args.filter)
         if expr is None:
-            return _invalid(f"--filter {args.filter!r}: "
-                            + "; ".join(p.message for p in problems))
+            return invalid_input(f"--filter {args.filter!r}: "
+                                 + "; ".join(p.message for p in problems))
         entries = filter_items(entries, expr)
     if not entries:
         print(json.dumps({"run_id": args.run_id, "retried": [], "succeeded": [],
                           "still_failing": []}) if args.json else
               f"nothing to retry in the dead-letter queue of {args.run_id}",
               file=sys.stdout if args.json else sys.stderr)
-        return EXIT_OK
+        return ExitCode.OK
     wanted: dict[str, set[int]] = {}
     for entry in entries:
         wanted.setdefault(str(entry["loop"]), set()).add(int(entry["index"]))
     return _retry(args, state, wanted)
 
 
-def _retry(args: argparse.Namespace, state: Any, wanted: dict[str, set[int]]) -> int:
-    from prodigy.runtime.environment import SetupError
-    from prodigy.runtime.errors import CheckpointError, PlanError
-    from prodigy.runtime.executors import ExecutorUnavailable
+def _retry(args: argparse.Namespace, state: Any, wanted: dict[str, set[int]]) -> ExitCode:
     from prodigy.runtime.plan import Plan
-    from prodigy.runtime.report import make_reporter
-    from prodigy.runtime.run import RunOptions, execute
-    from prodigy.runtime.store import CheckpointStore, RunStatus, StateLocked
+    from prodigy.runtime.run import RunOptions
+    from prodigy.runtime.store import CheckpointStore
 
     record = state.read_run(args.run_id)
     path = state.plan_path(args.run_id)
     try:
         plan = Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return _invalid(f"{path}: the run's plan is unreadable: {exc}")
+        return invalid_input(f"{path}: the run's plan is unreadable: {exc}")
     options = RunOptions(jobs=args.jobs, executor=args.executor,
                          retry_items={loop: frozenset(ix) for loop, ix in wanted.items()})
-    reporter = None if args.json else make_reporter(False)
-    try:
-        outcome = execute(plan, state=state, run_id=args.run_id, cwd=Path(record.cwd),
-                          options=options, source=record.source, resume=True,
-                          sink=reporter.on_event if reporter else None, args=record.args,
-                          store_plan=False)
-    except StateLocked as exc:
-        print(f"prodigy: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except (PlanError, SetupError, ExecutorUnavailable, CheckpointError) as exc:
-        return _invalid(f"{record.source}: {exc}")
-    finally:
-        if reporter is not None:
-            reporter.close()
+    # --json prints one result object below, so no event lines on stdout before it.
+    run = run_and_report(plan, state, options, run_id=args.run_id, source=record.source,
+                         cwd=Path(record.cwd), resume=True, bound=record.args,
+                         events="none" if args.json else "human", store_plan=False)
+    if run.outcome is None:
+        return run.code
     store = CheckpointStore(state.cache_dir)
     try:
         queued = set(store.dlq_indices(args.run_id))
@@ -226,17 +207,16 @@ def _retry(args: argparse.Namespace, state: Any, wanted: dict[str, set[int]]) ->
     retried = sorted((loop, i) for loop, ix in wanted.items() for i in ix)
     still = [f"item_{i}" for loop, i in retried if (loop, i) in queued]
     fixed = [f"item_{i}" for loop, i in retried if (loop, i) not in queued]
-    if reporter is not None:
-        reporter.summary(outcome)
-        print(f"dlq retry: {len(retried)} item(s) retried: {len(fixed)} now succeed (removed "
-              f"from the queue), {len(still)} still fail", file=sys.stderr)
-    else:
-        print(json.dumps({"run_id": args.run_id, "status": str(outcome.status),
+    if args.json:
+        print(json.dumps({"run_id": args.run_id, "status": str(run.outcome.status),
                           "retried": [f"item_{i}" for _, i in retried], "succeeded": fixed,
                           "still_failing": still}))
-    if outcome.status is RunStatus.INTERRUPTED:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if outcome.status is RunStatus.SUCCEEDED and not still else EXIT_FAILED
+    else:
+        print(f"dlq retry: {len(retried)} item(s) retried: {len(fixed)} now succeed (removed "
+              f"from the queue), {len(still)} still fail", file=sys.stderr)
+    if run.code is ExitCode.OK and still:
+        return ExitCode.FAILED  # a map can succeed with items left in its queue; a retry cannot
+    return run.code
 
 
 def _text(value: Any) -> str:

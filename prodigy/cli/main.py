@@ -1,8 +1,8 @@
-"""The `prodigy` command: parse arguments, dispatch to a handler, map outcomes to exit codes.
+"""The `prodigy` command: parse arguments, dispatch to a handler, return its exit code.
 
-Exit codes (CONTRACT.md): 0 ok, 1 the workflow ran and failed, 2 invalid input, 3 internal error,
-4 state dir locked by a live run, 130 interrupted. Handlers return a code; anything that escapes
-a handler is a bug and is reported as one, never as a bare traceback.
+Each command module registers its parsers through `add_commands`; this module lists them once
+and is the only one that imports them. Handlers return an `ExitCode`; anything that escapes a
+handler is a bug and is reported as one, never as a bare traceback.
 """
 
 from __future__ import annotations
@@ -10,12 +10,19 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prodigy import __version__
-from prodigy.cli import compile_commands, run_commands
+from prodigy.cli import compile_commands, dlq_commands, run_commands, runs_commands
+from prodigy.cli.common import ExitCode
 
-EXIT_INTERNAL = 3
+# In the order `prodigy --help` lists the commands.
+COMMAND_TABLE: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    compile_commands.add_commands,  # validate, compile
+    run_commands.add_commands,  # exec, run (cook), resume
+    runs_commands.add_commands,  # runs, events
+    dlq_commands.add_commands,  # dlq list | show | retry | purge
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,9 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"prodigy {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    compile_commands.add_compile_commands(commands)
-    run_commands.add_run_commands(commands)
-    run_commands.add_dlq_commands(commands)
+    for add_commands in COMMAND_TABLE:
+        add_commands(commands)
     return parser
 
 
@@ -38,16 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
-        return 2
+        return int(ExitCode.INVALID)
     try:
-        code: int = handler(args)
-        return code
+        return int(handler(args))
     except KeyboardInterrupt:
         print("prodigy: interrupted", file=sys.stderr)
-        return 130
+        return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
-        return 0
+        return int(ExitCode.OK)
     except Exception:
         print("prodigy: internal error (this is a bug; please report it):", file=sys.stderr)
         traceback.print_exc(file=sys.stderr)
-        return EXIT_INTERNAL
+        return int(ExitCode.INTERNAL)

@@ -1,33 +1,37 @@
-"""`prodigy exec | run | cook | resume | runs | events`: the runtime's commands.
+"""`prodigy exec | run | cook | resume`: run a plan, a workflow, or the rest of a run.
 
-Handlers parse, call the runtime, print, and map outcomes to exit codes: 0 ok, 1 the workflow
-failed, 2 invalid input (bad plan, missing file, missing secret; a message, never a traceback),
-3 internal error, 4 the state dir is locked by a live run, 130 interrupted (resumable). The
+They share the run options and `common.run_and_report`, which maps the outcome to the exit code.
+A bad plan, missing file or unknown run is a diagnostic and exit 2, never a traceback. The
 compiler is imported inside `run` only, so `exec` and `resume` never load it.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
-import secrets
-import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from prodigy.cli.compile_commands import add_binding_options, parse_bindings, print_diagnostics
-from prodigy.runtime.span import Span
+from prodigy.cli.common import (
+    ExitCode,
+    add_binding_options,
+    invalid_input,
+    invalid_plan,
+    parse_bindings,
+    print_diagnostics,
+    resolve_state_dir,
+    run_and_report,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERNAL, EXIT_LOCKED = 0, 1, 2, 3, 4
-EXIT_INTERRUPTED = 130
+if TYPE_CHECKING:
+    from prodigy.runtime.plan import Plan
+
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 
 
-def add_run_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     exec_ = commands.add_parser("exec", help="run a compiled plan (no YAML needed)",
                                 description="Run PLAN.json with checkpoints.")
     exec_.add_argument("plan", metavar="PLAN.json")
@@ -53,28 +57,6 @@ def add_run_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     _run_options(resume, run_id=False)
     resume.set_defaults(handler=cmd_resume)
 
-    runs = commands.add_parser("runs", help="list past and current runs, or show one")
-    runs.add_argument("action", nargs="?", choices=("list", "show"), default="list")
-    runs.add_argument("run_id", nargs="?", metavar="RUN_ID")
-    runs.add_argument("--state-dir", metavar="DIR")
-    runs.add_argument("--json", action="store_true", help="print JSON")
-    runs.set_defaults(handler=cmd_runs)
-
-    events = commands.add_parser("events", help="print a run's event log")
-    events.add_argument("run_id", metavar="RUN_ID")
-    events.add_argument("--state-dir", metavar="DIR")
-    events.add_argument("--json", action="store_true", help="print the raw JSON lines")
-    events.add_argument("--follow", "-f", action="store_true",
-                        help="keep printing new events until the run ends")
-    events.set_defaults(handler=cmd_events)
-
-
-def add_dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`prodigy dlq ...` (dlq_commands.py), registered next to the run commands."""
-    from prodigy.cli import dlq_commands
-
-    dlq_commands.add_dlq_commands(commands)
-
 
 def _run_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
@@ -98,7 +80,7 @@ def _run_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
 # --- handlers ---------------------------------------------------------------------------------
 
 
-def cmd_exec(args: argparse.Namespace) -> int:
+def cmd_exec(args: argparse.Namespace) -> ExitCode:
     from prodigy.runtime.errors import PlanError
     from prodigy.runtime.plan import loads
 
@@ -107,33 +89,33 @@ def cmd_exec(args: argparse.Namespace) -> int:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
-        return _invalid(f"cannot read the plan {path}: {reason}", code="P001")
+        return invalid_input(f"cannot read the plan {path}: {reason}", code="P001")
     try:
         plan = loads(text)
     except PlanError as exc:
-        return _invalid(str(exc), code=exc.code, span=Span(str(path), exc.line, exc.col,
-                                                           exc.line, exc.col + 1))
+        return invalid_plan(exc, str(path))
     return _execute(plan, args, source=str(path), run_id=args.run_id, resume=False,
                     plan_text=text)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> ExitCode:
     from prodigy.runtime.diagnostics import CompileError
 
     bindings, errors = parse_bindings(args)
     if errors:
-        return _invalid("; ".join(errors))
+        return invalid_input("; ".join(errors))
     if args.resume and (args.run_id or args.map):
-        return _invalid("--resume continues one run: it cannot be combined with --run-id or --map")
+        return invalid_input(
+            "--resume continues one run: it cannot be combined with --run-id or --map")
     targets: list[dict[str, str]] = [bindings]
     if args.map:
         import glob
 
         files = sorted(glob.glob(args.map, recursive=True))
         if not files:
-            return _invalid(f"--map {args.map!r} matches no file")
+            return invalid_input(f"--map {args.map!r} matches no file")
         targets = [{**bindings, "ARG": f, "ARG_1": f, "1": f} for f in files]
-    worst = EXIT_OK
+    worst = ExitCode.OK
     for target in targets:
         from prodigy.compiler.pipeline import compile_file
 
@@ -141,193 +123,56 @@ def cmd_run(args: argparse.Namespace) -> int:
             plan = compile_file(args.file, target, args.profile)
         except CompileError as exc:
             print_diagnostics(list(exc.diagnostics), "text")
-            return EXIT_INVALID
+            return ExitCode.INVALID
         code = _execute(plan, args, source=args.file, run_id=args.resume or args.run_id,
                         resume=bool(args.resume), bound=target)
-        if code in (EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_INVALID, EXIT_INTERNAL):
+        if code not in (ExitCode.OK, ExitCode.FAILED):  # the next file would fail the same way
             return code
         worst = max(worst, code)
     return worst
 
 
-def cmd_resume(args: argparse.Namespace) -> int:
+def cmd_resume(args: argparse.Namespace) -> ExitCode:
     from prodigy.runtime.plan import Plan
 
-    state = _state(args)
+    state = resolve_state_dir(args)
     record = state.read_run(args.run_id)
     if record is None:
-        return _invalid(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)", code="P505")
+        return invalid_input(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)",
+                             code="P505")
     path = state.plan_path(args.run_id)
     try:
         # The stored copy was validated when the run started; re-validating it would cost a
         # large plan most of a no-op resume.
         plan = Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return _invalid(f"the run's plan {path} is unreadable: {exc}", code="P401")
+        return invalid_input(f"the run's plan {path} is unreadable: {exc}", code="P401")
     return _execute(plan, args, source=record.source, run_id=args.run_id, resume=True,
                     cwd=Path(record.cwd), bound=record.args, store_plan=False)
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
-    state = _state(args)
-    if args.action == "show":
-        if not args.run_id:
-            return _invalid("runs show needs a RUN_ID")
-        record = state.read_run(args.run_id)
-        if record is None:
-            return _invalid(f"no run {args.run_id!r} in {state.root}", code="P505")
-        nodes = _node_states(state.events_path(args.run_id))
-        if args.json:
-            print(json.dumps({**record.to_json(), "nodes": nodes}, indent=1))
-            return EXIT_OK
-        for key in ("run_id", "status", "workflow", "source", "cwd", "attempts", "resume"):
-            print(f"{key + ':':<10} {getattr(record, key)}")
-        print(f"{'started:':<10} {_when(record.created_at)}")
-        if record.finished_at:
-            print(f"{'finished:':<10} {_when(record.finished_at)}")
-        print(f"{'counts:':<10} {json.dumps(record.counts)}")
-        for node_id, status in nodes.items():
-            print(f"  {status:<12} {node_id}")
-        return EXIT_OK
-    records = state.list_runs()
-    if args.json:
-        print(json.dumps([r.to_json() for r in records], indent=1))
-        return EXIT_OK
-    if not records:
-        print(f"no runs in {state.root}", file=sys.stderr)
-        return EXIT_OK
-    print(f"{'RUN_ID':<32} {'STATUS':<12} {'STARTED':<20} {'TIME':>8}  WORKFLOW")
-    for r in records:
-        took = f"{(r.finished_at or time.time()) - r.created_at:.1f}s"
-        print(f"{r.run_id:<32} {r.status!s:<12} {_when(r.created_at):<20} {took:>8}  "
-              f"{r.workflow or r.source}")
-    return EXIT_OK
+# --- shared by the handlers above --------------------------------------------------------------
 
 
-def cmd_events(args: argparse.Namespace) -> int:
-    from prodigy.runtime.events import follow, pid_alive, read_events
-    from prodigy.runtime.report import event_line
-    from prodigy.runtime.store import RunStatus
-
-    state = _state(args)
-    record = state.read_run(args.run_id)
-    if record is None:
-        return _invalid(f"no run {args.run_id!r} in {state.root}", code="P505")
-    path = state.events_path(args.run_id)
-
-    def alive() -> bool:
-        current = state.read_run(args.run_id)
-        return bool(current and current.status is RunStatus.RUNNING and pid_alive(current.pid))
-
-    stream = follow(path, alive) if args.follow else read_events(path)
-    for event in stream:
-        if args.json:
-            print(json.dumps(event, ensure_ascii=False), flush=args.follow)
-            continue
-        line = event_line(event)
-        if line is not None:
-            print(f"{time.strftime('%H:%M:%S', time.localtime(event['ts']))} {line}",
-                  flush=args.follow)
-    return EXIT_OK
-
-
-# --- shared ------------------------------------------------------------------------------------
-
-
-def _execute(plan: Any, args: argparse.Namespace, *, source: str, run_id: str | None,
+def _execute(plan: Plan, args: argparse.Namespace, *, source: str, run_id: str | None,
              resume: bool, cwd: Path | None = None, bound: dict[str, str] | None = None,
-             plan_text: str | None = None, store_plan: bool = True) -> int:
-    from prodigy.runtime.decide import dry_run
-    from prodigy.runtime.environment import SetupError
-    from prodigy.runtime.errors import CheckpointError, PlanError
-    from prodigy.runtime.executors import ExecutorUnavailable
-    from prodigy.runtime.report import decisions_json, decisions_text, make_reporter
-    from prodigy.runtime.run import RunOptions, execute
-    from prodigy.runtime.store import RunStatus, StateLocked
+             plan_text: str | None = None, store_plan: bool = True) -> ExitCode:
+    """Check what only the run commands take (--jobs, --run-id, the run to resume), then run."""
+    from prodigy.runtime.run import RunOptions
 
     if args.jobs < 1:
-        return _invalid("--jobs must be at least 1")
+        return invalid_input("--jobs must be at least 1")
     if run_id is not None and not _RUN_ID.match(run_id):
-        return _invalid(f"run id {run_id!r}: use letters, digits, '.', '_' and '-'")
-    state = _state(args)
+        return invalid_input(f"run id {run_id!r}: use letters, digits, '.', '_' and '-'")
+    state = resolve_state_dir(args)
     cwd = cwd or Path.cwd()
     if resume and state.read_run(run_id or "") is None:
-        return _invalid(f"no run {run_id!r} in {state.root} to resume", code="P505")
+        return invalid_input(f"no run {run_id!r} in {state.root} to resume", code="P505")
     if not resume and run_id is not None and state.read_run(run_id) is not None:
-        return _invalid(f"run {run_id!r} exists; continue it with `prodigy resume {run_id}`")
-    force = frozenset(args.force)
-    try:
-        if args.dry_run:
-            rows = dry_run(plan, state=state, run_id=run_id if resume else None, cwd=cwd,
-                           force=force, args=bound)
-            sys.stdout.write(decisions_json(rows) if args.json else decisions_text(rows))
-            return EXIT_OK
-        options = RunOptions(jobs=args.jobs, executor=args.executor,
-                             dask_scheduler=args.dask_scheduler, force=force)
-        reporter = make_reporter(args.json)
-        try:
-            outcome = execute(plan, state=state, run_id=run_id or _new_run_id(), cwd=cwd,
-                              options=options, source=source, resume=resume,
-                              sink=reporter.on_event, args=bound, plan_text=plan_text,
-                              store_plan=store_plan)
-        finally:
-            reporter.close()
-        reporter.summary(outcome)
-    except StateLocked as exc:
-        print(f"prodigy: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except PlanError as exc:
-        return _invalid(str(exc), code=exc.code,
-                        span=Span(source, exc.line, exc.col, exc.line, exc.col + 1))
-    except (SetupError, ExecutorUnavailable, CheckpointError) as exc:
-        return _invalid(f"{source}: {exc}", code="P506")
-    if outcome.status is RunStatus.INTERRUPTED:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if outcome.status is RunStatus.SUCCEEDED else EXIT_FAILED
-
-
-def _state(args: argparse.Namespace) -> Any:
-    from prodigy.runtime.store import StateDir, default_state_dir
-
-    root = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir(Path.cwd())
-    return StateDir(root.absolute())
-
-
-def _new_run_id() -> str:
-    return f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-
-
-def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
-
-
-def _node_states(path: Path) -> dict[str, str]:
-    from prodigy.runtime.events import read_events
-
-    states: dict[str, str] = {}
-    for event in read_events(path):
-        node = event.get("node")
-        if node is None or "item" in event:  # nodes inside loop items: the loop stands for them
-            continue
-        kind = event.get("event")
-        if kind == "node_finished":
-            states[node] = str(event.get("status"))
-        elif kind == "node_reused":
-            states[node] = "reused"
-        elif kind == "node_skipped":
-            states[node] = str(event.get("status"))
-        elif kind == "node_started":
-            states[node] = "running"
-    return states
-
-
-def _invalid(message: str, code: str = "P501", span: Span | None = None) -> int:
-    """Report invalid input as a diagnostic (the same format as workflow errors) and exit 2."""
-    from prodigy.runtime.diagnostics import Diagnostic, render_text
-
-    sources: dict[str, str] = {}
-    if span is not None:
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            sources[span.file] = Path(span.file).read_text(encoding="utf-8")
-    sys.stderr.write(render_text([Diagnostic(code, message, span)], sources))
-    return EXIT_INVALID
+        return invalid_input(f"run {run_id!r} exists; continue it with `prodigy resume {run_id}`")
+    options = RunOptions(jobs=args.jobs, executor=args.executor,
+                         dask_scheduler=args.dask_scheduler, force=frozenset(args.force))
+    return run_and_report(plan, state, options, run_id=run_id, source=source, cwd=cwd,
+                          resume=resume, bound=bound, events="json" if args.json else "human",
+                          dry_run=args.dry_run, plan_text=plan_text,
+                          store_plan=store_plan).code

@@ -17,19 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.runtime.analysis import AnalyzeOptions, cached_analysis
-from prodigy.runtime.nodes import AnalyzeParams, NodeParams
-from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task
-from prodigy.runtime.ops.capture import prepare_step
+from prodigy.runtime.nodes import AnalyzeParams
+from prodigy.runtime.ops.base import Context, Task
+from prodigy.runtime.ops.capture import Outcome
+from prodigy.runtime.ops.step import step_op
 from prodigy.runtime.store import atomic_write
 
 
-def prepare(params: NodeParams, ctx: Context) -> Prepared:
-    assert isinstance(params, AnalyzeParams)
+def prepare(params: AnalyzeParams, ctx: Context) -> dict[str, Any]:
     state = ctx.state_dir or ctx.cwd / ".prodigy"
-    inputs = {"max_cache_age_s": params.max_cache_age_s, "force_refresh": params.force_refresh,
-              "save": params.save, "format": params.format,
-              "cache_dir": str(Path(state) / "analysis")}
-    return prepare_step(params, ctx, inputs)
+    return {"max_cache_age_s": params.max_cache_age_s, "force_refresh": params.force_refresh,
+            "save": params.save, "format": params.format,
+            "cache_dir": str(Path(state) / "analysis")}
 
 
 def summary_text(result: dict[str, Any]) -> str:
@@ -44,7 +43,7 @@ def summary_text(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(task: Task) -> NodeResult:
+def run(task: Task) -> Outcome:
     started, started_at = time.monotonic(), time.time()
     inputs = task.inputs
     cache = Path(inputs["cache_dir"])
@@ -54,23 +53,21 @@ def run(task: Task) -> NodeResult:
         result = cached_analysis(Path(task.cwd), cache, options)
     except OSError as exc:
         message = f"analyze: {exc.strerror or exc}"
-        return NodeResult(ok=False, exit_code=1, message=message, output=message,
-                          duration=time.monotonic() - started, started_at=started_at)
+        return Outcome(1, time.monotonic() - started, started_at, stderr=message,
+                       output=message, error=message)
     text = (json.dumps(result, indent=1) + "\n" if inputs["format"] == "json"
             else summary_text(result))
-    variables: dict[str, Any] = {"analysis": result, "analyze.output": text}
+    variables: dict[str, Any] = {"analysis": result}
     if inputs["save"]:
         latest = cache / "latest.json"
         atomic_write(latest, json.dumps(result, indent=1, sort_keys=True) + "\n")
         variables["analysis.file"] = str(latest)
-    if inputs.get("capture"):
-        variables[inputs["capture"]] = result
     log = Path(task.log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as handle:
         handle.write(task.masker.mask(text))
-    return NodeResult(ok=True, exit_code=0, duration=time.monotonic() - started,
-                      output=task.masker.mask(text), variables=variables, started_at=started_at)
+    return Outcome(0, time.monotonic() - started, started_at, stdout=text,
+                   output=task.masker.mask(text), variables=variables, value=result)
 
 
-OP = Op(prepare=prepare, run=run)
+OP = step_op(prepare, run)

@@ -6,7 +6,7 @@ the checkpoint key). `run` runs wherever the executor puts it (a loky worker, th
 worker) and returns a NodeResult; a failed command is a result with `ok=False`, never an
 exception. Control kinds (gate, handler, barrier) are `inline`: they only read the scope, so
 the driver evaluates them itself, and they are not checkpointed (they are recomputed on resume).
-Loop kinds have a `loop` factory instead of a useful `run`: the driver runs their sub-plans.
+Loop kinds are marked `loop` and have no useful `run`: the driver runs their sub-plans.
 """
 
 from __future__ import annotations
@@ -100,9 +100,9 @@ class NodeResult:
 @dataclass(frozen=True, slots=True)
 class Command:
     """A node whose whole work is one process that writes its output straight to its log:
-    an executor may start and wait for it itself (`spawn.py`) instead of calling `run`, then
-    hand the finished process (a `process.ProcessResult`) to the op's `settle`, which makes
-    the node's result exactly as `run` would have."""
+    an executor may start and wait for it itself (`executors/spawn.py`) instead of calling
+    `run`, then hand the finished process (an `executors.process.ProcessResult`) to the op's
+    `settle`, which makes the node's result exactly as `run` would have."""
 
     argv: list[str]
     env: dict[str, str]  # the overlay on the process environment (`Task.env`)
@@ -123,9 +123,9 @@ class Op:
     inline: bool = False
     checkpointed: bool = True
     # Loop and expansion kinds (map, foreach, validate, goal_seek): the driver builds the
-    # loop object that runs the node's sub-plans as frames (`runtime/loops.py`); `run` is not
-    # used for them. Typed loosely: ops must not import the driver side.
-    loop: Callable[..., Any] | None = None
+    # loop object that runs the node's sub-plans as frames (its class: `LOOPS[kind]`, in
+    # `runtime/loops/`); `run` is not used for them.
+    loop: bool = False
     # `prepare` reads nothing but its params and context (no files, no clock), so a frame may
     # prepare once for all its nodes that share one params object and see the same scope (a
     # resume of 10,000 identical steps would otherwise render and hash them 10,000 times).

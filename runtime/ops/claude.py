@@ -12,12 +12,14 @@ import os
 import shlex
 import time
 from pathlib import Path
+from typing import Any
 
-from prodigy.runtime.nodes import ClaudeParams, NodeParams
-from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task
-from prodigy.runtime.ops.capture import finish, git_head, prepare_step, process_env
+from prodigy.runtime.executors.process import run_command
+from prodigy.runtime.nodes import ClaudeParams
+from prodigy.runtime.ops.base import Context, Task
+from prodigy.runtime.ops.capture import Outcome
 from prodigy.runtime.ops.render import render
-from prodigy.runtime.process import run_command
+from prodigy.runtime.ops.step import process_env, step_op
 
 FLAGS = ("--print", "--dangerously-skip-permissions")
 
@@ -27,23 +29,21 @@ def claude_argv(prompt: str) -> list[str]:
     return [*shlex.split(binary), *FLAGS, prompt]
 
 
-def prepare(params: NodeParams, ctx: Context) -> Prepared:
-    assert isinstance(params, ClaudeParams)
+def prepare(params: ClaudeParams, ctx: Context) -> dict[str, Any]:
     prompt = render(params.prompt, ctx.scope)
-    return prepare_step(params, ctx, {"prompt": prompt, "argv": claude_argv(prompt)})
+    return {"prompt": prompt, "argv": claude_argv(prompt)}
 
 
-def run(task: Task) -> NodeResult:
+def run(task: Task) -> Outcome:
     started_at = time.time()
-    argv = task.inputs["argv"]
     header = f"$ claude {task.inputs['prompt']}\n"
-    head = git_head(task.cwd) if task.inputs.get("commit_required") else None
     # Claude's answer is the step's output: always kept whole (it is text meant to be read).
     proc = run_command(
-        argv, env=process_env(task), cwd=task.cwd, timeout=task.inputs.get("timeout"),
-        log_path=Path(task.log_path), masker=task.masker, capture_stdout=True, header=header,
+        task.inputs["argv"], env=process_env(task), cwd=task.cwd,
+        timeout=task.inputs.get("timeout"), log_path=Path(task.log_path), masker=task.masker,
+        capture_stdout=True, header=header,
     )
-    return finish(task, proc, "claude", started_at, head)
+    return Outcome.of_process(proc, started_at)
 
 
-OP = Op(prepare=prepare, run=run, pure_prepare=True)
+OP = step_op(prepare, run, runs_process=True, pure_prepare=True)

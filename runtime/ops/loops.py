@@ -3,8 +3,8 @@
 `prepare` renders what the loop itself reads (the map input, the foreach command, the result
 file, the scoring command), which goes into the node's checkpoint key; the driver adds the
 digests of the node's sub-plans, so editing a body changes the key too. The loop objects are
-driver-side (`runtime/*_loop.py`, `refine.py`) and imported only when a loop starts: ops must
-not import the driver.
+driver-side (`runtime/loops/`, which picks the class by kind: `LOOPS`); these ops only say
+that their node is a loop (`Op.loop`): ops must not import the driver.
 """
 
 from __future__ import annotations
@@ -54,31 +54,7 @@ def not_a_task(task: Task) -> NodeResult:
     return NodeResult(ok=False, message=f"{task.kind} nodes are run by the driver, not as tasks")
 
 
-def _map(*args: Any) -> Any:
-    from prodigy.runtime.map_loop import MapLoop
-
-    return MapLoop(*args)
-
-
-def _foreach(*args: Any) -> Any:
-    from prodigy.runtime.foreach_loop import ForeachLoop
-
-    return ForeachLoop(*args)
-
-
-def _validate(*args: Any) -> Any:
-    from prodigy.runtime.refine import ValidateLoop
-
-    return ValidateLoop(*args)
-
-
-def _goal_seek(*args: Any) -> Any:
-    from prodigy.runtime.refine import GoalSeekLoop
-
-    return GoalSeekLoop(*args)
-
-
-MAP = Op(prepare=prepare_map, run=not_a_task, loop=_map)
-FOREACH = Op(prepare=prepare_foreach, run=not_a_task, loop=_foreach)
-VALIDATE = Op(prepare=prepare_validate, run=not_a_task, loop=_validate)
-GOAL_SEEK = Op(prepare=prepare_goal_seek, run=not_a_task, loop=_goal_seek)
+MAP = Op(prepare=prepare_map, run=not_a_task, loop=True)
+FOREACH = Op(prepare=prepare_foreach, run=not_a_task, loop=True)
+VALIDATE = Op(prepare=prepare_validate, run=not_a_task, loop=True)
+GOAL_SEEK = Op(prepare=prepare_goal_seek, run=not_a_task, loop=True)

@@ -7,29 +7,28 @@ import shutil
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from prodigy.runtime.nodes import NodeParams, ShellParams
-from prodigy.runtime.ops.base import Command, Context, NodeResult, Op, Prepared, Task
-from prodigy.runtime.ops.capture import finish, git_head, keep_stdout, prepare_step, process_env
+from prodigy.runtime.executors.process import run_command
+from prodigy.runtime.nodes import ShellParams
+from prodigy.runtime.ops.base import Command, Context, Task
+from prodigy.runtime.ops.capture import Outcome
 from prodigy.runtime.ops.render import render
-from prodigy.runtime.process import ProcessResult, run_command
+from prodigy.runtime.ops.step import keep_stdout, process_env, step_op
 
 
-def prepare(params: NodeParams, ctx: Context) -> Prepared:
-    assert isinstance(params, ShellParams)
-    command = render(params.command, ctx.scope)
-    return prepare_step(params, ctx, {"command": command, "shell": params.shell or "sh"})
+def prepare(params: ShellParams, ctx: Context) -> dict[str, Any]:
+    return {"command": render(params.command, ctx.scope), "shell": params.shell or "sh"}
 
 
-def run(task: Task) -> NodeResult:
+def run(task: Task) -> Outcome:
     started_at = time.time()
-    head = git_head(task.cwd) if task.inputs.get("commit_required") else None
     proc = run_command(
         [_shell(task), "-c", task.inputs["command"]], env=process_env(task), cwd=task.cwd,
         timeout=task.inputs.get("timeout"), log_path=Path(task.log_path), masker=task.masker,
         capture_stdout=keep_stdout(task), split_streams=task.read_output, header=_header(task),
     )
-    return finish(task, proc, "shell", started_at, head)
+    return Outcome.of_process(proc, started_at)
 
 
 def command(task: Task) -> Command | None:
@@ -40,10 +39,6 @@ def command(task: Task) -> Command | None:
     return Command([task.inputs["shell"], "-c", task.inputs["command"]], task.env,
                    bool(task.inputs.get("clear_env")), task.cwd, task.log_path, _header(task),
                    task.inputs.get("timeout"))
-
-
-def settle(task: Task, proc: ProcessResult, started_at: float) -> NodeResult:
-    return finish(task, proc, "shell", started_at)
 
 
 def _header(task: Task) -> str:
@@ -65,4 +60,4 @@ def _resolve(shell: str, path: str) -> str:
     return shutil.which(shell, path=path) or shell
 
 
-OP = Op(prepare=prepare, run=run, command=command, settle=settle, pure_prepare=True)
+OP = step_op(prepare, run, command=command, runs_process=True, pure_prepare=True)

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prodigy.runtime.executors.process import run_command
 from prodigy.runtime.nodes import NodeParams, VerifyParams
 from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task
-from prodigy.runtime.ops.capture import process_env
 from prodigy.runtime.ops.claude import claude_argv
 from prodigy.runtime.ops.render import render
-from prodigy.runtime.process import run_command
+from prodigy.runtime.ops.step import process_env
 
 
 def prepare(params: NodeParams, ctx: Context) -> Prepared:

@@ -12,33 +12,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prodigy.runtime.nodes import NodeParams, WriteFileParams
-from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task, resolve_dir
-from prodigy.runtime.ops.render import render, render_optional
+from prodigy.runtime.nodes import WriteFileParams
+from prodigy.runtime.ops.base import Context, Task
+from prodigy.runtime.ops.capture import Outcome
+from prodigy.runtime.ops.render import render
+from prodigy.runtime.ops.step import step_op
 from prodigy.runtime.store import atomic_write
 
 
-def prepare(params: NodeParams, ctx: Context) -> Prepared:
-    assert isinstance(params, WriteFileParams)
-    cwd = resolve_dir(ctx.cwd, render_optional(params.working_dir, ctx.scope))
-    inputs = {"path": render(params.path, ctx.scope), "content": render(params.content, ctx.scope),
-              "format": params.format, "mode": params.mode, "create_dirs": params.create_dirs}
-    return Prepared(inputs, {}, str(cwd))
+def prepare(params: WriteFileParams, ctx: Context) -> dict[str, Any]:
+    return {"path": render(params.path, ctx.scope), "content": render(params.content, ctx.scope),
+            "format": params.format, "mode": params.mode, "create_dirs": params.create_dirs}
 
 
-def run(task: Task) -> NodeResult:
+def run(task: Task) -> Outcome:
+    """Its stdout (`${write_file.output}`, what a `capture:` reads) is the one-line report."""
     started = time.time()
-    inputs = task.inputs
-    result, message = _write(Path(task.cwd), inputs)
-    line = message + "\n"
+    written, message = _write(Path(task.cwd), task.inputs)
+    line = task.masker.mask(message + "\n")
     log = Path(task.log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as handle:
-        handle.write(task.masker.mask(line))
-    return NodeResult(ok=result, exit_code=0 if result else 1, duration=time.time() - started,
-                      message="" if result else message, output=task.masker.mask(line),
-                      variables={"write_file.output": message} if result else {},
-                      started_at=started)
+        handle.write(line)
+    return Outcome(0 if written else 1, time.time() - started, started,
+                   stdout=message if written else "", stderr="" if written else message,
+                   output=line, error="" if written else message)
 
 
 def _write(root: Path, inputs: dict[str, Any]) -> tuple[bool, str]:
@@ -76,4 +74,4 @@ def _write(root: Path, inputs: dict[str, Any]) -> tuple[bool, str]:
     return True, f"Wrote {len(data)} bytes to {rel}"
 
 
-OP = Op(prepare=prepare, run=run)
+OP = step_op(prepare, run)

@@ -1,7 +1,8 @@
 """The schemas are the single source of truth for field names: check the code agrees.
 
-- Every field the normalizer reads (`normalize_base.READS`) is a property of the schema
-  definition it reads it from, and every property of every schema object is read.
+- Every field the normalizer reads (`normalize_base.READS`, the command modules') is a
+  property of the schema definition it reads it from, and every property of every schema
+  object is read.
 - Every plan node kind's params (runtime/nodes.py) are exactly the properties of its
   `*Params` definition in schemas/plan.schema.json, every property has a description, and
   exactly the params without a default are required (plan.json leaves defaults out).
@@ -15,12 +16,17 @@ from typing import Any
 
 import pytest
 
-from prodigy.compiler.normalize_base import READS
+from prodigy.compiler.commands import registry
+from prodigy.compiler.normalize_base import READS as OPTION_READS
+from prodigy.compiler.normalize_steps import STEP_FIELDS
 from prodigy.compiler.resources import schema
-from prodigy.runtime.nodes import NODE_KINDS
+from prodigy.runtime.nodes import NODE_KINDS, StepParams
 
 WORKFLOW = schema("workflow.schema.json")
 PLAN = schema("plan.schema.json")
+# What the normalizer reads, by schema definition: its own tables, the command modules'
+# declarations, and the step mapping (command keys plus options).
+READS = {**OPTION_READS, **registry.READS, "stepObject": STEP_FIELDS}
 
 
 def _branches(node: Any) -> Iterator[dict[str, Any]]:
@@ -69,12 +75,35 @@ def test_every_schema_object_with_fixed_fields_is_read() -> None:
     assert with_fields - composition <= set(r.split("/")[0] for r in READS)
 
 
+def _plan_properties(definition: dict[str, Any]) -> dict[str, Any]:
+    """A params definition's own properties plus those of the definitions it extends."""
+    found: dict[str, Any] = {}
+    for ref in definition.get("allOf", ()):
+        found.update(_plan_properties(PLAN["$defs"][ref["$ref"].rsplit("/", 1)[1]]))
+    found.update(definition.get("properties", {}))
+    return found
+
+
 @pytest.mark.parametrize("kind", sorted(NODE_KINDS))
 def test_plan_schema_params_match_the_node_kind(kind: str) -> None:
     definition = PLAN["$defs"][f"{kind}Params"]
     fields = {f.name for f in dataclasses.fields(NODE_KINDS[kind])}
-    assert set(definition["properties"]) == fields
-    assert all(prop.get("description") for prop in definition["properties"].values())
+    properties = _plan_properties(definition)
+    assert set(properties) == fields
+    assert all(prop.get("description") for prop in properties.values())
+    # Closed: a param the runtime does not know is refused when the plan is loaded.
+    assert (definition.get("additionalProperties") is False
+            or definition.get("unevaluatedProperties") is False)
+
+
+def test_shared_step_params_are_declared_once() -> None:
+    shared = set(PLAN["$defs"]["stepParams"]["properties"])
+    assert shared == {f.name for f in dataclasses.fields(StepParams)}
+    for kind, cls in NODE_KINDS.items():
+        definition = PLAN["$defs"][f"{kind}Params"]
+        extends = [r["$ref"] for r in definition.get("allOf", ())]
+        assert (extends == ["#/$defs/stepParams"]) == issubclass(cls, StepParams), kind
+        assert not shared & set(definition["properties"]) or not extends, kind
 
 
 @pytest.mark.parametrize("kind", sorted(NODE_KINDS))
@@ -116,3 +145,17 @@ def test_plan_schema_is_a_valid_schema() -> None:
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(PLAN)
+
+
+def test_a_step_node_with_an_unknown_param_is_refused_when_loaded() -> None:
+    import json
+
+    from prodigy.runtime.errors import PlanError
+    from prodigy.runtime.plan import FORMAT_VERSION, loads
+
+    node = {"id": "a", "kind": "write_file", "phase": "main", "label": "w", "span": None,
+            "fingerprint": "0" * 64, "params": {"path": "a", "content": "b", "bogus": 1}}
+    plan = {"format_version": FORMAT_VERSION, "workflow": {}, "nodes": [node], "edges": [],
+            "subplans": {}}
+    with pytest.raises(PlanError, match="bogus"):
+        loads(json.dumps(plan))

@@ -7,16 +7,13 @@ from collections.abc import Mapping
 
 import pytest
 
-from prodigy.compiler.model import (
-    Analyze,
-    Claude,
-    Foreach,
-    GoalSeek,
-    Handler,
-    Shell,
-    Step,
-    WriteFile,
-)
+from prodigy.compiler.commands.analyze import Analyze
+from prodigy.compiler.commands.claude import Claude
+from prodigy.compiler.commands.foreach import Foreach
+from prodigy.compiler.commands.goal_seek import GoalSeek
+from prodigy.compiler.commands.shell import Shell
+from prodigy.compiler.commands.write_file import WriteFile
+from prodigy.compiler.model import Handler, Step
 from prodigy.compiler.model_workflow import (
     EnvCommand,
     EnvCondition,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from prodigy.runtime.dlq import error_type, index_of, make_entry, signature
+from prodigy.runtime.loops.dlq import error_type, index_of, make_entry, signature
+from prodigy.runtime.loops.workdir import agent_dir
 from prodigy.runtime.map_results import ResultSpool, inject, reads_results
 from prodigy.runtime.nodes import params_from_json
 from prodigy.runtime.ops.verify import satisfied
-from prodigy.runtime.workdir import agent_dir
 
 
 def entry(previous: dict | None = None, message: str = "exit code 2", **kw: object) -> dict:

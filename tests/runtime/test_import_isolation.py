@@ -1,4 +1,5 @@
-"""The runtime loads plans without the compiler: no prodigy.compiler, lark or networkx."""
+"""The runtime loads plans without the compiler: no prodigy.compiler, lark or networkx; the
+spawner starts with nothing but the standard library."""
 
 from __future__ import annotations
 
@@ -29,3 +30,22 @@ def test_loading_a_plan_imports_no_compiler_module(tmp_path: Path) -> None:
                           timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_the_spawner_imports_only_the_standard_library(tmp_path: Path) -> None:
+    # The driver starts it as `python -m prodigy.runtime.executors.spawner`, which imports the
+    # packages above it first: they must stay light (see the spawner's docstring for why).
+    script = textwrap.dedent("""
+        import sys
+        before = set(sys.modules)
+        import prodigy.runtime.executors.spawner
+        new = sorted(m for m in set(sys.modules) - before
+                     if m.partition(".")[0] not in sys.stdlib_module_names)
+        print(",".join(new))
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().split(",") == [
+        "prodigy", "prodigy.runtime", "prodigy.runtime.executors",
+        "prodigy.runtime.executors.spawner"]

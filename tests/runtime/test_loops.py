@@ -202,3 +202,11 @@ commands:
     assert (tmp_path / "measured.txt").read_text() == "x\nx\n"
     scored = [(e["attempt"], e["completion"]) for e in events if e["event"] == "attempt_scored"]
     assert scored[-2:] == [(1, 10), (2, 100)]
+
+
+def test_every_loop_kind_has_a_loop_class_and_only_those() -> None:
+    from prodigy.runtime.loops import LOOPS, Loop
+    from prodigy.runtime.ops import OPS
+
+    assert {kind for kind, op in OPS.items() if op.loop} == set(LOOPS)
+    assert all(issubclass(cls, Loop) for cls in LOOPS.values())

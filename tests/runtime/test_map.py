@@ -161,7 +161,7 @@ def test_a_frame_stopped_by_an_interrupt_is_not_a_finished_item(tmp_path: Path) 
     from types import SimpleNamespace
 
     from prodigy.runtime.frame import Frame, FrameSpec, Template
-    from prodigy.runtime.loops import outcome_of
+    from prodigy.runtime.loops.base import outcome_of
     from prodigy.runtime.ops import NodeResult
     from prodigy.runtime.scheduler import Reason
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from prodigy.runtime import process
+from prodigy.runtime.executors import process
+from prodigy.runtime.executors.process import run_command
 from prodigy.runtime.masking import Masker
-from prodigy.runtime.process import run_command
 
 from .conftest import TERM_IGNORING_CHILD
 

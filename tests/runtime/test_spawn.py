@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from prodigy.runtime import spawn
+from prodigy.runtime.executors import spawn
+from prodigy.runtime.executors.pool import LocalExecutor
 from prodigy.runtime.masking import Masker
 from prodigy.runtime.ops import OPS, Task
-from prodigy.runtime.pool import LocalExecutor
 
 from .conftest import TERM_IGNORING_CHILD
 
@@ -91,7 +91,7 @@ def test_runs_in_the_driver_with_output_in_the_log_and_its_tail_in_the_result(
     assert lines[:3] == ["out", "err", str(where)]
     parent = int(lines[3])  # the spawner, a child of the driver (not a pool worker)
     assert parent != os.getpid() and parent_of(parent) == os.getpid()
-    assert b"prodigy.runtime.spawner" in Path(f"/proc/{parent}/cmdline").read_bytes()
+    assert b"prodigy.runtime.executors.spawner" in Path(f"/proc/{parent}/cmdline").read_bytes()
     assert not executor._workers, "a plain shell node must not start the pool"
     assert result.variables["shell.exit_code"] == 3
     assert result.variables["shell.output"] == result.output

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from prodigy.runtime.error_policy import BreakerState, CircuitBreaker, ErrorPolicy, ItemAction
-from prodigy.runtime.validation import converged, parse_score, parse_validation
+from prodigy.runtime.loops.error_policy import BreakerState, CircuitBreaker, ErrorPolicy, ItemAction
+from prodigy.runtime.loops.scores import converged, parse_score, parse_validation
 
 
 def test_a_validation_result_becomes_the_validation_variable() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from prodigy.compiler.expressions import parse_filter, parse_sort
 from prodigy.runtime.expr import render_template
-from prodigy.runtime.work_items import (
+from prodigy.runtime.loops.work_items import (
     ItemPipeline,
     LineItem,
     WorkItemError,

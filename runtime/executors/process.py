@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from prodigy.runtime.executors.spawner import TAIL_BYTES, group_alive
 from prodigy.runtime.masking import Masker
-from prodigy.runtime.spawner import TAIL_BYTES, group_alive
 
 KILL_GRACE_S = float(os.environ.get("PRODIGY_KILL_GRACE_S", "5"))
 # After the command exits, how long to keep reading pipes that a background child still holds.

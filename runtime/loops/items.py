@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 from prodigy.runtime.decide import checkpoint_key
 from prodigy.runtime.events import EventType
 from prodigy.runtime.frame import Frame
-from prodigy.runtime.loops import PROGRESS_S, FrameOutcome, Loop, outcome_of
+from prodigy.runtime.loops.base import PROGRESS_S, FrameOutcome, Loop, outcome_of
+from prodigy.runtime.loops.workdir import AgentDir, agent_dir
 from prodigy.runtime.ops import Prepared
 from prodigy.runtime.store import ItemRecord, ItemStatus
-from prodigy.runtime.workdir import AgentDir, agent_dir
 
 if TYPE_CHECKING:
     from prodigy.runtime.run import Run

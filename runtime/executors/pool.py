@@ -38,12 +38,12 @@ from concurrent.futures import CancelledError
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
-from prodigy.runtime import spawn, spawner
 from prodigy.runtime.errors import ExecutorUnavailable
-from prodigy.runtime.executors import TaskFuture
+from prodigy.runtime.executors import spawn, spawner
+from prodigy.runtime.executors.base import TaskFuture, run_task
+from prodigy.runtime.executors.process import groups_with, kill_running, stop_groups
 from prodigy.runtime.ops import OPS, NodeResult, Task
 from prodigy.runtime.ops.base import Command
-from prodigy.runtime.process import groups_with, kill_running, stop_groups
 
 START_TIMEOUT_S = 60.0
 POLL_GAP_S = 0.001
@@ -414,8 +414,6 @@ def _watch_driver(driver: int) -> None:
 
 def serve(address: str, authkey: bytes) -> None:
     """A pool worker's loop: run each task the driver sends, answer with its result."""
-    from prodigy.runtime.executors import run_task
-
     conn = Client(address, family="AF_UNIX", authkey=authkey)
     try:
         while (task := conn.recv()) is not None:

@@ -1,7 +1,7 @@
 """Loop and expansion nodes at run time: what they share.
 
 A loop node (map, foreach, validate, goal_seek) does not run as one task. When the run loop
-reaches it, its op's `loop` factory builds a `Loop` object, which runs the node's sub-plans
+reaches it, the driver builds the `Loop` of the node's kind (`LOOPS`), which runs its sub-plans
 as frames (`frame.py`: one per item or attempt, created when needed, dropped when they end)
 and may run helper commands of its own (`run_shell`: a map's input command, a foreach's item
 command, a goal_seek's scoring command) through the same executor. The host calls:

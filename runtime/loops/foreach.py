@@ -4,7 +4,7 @@ Items are the node's literal `items`, or the non-empty, stripped stdout lines of
 `command` (run through the executor in the node's directory; a failing command fails the
 node). `max_items` keeps the first N. The `do` sub-plan runs once per item with `${item}`,
 `${index}` (0-based) and `${total}` bound (and PRODIGY_ITEM in the environment), at most
-`parallel` items at once (item_loop.py). Its steps are any kind, claude included.
+`parallel` items at once (items.py). Its steps are any kind, claude included.
 
 A failed item fails the node unless `continue_on_error`; then no new item starts, the ones
 running finish, and the node fails naming the first failure. The node publishes
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from prodigy.runtime.events import EventType
 from prodigy.runtime.frame import Frame
-from prodigy.runtime.item_loop import ItemLoop, ItemRun
-from prodigy.runtime.loops import FrameOutcome
+from prodigy.runtime.loops.base import FrameOutcome
+from prodigy.runtime.loops.items import ItemLoop, ItemRun
 from prodigy.runtime.ops import NodeResult, Prepared
 from prodigy.runtime.store import ItemStatus
 

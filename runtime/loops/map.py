@@ -5,7 +5,7 @@
            the executor, 5 minutes at most) whose output is JSON, JSON lines or plain lines;
            then json_path -> filter -> sort -> distinct -> offset -> max_items (work_items.py)
     items: the agent sub-plan once per item (`item`, `item_index`, `item_total`, `item_id`,
-           `item_json`), at most max_parallel at once (item_loop.py), each in its own working
+           `item_json`), at most max_parallel at once (items.py), each in its own working
            directory context (workdir.py), under agent_timeout_secs / timeout_config
     end:   `map.results` (one entry per item, in item order: item_id, index, status, output,
            exit_code, duration, error, failed_node, attempts, commits, item),
@@ -13,7 +13,7 @@
            `map.results_file` (the same JSON array in the run dir: reduce commands given a
            large result set read that, since argv and environment are size-limited). The
            driver never holds the array: results are spooled to disk as items finish, and a
-           node that reads `${map.results}` has it loaded for itself (map_results.py).
+           node that reads `${map.results}` has it loaded for itself (runtime/map_results.py).
 
 An agent fails when one of its steps fails unhandled (upstream carried on; we do not), or
 when it times out. A failed agent may be retried (error_policy); then its item goes to the
@@ -33,18 +33,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from prodigy.runtime.dlq import make_entry
-from prodigy.runtime.error_policy import CircuitBreaker, ErrorPolicy, ItemAction
 from prodigy.runtime.events import EventType
 from prodigy.runtime.expr import from_json
 from prodigy.runtime.frame import Frame
-from prodigy.runtime.item_loop import ItemLoop, ItemRun
-from prodigy.runtime.loops import FrameOutcome
-from prodigy.runtime.map_results import RESULTS_FILE, ResultSpool
-from prodigy.runtime.nodes import thaw
-from prodigy.runtime.ops import NodeResult, Prepared
-from prodigy.runtime.store import DlqDrop, DlqPut, ItemRecord, ItemStatus, safe_name
-from prodigy.runtime.work_items import (
+from prodigy.runtime.loops.base import FrameOutcome
+from prodigy.runtime.loops.dlq import make_entry
+from prodigy.runtime.loops.error_policy import CircuitBreaker, ErrorPolicy, ItemAction
+from prodigy.runtime.loops.items import ItemLoop, ItemRun
+from prodigy.runtime.loops.work_items import (
     INPUT_COMMAND_TIMEOUT_S,
     ItemPipeline,
     WorkItemError,
@@ -53,6 +49,10 @@ from prodigy.runtime.work_items import (
     read_input,
     select,
 )
+from prodigy.runtime.map_results import RESULTS_FILE, ResultSpool
+from prodigy.runtime.nodes import thaw
+from prodigy.runtime.ops import NodeResult, Prepared
+from prodigy.runtime.store import DlqDrop, DlqPut, ItemRecord, ItemStatus, safe_name
 
 if TYPE_CHECKING:
     from prodigy.runtime.run import Run

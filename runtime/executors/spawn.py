@@ -1,8 +1,8 @@
 """The driver's end of the spawner (`spawner.py`): plain commands, started by a small helper.
 
 A shell node whose output nobody reads and which has no secret to mask (most nodes) is a
-`Command` (see `ops/base.py`). The `local` executor does not hand it to a pool worker (which
-would only start the same process after a pickle and a socket round trip), nor start it
+`Command` (see `runtime/ops/base.py`). The `local` executor does not hand it to a pool worker
+(which would only start the same process after a pickle and a socket round trip), nor start it
 itself (`posix_spawn` would block the driver while the child execs, for longer the more the
 driver has loaded): it sends it to the spawner process, which starts it as soon as one of
 its slots is free and reports it when it ends. The finished command comes back as the
@@ -18,9 +18,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from prodigy.runtime.executors.process import KILL_GRACE_S, TAIL_BYTES, ProcessResult
+from prodigy.runtime.executors.spawner import frame, unframe
 from prodigy.runtime.ops.base import Command
-from prodigy.runtime.process import KILL_GRACE_S, TAIL_BYTES, ProcessResult
-from prodigy.runtime.spawner import frame, unframe
 
 # Environment overlays the spawner keeps merged (most nodes share a few; map items bring one
 # each, and a queued command carries its own, so forgetting old ones is safe).
@@ -78,7 +78,7 @@ class SpawnerClient:
     def start(self, limit: int) -> None:
         # -m: the spawner module imports only the standard library, so the helper stays small.
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "prodigy.runtime.spawner", str(KILL_GRACE_S)],
+            [sys.executable, "-m", "prodigy.runtime.executors.spawner", str(KILL_GRACE_S)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True, bufsize=0)
         os.set_blocking(self.fileno(), False)
         self.set_limit(limit)

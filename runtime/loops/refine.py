@@ -2,7 +2,7 @@
 
 validate: run the `commands` sub-plan (if any; each command limited to the validation
 `timeout`, with PRODIGY_VALIDATION=true), read the result from `result_file` (relative to the
-node's directory) or else the last command's stdout (validation.py), and publish it as
+node's directory) or else the last command's stdout (scores.py), and publish it as
 `validation`. Below `threshold`, run `on_incomplete` (seeing `${validation.*}`, also exported
 as PRODIGY_VAR_validation) and measure again, up to `max_attempts` refinements. A failing
 validation command counts as a failed measurement (0%); a failing on_incomplete ends the
@@ -11,7 +11,7 @@ Completion: X%" when `fail_workflow`, else succeeds with `validation.passed` fal
 (an interactive confirmation upstream) is written to the log: runs here never wait for input.
 
 goal_seek: run the `attempt` sub-plan, then the `validate` command (its output scored by
-validation.py), until the score reaches `threshold`, `max_attempts` attempts ran, or the
+scores.py), until the score reaches `threshold`, `max_attempts` attempts ran, or the
 scores converge (the last three within 2 points). Attempts after the first see the previous
 measurement as PRODIGY_VALIDATION_SCORE / _OUTPUT / _GAPS and `${validation.score}`,
 `${validation.output}`, `${validation.gaps}`. A failing attempt fails the node. Short of the
@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 from prodigy.runtime.decide import checkpoint_key
 from prodigy.runtime.events import EventType
 from prodigy.runtime.frame import Frame
-from prodigy.runtime.loops import Loop, outcome_of
+from prodigy.runtime.loops.base import Loop, outcome_of
+from prodigy.runtime.loops.scores import converged, parse_score, parse_validation, shown
 from prodigy.runtime.ops import NodeResult, Prepared
 from prodigy.runtime.store import ItemRecord, ItemStatus
-from prodigy.runtime.validation import converged, parse_score, parse_validation, shown
 
 if TYPE_CHECKING:
     from prodigy.runtime.run import Run

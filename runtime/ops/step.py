@@ -1,0 +1,108 @@
+"""The shared step options, applied to every step node the same way, whatever its kind.
+
+A step kind's op supplies only its own halves: `prepare` renders its own params, `run` does
+its work and returns an `Outcome` (what it printed, its exit code, any variables of its own).
+`step_op` wraps them with what every step shares, so no kind can forget an option:
+- prepare: working_dir, env overlay (and its digest), timeout, capture spec, output_file,
+  outputs, extract, commit_required, rendered into the node's inputs (its checkpoint key);
+- run: the timeout, for kinds that do not start a process (which `run_command` bounds), and
+  the git HEAD before the work, when the step must commit;
+- publish (`capture.publish`): capture, outputs, extract, output_file, commit_required.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prodigy.runtime.executors.process import ProcessResult
+from prodigy.runtime.nodes import NodeParams, StepParams
+from prodigy.runtime.ops.base import Command, Context, NodeResult, Op, Prepared, Task, resolve_dir
+from prodigy.runtime.ops.capture import Outcome, git_head, publish
+from prodigy.runtime.ops.render import render, render_optional
+
+OwnPrepare = Callable[[Any, Context], dict[str, Any]]
+
+
+def step_op(prepare: OwnPrepare, run: Callable[[Task], Outcome], *,
+            command: Callable[[Task], Command | None] | None = None,
+            runs_process: bool = False, pure_prepare: bool = False) -> Op:
+    """The Op of a step kind: its own halves wrapped with the shared step options.
+
+    `runs_process`: `run` starts a process that `run_command` bounds by the timeout; other
+    kinds run in the worker, so the wrapper bounds them. `command`: the node as one plain
+    process (see `base.Command`), settled through the same publish step.
+    """
+    from_process = Outcome.of_process
+
+    def prepare_node(params: NodeParams, ctx: Context) -> Prepared:
+        assert isinstance(params, StepParams)
+        return prepare_step(params, ctx, prepare(params, ctx))
+
+    def run_node(task: Task) -> NodeResult:
+        head = git_head(task.cwd) if task.inputs.get("commit_required") else None
+        bounded = not runs_process and task.inputs.get("timeout") is not None
+        outcome = _within(run, task, task.inputs["timeout"]) if bounded else run(task)
+        return publish(task, outcome, head)
+
+    def settle(task: Task, proc: ProcessResult, started_at: float) -> NodeResult:
+        return publish(task, from_process(proc, started_at))
+
+    return Op(prepare=prepare_node, run=run_node, command=command,
+              settle=settle if command is not None else None, pure_prepare=pure_prepare)
+
+
+def prepare_step(params: StepParams, ctx: Context, inputs: dict[str, Any]) -> Prepared:
+    """Render the policy every step carries; `inputs` holds the kind's own rendered params."""
+    cwd = resolve_dir(ctx.cwd, render_optional(params.working_dir, ctx.scope))
+    step_env = {name: render(value, ctx.scope) for name, value in params.env.items()}
+    if params.clear_env:
+        overlay = {**step_env, "PRODIGY_AUTOMATION": "true", "PRODIGY_RUN_ID": ctx.run_id}
+        digest = ctx.env.digest(overlay)
+    else:
+        overlay, digest = ctx.env.step_overlay(step_env, ctx.variables, ctx.scope.get("item"))
+    inputs.update({
+        "cwd": str(cwd), "timeout": params.timeout_s, "clear_env": params.clear_env,
+        "capture": params.capture, "capture_format": params.capture_format,
+        "capture_streams": dict(params.capture_streams),
+        "output_file": render_optional(params.output_file, ctx.scope),
+        "step_id": params.step_id, "outputs": dict(params.outputs),
+        "extract": {k: dict(v) for k, v in params.extract.items()},
+        "commit_required": params.commit_required,
+        "env": digest,  # the rendered environment, secrets by name, as a digest
+    })
+    return Prepared(inputs, overlay, str(cwd))
+
+
+def _within(run: Callable[[Task], Outcome], task: Task, limit: float) -> Outcome:
+    """Run in-process work under the step's timeout. Work that overruns is reported as timed
+    out and left to finish in its thread: Python cannot stop it, and an op whose last act is
+    an atomic rename never leaves a half-written file either way."""
+    started_at = time.time()
+    done: list[Outcome] = []
+    worker = threading.Thread(target=lambda: done.append(run(task)), daemon=True,
+                              name=f"prodigy-{task.node_id}")
+    worker.start()
+    worker.join(limit)
+    if done:
+        return done[0]
+    message = f"timed out after {limit:.3g} seconds"
+    return Outcome(-1, time.time() - started_at, started_at, output=message + "\n",
+                   timed_out=True, error=message)
+
+
+def keep_stdout(task: Task) -> bool:
+    """All of stdout is needed: a capture, an output_file or an extract reads it."""
+    inputs = task.inputs
+    return bool(inputs.get("capture") or inputs.get("output_file") or inputs.get("extract"))
+
+
+def process_env(task: Task) -> dict[str, str]:
+    """The environment the command gets: the worker's own, under the driver's overlay.
+    Read afresh each time: the inline executor runs in a process whose env may change."""
+    if task.inputs.get("clear_env"):
+        return dict(task.env)
+    return {**os.environ, **task.env}
