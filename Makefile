@@ -28,8 +28,9 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest --durations=10
 
+# The fast loop (seconds): no end-to-end and no real-process executor tests.
 unit: $(STAMP)
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e and not process"
 
 golden: $(STAMP)
 	UPDATE_GOLDEN=1 $(BIN)/pytest tests -k "golden or readme"

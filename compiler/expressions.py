@@ -185,7 +185,7 @@ def _json_path(text: str) -> tuple[Problem, ...]:
     if not text.strip():
         return ()  # an empty path selects the input itself
     try:
-        from jsonpath_ng.ext import parse
+        from jsonpath_ng.ext.parser import parse
 
         parse(text)
     except Exception as exc:  # jsonpath-ng raises assorted exception types for bad input

@@ -18,8 +18,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from prodigy.runtime.executors.process import KILL_GRACE_S, TAIL_BYTES, ProcessResult
-from prodigy.runtime.executors.spawner import frame, unframe
+from prodigy.runtime.executors.process import KILL_GRACE_S, ProcessResult
+from prodigy.runtime.executors.spawner import TAIL_BYTES, frame, unframe
 from prodigy.runtime.ops.base import Command
 
 # Environment overlays the spawner keeps merged (most nodes share a few; map items bring one

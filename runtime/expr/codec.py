@@ -128,7 +128,8 @@ def _decode(data: Any) -> Node:
         return Template(tuple(parts))
     if tag == "sort":
         return SortSpec(tuple(_decode_key(k) for k in args))
-    return _expr(data)
+    node: Node = _expr(data)
+    return node
 
 
 def _decode_var(data: list[Any]) -> Var:

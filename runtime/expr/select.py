@@ -58,7 +58,7 @@ def _values(items: list[Any], path: Path) -> list[Any]:
 
 @lru_cache(maxsize=256)
 def _compiled_json_path(expr: str) -> Any:
-    from jsonpath_ng.ext import parse  # deferred: only map phases with json_path need it
+    from jsonpath_ng.ext.parser import parse  # deferred: only map phases with json_path need it
 
     return parse(expr)
 

@@ -15,6 +15,9 @@ from prodigy.runtime.executors import Executor, ExecutorUnavailable, make_execut
 from prodigy.runtime.masking import Masker
 from prodigy.runtime.ops import NodeResult, Task
 
+# Real processes, signals and pipes: `make unit` leaves them to `make test`.
+pytestmark = pytest.mark.process
+
 EXECUTORS = ["inline", "local", "dask"]
 
 

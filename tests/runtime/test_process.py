@@ -15,6 +15,9 @@ from prodigy.runtime.masking import Masker
 
 from .conftest import TERM_IGNORING_CHILD
 
+# Real processes, signals and pipes: `make unit` leaves them to `make test`.
+pytestmark = pytest.mark.process
+
 
 def alive(pid: int) -> bool:
     try:

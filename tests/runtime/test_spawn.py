@@ -18,7 +18,9 @@ from prodigy.runtime.ops import OPS, Task
 
 from .conftest import TERM_IGNORING_CHILD
 
-pytestmark = pytest.mark.skipif(not spawn.direct_spawn_available(), reason="no pidfd_open")
+# Real processes, signals and pipes: `make unit` leaves them to `make test`.
+pytestmark = [pytest.mark.process,
+              pytest.mark.skipif(not spawn.direct_spawn_available(), reason="no pidfd_open")]
 
 
 @pytest.fixture(params=["posix_spawn", "popen"])
