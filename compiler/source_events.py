@@ -31,6 +31,7 @@ from yaml.events import (
 )
 
 from prodigy.compiler.source_map import CONTAINER, STYLE_CODE, SourceMap
+from prodigy.runtime.errors import ProdigyError
 
 # A bound on alias expansion: a "billion laughs" document must not exhaust memory.
 MAX_NODES = 2_000_000
@@ -88,7 +89,7 @@ def compose_fast(text: str, file: str) -> tuple[object, SourceMap] | None:
         return None
 
 
-class _Refused(Exception):
+class _Refused(ProdigyError):
     """The document needs the careful path."""
 
 

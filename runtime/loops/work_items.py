@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.expr import filter_items, select_json_path, sort_items
 from prodigy.runtime.plan import canonical_json
 
 INPUT_COMMAND_TIMEOUT_S = 300.0
 
 
-class WorkItemError(Exception):
+class WorkItemError(ProdigyError):
     """The map input could not be produced or read; the map node fails with this message."""
 
 

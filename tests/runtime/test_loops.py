@@ -210,3 +210,25 @@ def test_every_loop_kind_has_a_loop_class_and_only_those() -> None:
 
     assert {kind for kind, op in OPS.items() if op.loop} == set(LOOPS)
     assert all(issubclass(cls, Loop) for cls in LOOPS.values())
+
+
+def test_every_node_kind_has_an_op_and_every_op_a_node_kind() -> None:
+    from prodigy.runtime.nodes import NODE_KINDS
+    from prodigy.runtime.ops import OPS
+
+    assert set(OPS) == set(NODE_KINDS)
+
+
+def test_every_exception_prodigy_raises_is_rooted_in_prodigy_error() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    loose = []
+    for folder in ("compiler", "runtime", "prodigy/cli"):
+        for path in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ClassDef) and any(
+                        isinstance(b, ast.Name) and b.id == "Exception" for b in node.bases):
+                    loose.append(f"{path.relative_to(root)}:{node.name}")
+    assert loose == ["runtime/errors.py:ProdigyError"]
