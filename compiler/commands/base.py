@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from prodigy.compiler.lower_core import Subplan
 from prodigy.compiler.lower_exprs import freeze
 from prodigy.compiler.model import Command, Handler, Step, Text
 from prodigy.compiler.model_json import commit_json, retry_json
 from prodigy.runtime.nodes import NodeParams
+from prodigy.runtime.plan import EdgeKind
 
 if TYPE_CHECKING:
     from prodigy.compiler.lower_core import Exprs, Lowering
@@ -55,6 +57,15 @@ class Site:
     scope: Scope
     exprs: Exprs
     lower_body: LowerBody  # lower_steps.lower_body, for commands that hold steps
+
+    def subplan(self, field: str, steps: tuple[Step, ...], context: frozenset[str],
+                where: str) -> str:
+        """Lower `steps` as the sub-plan `<node>.<field>` the node runs; returns its name."""
+        name = f"{self.base}.{field}"
+        self.low.subplans[name] = Subplan(self.base, field)
+        inner = self.scope.sub(name, self.base, context, where)
+        self.lower_body(self.low, steps, name, inner, (), EdgeKind.SEQUENCE)
+        return name
 
     def step_fields(self) -> dict[str, Any]:
         """The node params every step node carries (`runtime.nodes.StepParams`)."""

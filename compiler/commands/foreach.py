@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prodigy.compiler.commands.base import LOOP_OPTIONS, CommandSpec, Site, label_text
-from prodigy.compiler.lower_core import Subplan
 from prodigy.compiler.model import Command, Handler, Step, Text
 from prodigy.compiler.normalize_base import scalar_text
 from prodigy.compiler.scope import FOREACH_BODY
 from prodigy.runtime.nodes import ForeachParams
-from prodigy.runtime.plan import EdgeKind
 from prodigy.runtime.span import Span
 
 if TYPE_CHECKING:
@@ -78,11 +76,7 @@ def read(step: Fields, read_steps: ReadSteps) -> tuple[Foreach | None, Handler |
 
 
 def lower(loop: Foreach, site: Site) -> ForeachParams:
-    low, base = site.low, site.base
-    body = f"{base}.do"
-    low.subplans[body] = Subplan(base, "do")
-    inner = site.scope.sub(body, base, LOOP_CONTEXT, "a foreach body")
-    site.lower_body(low, loop.body, body, inner, (), EdgeKind.SEQUENCE)
+    body = site.subplan("do", loop.body, LOOP_CONTEXT, "a foreach body")
     return ForeachParams(body=body, items=loop.items, command=site.exprs.template(loop.command),
                          parallel=loop.parallel, continue_on_error=loop.continue_on_error,
                          max_items=loop.max_items)

@@ -9,13 +9,11 @@ from typing import TYPE_CHECKING
 from prodigy.compiler.commands.base import LOOP_OPTIONS, CommandSpec, Site, label_text
 from prodigy.compiler.commands.claude import Claude
 from prodigy.compiler.commands.shell import Shell
-from prodigy.compiler.lower_core import Subplan
 from prodigy.compiler.model import Command, Handler, Step, Text
 from prodigy.compiler.normalize_base import seconds
 from prodigy.compiler.normalize_policies import command_step
 from prodigy.compiler.scope import REFINEMENT
 from prodigy.runtime.nodes import GoalSeekParams
-from prodigy.runtime.plan import EdgeKind
 from prodigy.runtime.span import Span
 
 if TYPE_CHECKING:
@@ -75,11 +73,7 @@ def read(step: Fields, _: ReadSteps) -> tuple[GoalSeek | None, Handler | None]:
 
 
 def lower(seek: GoalSeek, site: Site) -> GoalSeekParams:
-    low, base = site.low, site.base
-    attempt = f"{base}.attempt"
-    low.subplans[attempt] = Subplan(base, "attempt")
-    inner = site.scope.sub(attempt, base, REFINEMENT, "a goal_seek attempt")
-    site.lower_body(low, (seek.attempt,), attempt, inner, (), EdgeKind.SEQUENCE)
+    attempt = site.subplan("attempt", (seek.attempt,), REFINEMENT, "a goal_seek attempt")
     return GoalSeekParams(goal=seek.goal, attempt=attempt,
                           validate=site.exprs.template(seek.validate),
                           threshold=seek.threshold, max_attempts=seek.max_attempts,
