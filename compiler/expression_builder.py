@@ -13,7 +13,12 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedInput
 
 from prodigy.compiler.expression_errors import Problem, ProblemError, scan, syntax_problem
-from prodigy.compiler.expression_grammar import parse_expr_tree, var_path
+from prodigy.compiler.expression_grammar import (
+    MODIFIER_HINT,
+    parse_expr_tree,
+    split_modifiers,
+    var_path,
+)
 from prodigy.runtime.expr.ast import (
     FUNCTIONS,
     And,
@@ -183,6 +188,11 @@ class ExprBuilder:
         if ":-" in content:
             return self.fail("P201", "`:-` defaults are not available in conditions", token,
                              "test `${name.exists}` to see whether a variable is defined")
+        path_text, modifiers, wrong = split_modifiers(content)
+        if wrong is not None:
+            return self.fail("P201", wrong, token, MODIFIER_HINT)
+        if modifiers is not None:
+            return Ref(var_path(path_text), modifiers)
         if _SIMPLE_VAR.match(content):
             path = var_path(content)
             if path.segments and path.segments[-1] == "exists":

@@ -14,10 +14,15 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
 from prodigy.compiler.resources import grammar_text
+from prodigy.runtime.expr import modifiers
 from prodigy.runtime.expr.ast import Path
+from prodigy.runtime.git.changes import COUNTS, LISTS, ROOTS
 
 _DIGITS = re.compile(r"[0-9]+\Z")
 _DOTTED = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\Z")
+_CHANGE = re.compile(rf"((?:{'|'.join(ROOTS)})\.([a-z_]+))(:.*)?\Z", re.DOTALL)
+MODIFIER_HINT = ("write a glob (`:*.md`, `:src/**/*.rs,*.toml`) or one format (`:json`, "
+                 "`:lines`, `:csv`)")
 
 
 @cache
@@ -63,3 +68,23 @@ def var_path(text: str) -> Path:
     segments = tuple(int(s) if kind == "TKEY" and _DIGITS.match(s) else s
                      for s, kind in zip(rest, kinds, strict=True))
     return Path(root, segments)
+
+
+def split_modifiers(text: str) -> tuple[str, tuple[str, ...] | None, str | None]:
+    """(path text, modifiers, problem) of what `${...}` holds, its `:-default` cut off.
+
+    A git change list (`step.files_changed`, `workflow.commits`, ...) gets its modifiers split
+    off, an empty tuple when it has none: a list reference renders space-separated, as upstream.
+    A change count (`step.insertions`) takes none. Any other text is a path as it is written
+    (modifiers None): `:` means nothing there, so the shell's `${x:0:3}` passes through.
+    """
+    match = _CHANGE.match(text)
+    if match is None or match[2] not in LISTS + COUNTS:
+        return text, None, None
+    path, field, tail = match[1], match[2], match[3]
+    found = tuple(tail[1:].split(":")) if tail is not None else ()
+    if field in COUNTS:
+        if not found:
+            return text, None, None
+        return path, None, f"`{path}` is a number: modifiers apply to the lists (files_*, commits)"
+    return path, found, modifiers.problem(found)

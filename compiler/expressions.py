@@ -8,6 +8,7 @@ for bad input. Results are cached by text, since workflows repeat the same strin
 Template syntax (upstream Prodigy's, plus one escape):
     ${path}            a variable: `a.b`, `a[0]`, `a[key.with.dots]`
     ${path:-default}   literal default text when the variable is undefined (or null)
+    ${step.files_changed:*.md:json}   a git change list with modifiers (`expr/modifiers.py`)
     $NAME  $1          the bare forms; `$NAME` means exactly `${NAME}`
     $${               a literal `${` (upstream has no escape; `$$` alone stays `$$`, so the
                        shell's `$$` keeps working)
@@ -36,9 +37,11 @@ from lark.exceptions import LarkError, UnexpectedInput
 from prodigy.compiler.expression_builder import ExprBuilder, tree_path
 from prodigy.compiler.expression_errors import Problem, ProblemError, scan, syntax_problem
 from prodigy.compiler.expression_grammar import (
+    MODIFIER_HINT,
     parse_expr_tree,
     parse_sort_tree,
     parse_template_tree,
+    split_modifiers,
     var_path,
 )
 from prodigy.compiler.source import DataPath, SourceMap
@@ -109,7 +112,12 @@ def _template(text: str) -> Result:
                                         tok.end_pos or 0, "write `${name}` or `$${` for a "
                                         "literal `${`"))
                 continue
-            parts.append(Var(var_path(path_text), default if sep else None))
+            path_text, modifiers, problem = split_modifiers(path_text)
+            if problem is not None:
+                problems.append(Problem("P201", problem, tok.start_pos or 0, tok.end_pos or 0,
+                                        MODIFIER_HINT))
+                continue
+            parts.append(Var(var_path(path_text), default if sep else None, modifiers))
         elif tok.type == "BARE":
             parts.append(Var(Path(tok[1:])))
         else:

@@ -21,7 +21,6 @@ from prodigy.compiler.lower_core import Lowered, Lowering, Subplan
 from prodigy.compiler.lower_exprs import ExprCache, freeze, parse_all
 from prodigy.compiler.lower_refs import settle
 from prodigy.compiler.lower_steps import lower_steps
-from prodigy.compiler.model_json import error_policy_json
 from prodigy.compiler.model_workflow import EnvText, MapPhase, Phase, Workflow
 from prodigy.compiler.scope import MAP_AGENT, MERGE_PHASE, Scope
 from prodigy.compiler.source import SourceMap
@@ -55,6 +54,7 @@ def lower(workflow: Workflow, source_map: SourceMap, cache: ExprCache | None = N
     state.steps(workflow.reduce)
     state.steps(workflow.merge)
     issues = settle(low)
+    low.mark_tracked()
     return Lowered(low.graph, dict(low.subplans),
                    {name: node for name, (node, _) in low.step_ids.items()}, tuple(issues),
                    tuple(low.cache.diagnostics), dict(low.back_refs))
@@ -96,7 +96,7 @@ class _Phases:
         low.subplans["map.agent"] = Subplan(node, "agent")
         agent = scope.sub("map.agent", node, MAP_AGENT, "a map agent", phase="map")
         lower_steps(low, mapping.agent, "map.agent", agent, (), SEQ)
-        timeouts = mapping.timeouts
+        timeouts, policy = mapping.timeouts, workflow.error_policy
         params = MapParams(
             input=exprs.template(mapping.input),
             agent="map.agent",
@@ -113,7 +113,7 @@ class _Phases:
             cleanup_grace_s=timeouts.cleanup_grace_s if timeouts else None,
             timeout_action=timeouts.action if timeouts else "dlq",
             monitoring=timeouts.monitoring if timeouts else False,
-            error_policy=freeze(error_policy_json(workflow.error_policy)),
+            error_policy=None if policy is None else freeze(policy.to_json()),
             bindings=exprs.bindings,
         )
         low.add(node, params, scope, f"map: {mapping.input.value}", mapping.span)

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
 
 from prodigy.compiler.lower_exprs import ExprCache, Parsed, ref_sites
 from prodigy.compiler.model import Text
-from prodigy.compiler.scope import PROVIDED, Pending, RefIssue, Scope, resolve, root_of
+from prodigy.compiler.scope import PROVIDED, Pending, RefIssue, Scope, latest, resolve, root_of
 from prodigy.compiler.source import SourceMap
 from prodigy.runtime.diagnostics import Diagnostic
-from prodigy.runtime.nodes import NodeParams
+from prodigy.runtime.expr import Path
+from prodigy.runtime.git.changes import FIELDS, READS, ROOTS
+from prodigy.runtime.nodes import NodeParams, StepParams
 from prodigy.runtime.plan import EdgeKind
 from prodigy.runtime.span import Span
 
@@ -101,6 +103,7 @@ class Lowering:
     pending: list[Pending] = field(default_factory=list)
     roots_read: set[str] = field(default_factory=set)
     back_refs: dict[tuple[str, str], Span] = field(default_factory=dict)
+    tracked: set[str] = field(default_factory=set)  # steps whose git changes a node reads
 
     def add(self, node_id: str, params: NodeParams, scope: Scope, label: str,
             span: Span | None, expansion: Expansion | None = None) -> None:
@@ -118,6 +121,25 @@ class Lowering:
 
     def exprs(self, scope: Scope, node: str) -> Exprs:
         return Exprs(self, scope, node)
+
+    def mark_tracked(self) -> None:
+        """Once everything is lowered: set `track_changes` on the steps whose changes a later
+        node reads (`${step.*}`), foreach body copies included. A loop standing as the step
+        is not tracked: the steps inside it are, when they are read."""
+        if not self.tracked:
+            return
+        for node_id, attrs in self.graph.nodes(data=True):
+            lnode = attrs.get("node")
+            if lnode is None:
+                continue
+            if node_id in self.tracked:
+                lnode = _tracked(lnode)
+            expansion = lnode.expansion
+            if expansion is not None and any(n in self.tracked for n, _ in expansion.nodes):
+                body = tuple((n, _tracked(b) if n in self.tracked else b)
+                             for n, b in expansion.nodes)
+                lnode = replace(lnode, expansion=replace(expansion, nodes=body))
+            attrs["node"] = lnode
 
     def publish(self, scope: Scope, node: str, names: Iterable[str], step_id: Text | None,
                 captures: Iterable[str] = ()) -> Scope:
@@ -173,6 +195,8 @@ class Exprs:
         for index, path in enumerate(parsed.refs):
             root = path.root
             low.roots_read.add(root)
+            if root in ROOTS and path.segments and path.segments[0] in FIELDS:
+                self._reads_changes(path)
             found = resolve(scope, root, self.node)
             if isinstance(found, tuple):
                 low.edge(found[0], found[1], DATA)
@@ -188,4 +212,20 @@ class Exprs:
                                        scope.chain(self.node), scope.where,
                                        scope.all_context()))
 
+    def _reads_changes(self, path: Path) -> None:
+        """A reference to git change values: the node gets them bound when it is prepared
+        (the `@changes` binding names the roots), and for `step.*` the step before it records
+        its changes."""
+        reads = self.bindings.get(READS, ())
+        if path.root not in reads:
+            self.bindings[READS] = tuple(sorted({*reads, path.root}))
+        if path.root == "step":
+            producer = latest(self.scope, "step")
+            if producer is not None:
+                self.low.tracked.add(producer)
 
+
+def _tracked(lnode: LNode) -> LNode:
+    if not isinstance(lnode.params, StepParams):
+        return lnode
+    return replace(lnode, params=replace(lnode.params, track_changes=True))

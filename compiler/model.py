@@ -5,7 +5,9 @@ this model and never the YAML data, so a spelling such as `on_failure: "/fix"`, 
 `name:` command object or `setup: {commands: [...]}` exists only in `normalize*.py`.
 
 All classes are frozen and slotted, collections are tuples, and every node carries the span of
-the YAML it came from. Strings that are interpolated at run time are `Text`, which also keeps the
+the YAML it came from, except the retry and error policies: they are the runtime's `policies`
+classes, one definition for the normalizer and the run (nothing reports on a policy after
+normalization). Strings that are interpolated at run time are `Text`, which also keeps the
 data path of the scalar so expression diagnostics can point inside it.
 """
 
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from prodigy.runtime.policies import RetryPolicy
 from prodigy.runtime.span import Span
 
 if TYPE_CHECKING:  # `analysis:` runs the analyze command before the step's own
@@ -77,25 +80,6 @@ class Extract:
     max_size: int
     default: str | None
     multiline: Literal["preserve", "join", "first_line", "last_line", "array"]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """Re-run a failing command with backoff; `attempts` counts every run, the first included."""
-
-    attempts: int
-    backoff: Literal["fixed", "linear", "exponential", "fibonacci", "custom"]
-    initial_delay_s: float
-    max_delay_s: float
-    increment_s: float | None  # linear
-    base: float  # exponential
-    delays_s: tuple[float, ...]  # custom
-    jitter: bool
-    jitter_factor: float
-    retry_on: tuple[str, ...]  # network | timeout | server_error | rate_limit
-    retry_on_patterns: tuple[str, ...]  # regexes searched in the error text
-    budget_s: float | None
     span: Span
 
 
@@ -214,7 +198,7 @@ class Step:
     commit_config: CommitConfig | None = None
     outputs: tuple[Output, ...] = ()
     analysis: Analyze | None = None  # a fresh codebase analysis to run before the command
-    retry: Retry | None = None
+    retry: RetryPolicy | None = None
     on_failure: Handler | None = None
     on_success: tuple[Step, ...] = ()
     on_exit_code: tuple[ExitHandler, ...] = ()

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from prodigy.compiler.model import Retry, Step, Text, substeps
+from prodigy.compiler.model import Step, Text, substeps
+from prodigy.runtime.policies import ErrorPolicy
 from prodigy.runtime.span import Span
 
 Json = str | int | float | bool | None | tuple["Json", ...] | tuple[tuple[str, "Json"], ...]
@@ -97,28 +98,6 @@ class MapPhase:
 
 
 @dataclass(frozen=True, slots=True)
-class CircuitBreaker:
-    failure_threshold: int
-    success_threshold: int
-    timeout_s: float
-    half_open_requests: int
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorPolicy:
-    on_item_failure: str  # dlq | retry | skip | stop | custom
-    custom_handler: str | None
-    continue_on_failure: bool
-    max_failures: int | None
-    failure_threshold: float | None
-    error_collection: Literal["aggregate", "immediate", "batched"]
-    batch_size: int | None
-    circuit_breaker: CircuitBreaker | None
-    retry: Retry | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
 class Parameter:
     name: str
     type: str  # string | number | integer | boolean | array | object | any
@@ -169,6 +148,7 @@ class Workflow:
     merge: Phase | None = None
     error_policy: ErrorPolicy | None = None
     max_iterations: int | None = None
+    in_place: bool = False  # in the checkout, not a worktree of the run's own
     timeout_s: float | None = None
     worktree: WorktreeConfig | None = None
     checkpoint: CheckpointPolicy | None = None

@@ -12,13 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from prodigy.compiler.model import Extract
 from prodigy.compiler.model_workflow import (
     CheckpointPolicy,
-    CircuitBreaker,
-    ErrorPolicy,
     Json,
     MapPhase,
     MapTimeouts,
@@ -45,6 +43,7 @@ from prodigy.compiler.normalize_policies import retry
 from prodigy.compiler.normalize_steps import read_steps
 from prodigy.compiler.source import SourceMap
 from prodigy.runtime.diagnostics import Diagnostic
+from prodigy.runtime.policies import CircuitBreakerPolicy, ErrorPolicy
 
 # Composition (templates, imports, inheritance, sub-workflows, tasks) needs other files and
 # semantics upstream never settled; it is reported rather than silently ignored.
@@ -103,6 +102,7 @@ def normalize(
         parameters=params,
         args=bound,
         merge=_merge(fields),
+        in_place=fields.flag("in_place", False),
         timeout_s=seconds(fields, "timeout"),
         worktree=_worktree(fields.child("worktree_config", "worktreeConfig")),
         checkpoint=_checkpoint(fields.child("checkpoint", f"{fields.schema}/checkpoint")),
@@ -269,7 +269,8 @@ def _error_policy(fields: Fields) -> ErrorPolicy | None:
                         fields.ctx).string("custom")
         failure = "custom"
     collection, collection_at = pick("error_collection")
-    kind, size = "aggregate", None
+    kind: str | None = None
+    size: int | None = None
     if isinstance(collection, str) and collection.startswith("batched"):
         kind, size = "batched", int(collection.split(":", 1)[1])
     elif isinstance(collection, str):
@@ -284,27 +285,30 @@ def _error_policy(fields: Fields) -> ErrorPolicy | None:
     threshold, _ = pick("failure_threshold")
     breaker = inner.child("circuit_breaker", "errorPolicy/circuit_breaker") if inner else None
     retry_config = inner.child("retry_config", "retry") if inner else None
-    return ErrorPolicy(
-        on_item_failure=str(failure or "dlq"),
-        custom_handler=custom,
-        continue_on_failure=cont if isinstance(cont, bool) else True,
-        max_failures=max_failures if isinstance(max_failures, int) else None,
-        failure_threshold=float(threshold) if isinstance(threshold, int | float) else None,
-        error_collection=cast(Literal["aggregate", "immediate", "batched"], kind),
-        batch_size=size,
-        circuit_breaker=_breaker(breaker),
-        retry=retry(retry_config)[0] if retry_config is not None else None,
-        span=(inner or fields).span,
-    )
+    # What the workflow leaves out (None here) takes `ErrorPolicy`'s default.
+    given: dict[str, Any] = {
+        "on_item_failure": str(failure) if failure else None,
+        "custom_handler": custom,
+        "continue_on_failure": cont if isinstance(cont, bool) else None,
+        "max_failures": max_failures if isinstance(max_failures, int) else None,
+        "failure_threshold": float(threshold) if isinstance(threshold, int | float) else None,
+        "error_collection": kind,
+        "batch_size": size,
+        "circuit_breaker": _breaker(breaker),
+        "retry": retry(retry_config)[0] if retry_config is not None else None,
+    }
+    return ErrorPolicy(**{k: v for k, v in given.items() if v is not None})
 
 
-def _breaker(fields: Fields | None) -> CircuitBreaker | None:
+def _breaker(fields: Fields | None) -> CircuitBreakerPolicy | None:
     if fields is None:
         return None
-    return CircuitBreaker(fields.integer("failure_threshold") or 5,
-                          fields.integer("success_threshold") or 1,
-                          seconds(fields, "timeout") or 30,
-                          fields.integer("half_open_requests") or 1)
+    # A zero (or absent) setting takes the default, as the map has always read it.
+    given: dict[str, Any] = {"failure_threshold": fields.integer("failure_threshold"),
+                             "success_threshold": fields.integer("success_threshold"),
+                             "timeout_s": seconds(fields, "timeout"),
+                             "half_open_requests": fields.integer("half_open_requests")}
+    return CircuitBreakerPolicy(**{k: v for k, v in given.items() if v})
 
 
 def _checkpoint(fields: Fields | None) -> CheckpointPolicy | None:

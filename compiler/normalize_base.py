@@ -15,9 +15,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from prodigy.compiler.model import DataPath, Retry, Text
+from prodigy.compiler.model import DataPath, Text
 from prodigy.compiler.source import SourceMap
 from prodigy.runtime.diagnostics import Diagnostic
+from prodigy.runtime.policies import RetryPolicy
 from prodigy.runtime.span import Span
 
 # The options of a step mapping. Its command keys, and the fields of each command's own
@@ -34,7 +35,7 @@ STEP_OPTIONS = ("name", "args", "options", "metadata", "id", "description", "tim
 _WORKFLOW = ("name", "description", "version", "mode", "env", "secrets", "env_files",
              "profiles", "active_profile", "merge", "retry_defaults", "worktree_config",
              "timeout", "imports", "template", "templates", "extends", "parameters",
-             "defaults", "workflows", "sub_workflows", "checkpoint")
+             "defaults", "workflows", "sub_workflows", "checkpoint", "in_place")
 
 _CHECKPOINT = ("interval_items", "interval_duration", "max_checkpoints", "max_age")
 # What a capture stores besides the value unless `capture_streams` says otherwise (upstream's
@@ -125,7 +126,7 @@ class Ctx:
     variables: dict[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     # `retry_defaults:` applies to every command step that has no `retry:` of its own.
-    retry_defaults: Retry | None = None
+    retry_defaults: RetryPolicy | None = None
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, hint=hint))

@@ -24,7 +24,6 @@ from prodigy.compiler.model import (
     ExitHandler,
     Handler,
     Output,
-    Retry,
     Step,
     Text,
 )
@@ -37,6 +36,7 @@ from prodigy.compiler.normalize_policies import (
     validation,
     verify,
 )
+from prodigy.runtime.policies import RetryPolicy
 
 _STREAMS = dict(DEFAULT_STREAMS)
 _STREAM_WORDS = {"stdout": ("stdout",), "stderr": ("stderr",), "both": ("stdout", "stderr")}
@@ -138,7 +138,7 @@ def _tolerance(fields: Fields, meta: Fields | None, step: Step, continue_after: 
 
 
 def _retry(fields: Fields, meta: Fields | None, command: Command | None
-           ) -> tuple[Retry | None, str | Step]:
+           ) -> tuple[RetryPolicy | None, str | Step]:
     """`retry:` (or its alias `retry_config:`), `max_attempts: N` (a retry with N attempts),
     legacy `metadata.retries: N` (N+1 attempts), else `retry_defaults` for commands."""
     ctx = fields.ctx
@@ -157,7 +157,7 @@ def _retry(fields: Fields, meta: Fields | None, command: Command | None
         attempts = retries + 1
     defaults = ctx.retry_defaults
     if attempts is not None:
-        base = defaults or retry(Fields({}, fields.path, "retry", ctx))[0]
+        base = defaults or RetryPolicy()
         return replace(base, attempts=max(attempts, 1)), "stop"
     if defaults is not None and command is not None and "retry" in spec_of(command).options:
         return defaults, "stop"

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from prodigy.compiler.commands.claude import Claude
 from prodigy.compiler.commands.shell import Shell
@@ -21,7 +21,6 @@ from prodigy.compiler.model import (
     DataPath,
     Handler,
     Incomplete,
-    Retry,
     Step,
     Text,
     Validation,
@@ -36,6 +35,7 @@ from prodigy.compiler.normalize_base import (
     scalar_text,
     seconds,
 )
+from prodigy.runtime.policies import BACKOFFS, MATCHERS, Backoff, RetryPolicy
 
 # (value, path, strings-as) -> steps; strings-as is "legacy" (a Claude command name) or
 # "handler" (a leading `/` means Claude, anything else shell).
@@ -256,20 +256,17 @@ def _check(text: Text, runner: str | None, expect_output: str | None,
 
 # ------------------------------------------------------------------------------------ retry
 
-_BACKOFFS = ("fixed", "linear", "exponential", "fibonacci", "custom")
-_MATCHERS = ("network", "timeout", "server_error", "rate_limit")
-
-
-def retry(fields: Fields) -> tuple[Retry, str | Step]:
+def retry(fields: Fields) -> tuple[RetryPolicy, str | Step]:
     """A `retry:` mapping, plus what to do once it is exhausted: "stop", "continue" or a
-    fallback step (`on_failure: {fallback: {command}}`)."""
+    fallback step (`on_failure: {fallback: {command}}`). What the mapping leaves out (None
+    here) takes `RetryPolicy`'s default, so each default is written once, there."""
     ctx = fields.ctx
     attempts, alias = fields.integer("attempts"), fields.integer("max_attempts")
     if attempts is not None and alias is not None:
         ctx.error("P118", "`attempts` and `max_attempts` both set the attempts",
                   fields.key_span("max_attempts"), hint="keep `attempts`")
     kind, initial, increment, base, delays, cap = _backoff(fields)
-    initial_delay = seconds(fields, "initial_delay")
+    initial_delay = seconds(fields, "initial_delay")  # both read: each may hold an error
     max_delay = seconds(fields, "max_delay")
     matchers: list[str] = []
     patterns: list[str] = []
@@ -286,23 +283,23 @@ def retry(fields: Fields) -> tuple[Retry, str | Step]:
                 ctx.error("P205", f"invalid regular expression {pattern!r}: {exc}",
                           entry.value_span("pattern"))
             patterns.append(pattern)
-    factor = fields.number("jitter_factor")
-    policy = Retry(
-        attempts=max(attempts or alias or 3, 1),
-        backoff=kind,
-        initial_delay_s=initial if initial is not None else (
-            initial_delay if initial_delay is not None else 1),
-        max_delay_s=cap if cap is not None else (max_delay if max_delay is not None else 30),
-        increment_s=increment,
-        base=base,
-        delays_s=delays,
-        jitter=fields.flag("jitter", False),
-        jitter_factor=0.3 if factor is None else factor,
-        retry_on=tuple(m for m in matchers if m in _MATCHERS),
-        retry_on_patterns=tuple(patterns),
-        budget_s=seconds(fields, "retry_budget"),
-        span=fields.span,
-    )
+    count = attempts or alias
+    jitter = fields.get("jitter")
+    given: dict[str, Any] = {
+        "attempts": max(count, 1) if count else None,
+        "backoff": kind,
+        "initial_delay_s": initial if initial is not None else initial_delay,
+        "max_delay_s": cap if cap is not None else max_delay,
+        "increment_s": increment,
+        "base": base,
+        "delays_s": delays,
+        "jitter": jitter if isinstance(jitter, bool) else None,
+        "jitter_factor": fields.number("jitter_factor"),
+        "retry_on": tuple(m for m in matchers if m in MATCHERS),
+        "retry_on_patterns": tuple(patterns),
+        "budget_s": seconds(fields, "retry_budget"),
+    }
+    policy = RetryPolicy(**{k: v for k, v in given.items() if v is not None})
     return policy, _exhausted(fields)
 
 
@@ -317,8 +314,8 @@ def _exhausted(fields: Fields) -> str | Step:
     return "continue" if value == "continue" else "stop"
 
 
-_Backoff = tuple[Literal["fixed", "linear", "exponential", "fibonacci", "custom"],
-                 float | None, float | None, float, tuple[float, ...], float | None]
+_Backoff = tuple[Backoff | None, float | None, float | None, float | None, tuple[float, ...],
+                 float | None]
 
 
 def _opt(params: Fields, key: str) -> float | None:
@@ -328,31 +325,31 @@ def _opt(params: Fields, key: str) -> float | None:
 
 def _backoff(fields: Fields) -> _Backoff:
     """(kind, initial, increment, base, custom delays, max_delay) of every backoff spelling:
-    `exponential`, `{type: linear, increment: 2s}`, `{linear: {increment: 2s}}`, ..."""
+    `exponential`, `{type: linear, increment: 2s}`, `{linear: {increment: 2s}}`, ...; None
+    for what it does not say (an unknown kind too: the schema reports it)."""
     value = fields.get("backoff")
-    kind = "exponential"
+    kind: str | None = None
     params: Fields | None = None
     if isinstance(value, str):
         kind = value
     elif isinstance(value, Mapping):
         outer = Fields(value, fields.at("backoff"), "backoff", fields.ctx)
         if outer.has("type"):
-            kind, params = outer.string("type") or kind, outer
+            kind, params = outer.string("type"), outer
         else:
-            for name in _BACKOFFS:
+            for name in BACKOFFS:
                 if outer.has(name):
                     kind = name
                     params = outer.child(name, f"backoff/{name}")
-    literal = cast(Literal["fixed", "linear", "exponential", "fibonacci", "custom"],
-                   kind if kind in _BACKOFFS else "exponential")
+    literal = cast(Backoff, kind) if kind in BACKOFFS else None
     if params is None:
-        return literal, None, None, 2.0, (), None
+        return literal, None, None, None, (), None
     initial = _opt(params, "delay")
     if initial is None:
         initial = _opt(params, "initial")
-    base = 2.0
+    base = None
     if params.allows("base"):
-        base = params.number("base") or params.number("multiplier") or 2.0
+        base = params.number("base") or params.number("multiplier") or None
     delays: list[float] = []
     raw = params.get("delays") if params.allows("delays") else None
     for i, item in enumerate(raw if isinstance(raw, list) else []):

@@ -25,7 +25,7 @@ import networkx as nx
 from prodigy.compiler.lower_core import Expansion, LNode, Lowered, natural_key
 from prodigy.compiler.lower_exprs import ExprCache
 from prodigy.compiler.model import Text
-from prodigy.compiler.model_json import error_policy_json, worktree_json
+from prodigy.compiler.model_json import worktree_json
 from prodigy.compiler.model_workflow import (
     EnvCommand,
     EnvCondition,
@@ -135,7 +135,9 @@ def _metadata(workflow: Workflow, cache: ExprCache, source: str, text: str) -> d
             secrets[var.name] = _secret(var.value)
     profiles = {p.name: _env(p.env, cache, template)[0] for p in workflow.profiles}
     timeouts = {p.name: p.timeout_s for p in workflow.phases if p.timeout_s is not None}
-    return {
+    policy = workflow.error_policy
+    # `in_place` only when set: plans of workflows that do not say it stay as they were.
+    return {**({"in_place": True} if workflow.in_place else {}),
         "name": workflow.name,
         "description": workflow.description,
         "version": workflow.version,
@@ -149,7 +151,7 @@ def _metadata(workflow: Workflow, cache: ExprCache, source: str, text: str) -> d
         "profile": workflow.profile,
         "args": dict(workflow.args),
         "parameters": sorted(p.name for p in workflow.parameters),
-        "error_policy": thaw(error_policy_json(workflow.error_policy)),
+        "error_policy": None if policy is None else policy.to_json(),
         "max_iterations": workflow.max_iterations,
         "timeout_s": workflow.timeout_s,
         "phase_timeouts": timeouts,

@@ -120,6 +120,18 @@ def resolve(scope: Scope, root: str, node: str) -> tuple[str, str] | str | None:
     return None
 
 
+def latest(scope: Scope, root: str) -> str | None:
+    """The node that last published `root` where `scope` is, enclosing plans included (for
+    `step`: the step just run, the one whose changes `${step.files_changed}` describes)."""
+    current: Scope | None = scope
+    while current is not None:
+        found = current.names.get(root)
+        if found is not None:
+            return found
+        current = current.outer
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     """A reference nothing visible produced when its node was lowered."""

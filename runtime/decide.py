@@ -1,4 +1,4 @@
-"""Run, reuse or skip, with reasons a user can read (doit style); and whether to retry.
+"""Run, reuse or skip, with reasons a user can read (doit style).
 
 A node is reused only when the run has a `done` record under exactly the key the node has now.
 Otherwise it runs, and the reasons say why by comparing the new key's ingredients with the
@@ -6,25 +6,21 @@ recorded ones: no checkpoint, interrupted last time, failed last time, its own d
 changed (fingerprint), a node it depends on changed (upstream), or only its rendered inputs
 changed (an argument, an env value, a captured variable).
 
-Retries (`RetryPolicy`) are decided here too: `attempts` counts every try, backoff is fixed,
-linear, exponential, fibonacci or custom, capped by `max_delay_s`, with optional jitter;
-`retry_on` limits retries to failures whose text matches (network, timeout, server_error,
-rate_limit, or regexes), and `budget_s` bounds the total time spent retrying.
+Whether a failed node is tried again is its `policies.RetryPolicy`'s to say.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json.encoder
-import random
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from prodigy.runtime import environment
+from prodigy.runtime.git import changes
 from prodigy.runtime.masking import Masker
 from prodigy.runtime.nodes import NodeParams, field_names, thaw
 from prodigy.runtime.ops import OPS, Context, Task, check_kinds
@@ -118,91 +114,6 @@ def decide(record: NodeRecord | None, key: str, fingerprint: str, deps: Mapping[
 
 def _short(digest: str) -> str:
     return digest[:12]
-
-
-# --- retries ---------------------------------------------------------------------------------
-
-_MATCHERS = {
-    "timeout": re.compile(r"timed out|timeout", re.IGNORECASE),
-    "network": re.compile(r"network|connection (refused|reset|closed|timed out)|could not resolve"
-                          r"|name resolution|ECONNRESET|ECONNREFUSED|EHOSTUNREACH|broken pipe",
-                          re.IGNORECASE),
-    "server_error": re.compile(r"\b5\d\d\b|server error|bad gateway|service unavailable",
-                               re.IGNORECASE),
-    "rate_limit": re.compile(r"rate.?limit|\b429\b|too many requests|overloaded", re.IGNORECASE),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """A step's `retry:` block as the compiler lowers it (`retry_defaults` already applied).
-
-    `attempts` counts every run, the first included. Delays are in seconds.
-    """
-
-    attempts: int = 1
-    backoff: str = "exponential"
-    initial_delay_s: float = 1.0
-    max_delay_s: float = 30.0
-    increment_s: float | None = None
-    base: float = 2.0
-    delays_s: tuple[float, ...] = ()
-    jitter: bool = False
-    jitter_factor: float = 0.3
-    retry_on: tuple[str, ...] = ()
-    retry_on_patterns: tuple[str, ...] = ()
-    budget_s: float | None = None
-
-    @classmethod
-    def from_params(cls, retry: Mapping[str, Any] | None) -> RetryPolicy:
-        if not retry:
-            return cls()
-        known = {k: v for k, v in retry.items() if k in cls.__dataclass_fields__}
-        for name in ("delays_s", "retry_on", "retry_on_patterns"):
-            if name in known:
-                known[name] = tuple(known[name] or ())
-        return cls(**known)
-
-    def delay(self, retry: int, rand: Callable[[], float] = random.random) -> float:
-        """Seconds to wait before retry number `retry` (1 = the second attempt)."""
-        n = max(1, retry)
-        if self.backoff == "fixed":
-            delay = self.initial_delay_s
-        elif self.backoff == "linear":
-            step = self.increment_s if self.increment_s is not None else self.initial_delay_s
-            delay = self.initial_delay_s + step * (n - 1)
-        elif self.backoff == "fibonacci":
-            a, b = 1, 1
-            for _ in range(n - 1):
-                a, b = b, a + b
-            delay = self.initial_delay_s * a
-        elif self.backoff == "custom":
-            delay = self.delays_s[n - 1] if n <= len(self.delays_s) else self.max_delay_s
-        else:
-            delay = self.initial_delay_s * self.base ** (n - 1)
-        delay = min(delay, self.max_delay_s)
-        if self.jitter:
-            delay *= 1 + self.jitter_factor * (2 * rand() - 1)
-        return max(0.0, delay)
-
-    def matches(self, text: str, timed_out: bool) -> bool:
-        if not self.retry_on and not self.retry_on_patterns:
-            return True
-        for name in self.retry_on:
-            if (name == "timeout" and timed_out) or (
-                    name in _MATCHERS and _MATCHERS[name].search(text)):
-                return True
-        return any(re.search(p, text) for p in self.retry_on_patterns)
-
-    def next_delay(self, attempt: int, text: str, timed_out: bool, elapsed_s: float,
-                   rand: Callable[[], float] = random.random) -> float | None:
-        """Seconds before trying again after failed try `attempt`, or None: do not retry."""
-        if attempt >= self.attempts or not self.matches(text, timed_out):
-            return None
-        delay = self.delay(attempt, rand)
-        if self.budget_s is not None and elapsed_s + delay > self.budget_s:
-            return None
-        return delay
 
 
 # --- what a node sees, and the dry run -----------------------------------------------------
@@ -303,8 +214,10 @@ def dry_run(plan: Plan, *, state: StateDir, run_id: str | None, cwd: Path,
             gate_open[nid] = None
             continue
         variables = {k: v for k, (_, v) in vis[nid].items()}
-        ctx = Context(run_id or "dry-run", nid, node.label,
-                      {**scope, **variables, **thaw(node.params.bindings)}, variables, cwd, run_env)
+        node_scope = {**scope, **variables, **thaw(node.params.bindings)}
+        if changes.READS in node.params.bindings:  # as the run would see them (frame.py)
+            changes.bind(node_scope, node.params.bindings[changes.READS], cwd)
+        ctx = Context(run_id or "dry-run", nid, node.label, node_scope, variables, cwd, run_env)
         prepared = op.prepare(node.params, ctx)
         if op.loop:
             bodies = {name: plan_digest(subplans[name]) for name in body_names(node.params)

@@ -44,8 +44,11 @@ from prodigy.runtime.nodes import NODE_KINDS, StepParams
 from prodigy.runtime.ops.render import render, test
 
 MAX_VAR_BYTES = 64 * 1024
-# What every step node publishes (`shell.output`, `write_file.exit_code`, ...): not exported.
-_AUTO = tuple(f"{kind}." for kind, cls in NODE_KINDS.items() if issubclass(cls, StepParams))
+# What every step node publishes (`shell.output`, `write_file.exit_code`, ...) and a tracked
+# step's git changes (`step.files_changed`, ...): not exported.
+_AUTO = (*(f"{kind}." for kind, cls in NODE_KINDS.items() if issubclass(cls, StepParams)),
+         "step.")
+_RUN_IDENTITY = frozenset({"PRODIGY_RUN_ID", "PRODIGY_RUN_TAG"})  # not in checkpoint keys
 _NOT_EXPORTED = frozenset({"map.results"})  # unbounded: never measured, never exported
 _SENSITIVE = re.compile(
     r"pass(word|wd)?|pwd|token|api[_-]?key|secret|auth|bearer|private[_-]?key|ssh[_-]?key|"
@@ -63,11 +66,13 @@ class RunEnvironment:
     secrets: dict[str, str]
     run_id: str
     mask_values: tuple[str, ...] = field(default=())
+    # Unique to this run of this state dir: how the run's processes are found to stop them
+    # (`PRODIGY_RUN_TAG`), so a run of another project with the same id is never touched.
+    run_tag: str = ""
 
     def __post_init__(self) -> None:
         # Most steps add nothing of their own: their overlay and its digest are shared.
-        base = {**self.overlay, **self.secrets, "PRODIGY_AUTOMATION": "true",
-                "PRODIGY_RUN_ID": self.run_id}
+        base = {**self.overlay, **self.secrets, **self.identity()}
         object.__setattr__(self, "_base", base)
         object.__setattr__(self, "_base_digest", env_digest(self.key_view(base)))
 
@@ -81,18 +86,24 @@ class RunEnvironment:
         env.update(exported)
         env.update(step_env)
         env.update(self.secrets)
-        env["PRODIGY_AUTOMATION"] = "true"
-        env["PRODIGY_RUN_ID"] = self.run_id
+        env.update(self.identity())
         if item is not None:
             env["PRODIGY_ITEM"] = item if isinstance(item, str) else json.dumps(item)
         return env, env_digest(self.key_view(env))
+
+    def identity(self) -> dict[str, str]:
+        """What prodigy sets in every step's environment, whatever the step says."""
+        ids = {"PRODIGY_AUTOMATION": "true", "PRODIGY_RUN_ID": self.run_id}
+        if self.run_tag:
+            ids["PRODIGY_RUN_TAG"] = self.run_tag
+        return ids
 
     def digest(self, overlay: Mapping[str, str]) -> str:
         return env_digest(self.key_view(overlay))
 
     def key_view(self, overlay: Mapping[str, str]) -> dict[str, str]:
         """The overlay as it enters a checkpoint key: secret names, never values; no run id."""
-        view = {k: v for k, v in overlay.items() if k != "PRODIGY_RUN_ID"}
+        view = {k: v for k, v in overlay.items() if k not in _RUN_IDENTITY}
         for name in self.secrets:
             if name in view:
                 view[name] = f"<secret {name}>"
@@ -116,14 +127,18 @@ def variable_env(variables: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def base_scope(workflow: Mapping[str, Any], run_env: RunEnvironment) -> dict[str, Any]:
-    """Variables every node sees: workflow env (also as `env.NAME`) and bound arguments.
-    Secret values are never template variables; they reach commands only as env vars."""
-    return {**run_env.overlay, "env": dict(run_env.overlay), **(workflow.get("args") or {})}
+def base_scope(workflow: Mapping[str, Any], run_env: RunEnvironment,
+               run_vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Variables every node sees: workflow env (also as `env.NAME`), bound arguments, and
+    what the run itself binds (`run_vars`: `WORKTREE`, `PROJECT_ROOT`, the run's base commit
+    as `@run_base`). Secret values are never template variables; they reach commands only as
+    env vars."""
+    return {**run_env.overlay, "env": dict(run_env.overlay), **(workflow.get("args") or {}),
+            **(run_vars or {})}
 
 
 def build(workflow: Mapping[str, Any], run_id: str, cwd: Path, scope: Mapping[str, Any],
-          dry_run: bool = False) -> RunEnvironment:
+          dry_run: bool = False, run_tag: str = "") -> RunEnvironment:
     """Read env files, evaluate workflow env and profile, load secrets: once, at run start.
     A dry run does not execute command-valued env entries."""
     overlay: dict[str, str] = {}
@@ -142,7 +157,12 @@ def build(workflow: Mapping[str, Any], run_id: str, cwd: Path, scope: Mapping[st
                for name, spec in (workflow.get("secrets") or {}).items()}
     masks = list(secrets.values())
     masks += [v for k, v in overlay.items() if _SENSITIVE.search(k) and len(v) >= 6]
-    return RunEnvironment(overlay, secrets, run_id, tuple(sorted(set(masks))))
+    return RunEnvironment(overlay, secrets, run_id, tuple(sorted(set(masks))), run_tag)
+
+
+def run_tag(state_root: Path, run_id: str) -> str:
+    """`PRODIGY_RUN_TAG` of `run_id` in the state dir `state_root` (the same on resume)."""
+    return hashlib.sha256(f"{state_root.resolve()}\0{run_id}".encode()).hexdigest()[:20]
 
 
 def _env_value(name: str, value: Any, scope: Mapping[str, Any], overlay: Mapping[str, str],

@@ -33,11 +33,13 @@ class EventType(StrEnum):
     NODE_REUSED = "node_reused"
     NODE_SKIPPED = "node_skipped"  # skipped, or not run (a handler body that was not needed)
     HANDLER_STARTED = "handler_started"
+    RUN_NOTE = "run_note"  # one line about the run (where it works, what it merged)
     # Loops (map, foreach): items selected and the window; progress at most every few seconds
     # (done, succeeded, failed, skipped, total, running; `final` on the last one); each failure.
     LOOP_STARTED = "loop_started"
     LOOP_PROGRESS = "loop_progress"
     ITEM_FAILED = "item_failed"
+    ITEM_MERGED = "item_merged"  # an agent's commits merged into the run branch (commits, branch)
     # validate / goal_seek: one per measurement (attempt, completion or score, threshold).
     ATTEMPT_SCORED = "attempt_scored"
 

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from prodigy.runtime.decide import (
     Action,
     Decision,
-    RetryPolicy,
     Visible,
     Why,
     body_names,
@@ -37,11 +36,13 @@ from prodigy.runtime.decide import (
     plan_digest,
 )
 from prodigy.runtime.events import EventType
+from prodigy.runtime.git import changes
 from prodigy.runtime.map_results import RESULTS_FILE, inject
 from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
 from prodigy.runtime.ops.control import error_variables
 from prodigy.runtime.plan import EdgeKind, Plan, PlanNode, canonical_json
+from prodigy.runtime.policies import RetryPolicy
 from prodigy.runtime.scheduler import Graph, NodeState, Scheduler, Transition
 from prodigy.runtime.store import NodeRecord, RecordStatus, safe_name
 
@@ -190,6 +191,8 @@ class Frame:
                 inject(scope, node.fingerprint, node.params)  # `map.results`, if it reads it
             except ValueError as exc:
                 return NodeResult(ok=False, message=str(exc))
+            if changes.READS in bindings:  # `${workflow.files_changed}`, `${step.commits}`...
+                changes.bind(scope, bindings[changes.READS], self.spec.cwd)
         else:
             scope = self.spec.scope  # nothing to add: read as it is (ops never write to it)
         op = OPS[node.kind]
@@ -264,11 +267,11 @@ class Frame:
             self.timed_out = True  # the frame's own time limit, not the command's: no retry
         elif not result.ok and not self.host.interrupted:
             params = self.tpl.nodes[node_id].params
-            policy = RetryPolicy.from_params(getattr(params, "retry", None))
+            retry = getattr(params, "retry", None)  # none: the node runs once
             elapsed = time.monotonic() - self.first_try[node_id]
-            delay = policy.next_delay(self.cycle_tries[node_id],
-                                      f"{result.message}\n{result.output}", result.timed_out,
-                                      elapsed)
+            delay = None if not retry else RetryPolicy.from_json(retry).next_delay(
+                self.cycle_tries[node_id], f"{result.message}\n{result.output}",
+                result.timed_out, elapsed)
             if delay is not None:
                 self._emit(EventType.NODE_RETRYING, node_id, attempt=task.attempt,
                            delay_s=round(delay, 3), message=result.message,

@@ -80,7 +80,30 @@ def _to_json(value: Any) -> Any:
 
 
 def params_to_json(params: NodeParams) -> dict[str, Any]:
-    return {name: _to_json(getattr(params, name)) for name in field_names(type(params))}
+    cls = type(params)
+    out = {name: _to_json(getattr(params, name)) for name in field_names(cls)}
+    for name, default in late_defaults(cls):
+        if type(out[name]) is type(default) and out[name] == default:
+            del out[name]
+    return out
+
+
+def late(default: Any) -> Any:
+    """A field added after plans were first fingerprinted: `params_to_json` leaves it out
+    while it holds its default, so adding it changed no fingerprint (no checkpoint key, no
+    golden plan). `default` must be a JSON scalar."""
+    return dataclasses.field(default=default, metadata={"late": True})
+
+
+_LATE: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def late_defaults(cls: type) -> tuple[tuple[str, Any], ...]:
+    found = _LATE.get(cls)
+    if found is None:
+        found = _LATE[cls] = tuple((f.name, f.default) for f in dataclasses.fields(cls)
+                                   if f.metadata.get("late"))
+    return found
 
 
 def _freeze(value: Any) -> Any:
@@ -118,9 +141,10 @@ class StepParams(NodeParams):
 
     Values it publishes for later nodes (the compiler draws DATA edges from them): its output
     as `<kind>.output` (`shell.output`, `claude.output`, `write_file.output`; also `.stderr`,
-    `.exit_code`, `.success`), git changes as `step.*`, its `capture` variable (with `.stderr`,
-    `.exit_code`, `.success`, `.duration` as `capture_streams` says), `<step_id>.output` and
-    `<step_id>.<name>` for each of `outputs`, and each `extract` variable.
+    `.exit_code`, `.success`), its git changes as `step.*` (with `track_changes`), its
+    `capture` variable (with `.stderr`, `.exit_code`, `.success`, `.duration` as
+    `capture_streams` says), `<step_id>.output` and `<step_id>.<name>` for each of `outputs`,
+    and each `extract` variable.
     """
 
     env: Mapping[str, Encoded] = dataclasses.field(default_factory=dict)
@@ -145,6 +169,9 @@ class StepParams(NodeParams):
     # multiline}, cut out of this node's output.
     extract: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     on_exit_code: Mapping[str, str] = dataclasses.field(default_factory=dict)  # code -> node id
+    # A later node refers to this step's git changes (`${step.files_changed}`, ...): read HEAD
+    # before it runs and publish what it changed as `step.*` (runtime/git/changes.py).
+    track_changes: bool = late(False)
 
 
 @node_kind("shell")

@@ -114,6 +114,12 @@ def event_line(record: dict[str, Any]) -> str | None:
             value = f"{record.get('completion')}% complete ({record.get('status')})"
         return (f"measure  {record.get('node')} attempt {record.get('attempt')}: {value}, "
                 f"threshold {record.get('threshold')}")
+    if kind == "run_note":
+        return f"note     {record.get('message')}"
+    if kind == "item_merged":
+        commits = record.get("commits") or []
+        return (f"merged   {record.get('node')} {record.get('item')}: {len(commits)} "
+                f"commit{'s' * (len(commits) != 1)} from {record.get('branch')}")
     if kind in ("run_started", "run_resumed"):
         verb = "resuming" if kind == "run_resumed" else "running"
         return (f"{verb} {record.get('workflow') or record.get('source')} as "

@@ -1,6 +1,7 @@
 """The one run loop: feed ready nodes to an executor, checkpoint every result, resume.
 
-    execute(plan, ...) -> RunOutcome
+    Run(plan, ...).run(executor) -> RunStatus   (`execute.py` starts it: lock, record,
+                                                 workspace, iterations)
       round: fire due retries -> dispatch ready nodes of every live frame (prepare, key,
              decide: reuse / run / start a loop) -> settle (frames that ended go back to their
              loop; loops that ended complete their node) -> flush: ONE transaction with the
@@ -21,19 +22,23 @@ Ctrl-C (or SIGTERM) sets a flag the loop checks between rounds, so no write is t
 stops scheduling, stops the running commands' process groups, records what finished, and
 reports the run INTERRUPTED (exit 130, resumable).
 
-Merge-phase nodes run when a run's worktree is merged back; runs here work in the checkout
-itself, so they end `not_run` (reason `no_worktree`) without running.
+The run works in its workspace (`git/workspace.py`): its own git worktree on `prodigy/<run
+id>`, or the checkout in place. Git work the driver does for loops (making an agent's
+worktree, merging it back) runs on threads (`background`), so a slow checkout never stalls the
+loop; merges go through one thread, in order. Merge-phase nodes (a workflow's `merge:`) run
+when the run's worktree is merged back (`execute(..., phase="merge")`); a run in place has
+nothing to merge, so there they end `not_run` (reason `no_worktree`).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,21 +47,19 @@ from typing import Any
 from prodigy.runtime import environment
 from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.events import EventLog, EventType
-from prodigy.runtime.executors import Executor, TaskFuture, make_executor
+from prodigy.runtime.executors import Executor, TaskFuture
 from prodigy.runtime.executors.process import KILL_GRACE_S, kill_run
 from prodigy.runtime.frame import Frame, FrameSpec, Template
+from prodigy.runtime.git.workspace import Workspace
 from prodigy.runtime.loops import LOOPS, Loop
 from prodigy.runtime.masking import Masker
-from prodigy.runtime.ops import NodeResult, Prepared, Task, check_kinds
+from prodigy.runtime.ops import NodeResult, Prepared, Task
 from prodigy.runtime.plan import Plan
 from prodigy.runtime.scheduler import NodeState, Reason
 from prodigy.runtime.store import (
     CheckpointStore,
-    RunRecord,
     RunStatus,
     StateDir,
-    atomic_write,
-    safe_name,
 )
 
 BATCH_S = 0.05  # longest a finished node's done record waits for company in a transaction
@@ -85,6 +88,7 @@ class RunOutcome:
     failed: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
     message: str = ""  # why the run as a whole ended early, if it did
+    workspace: Workspace | None = None
 
 
 class Run:
@@ -95,10 +99,13 @@ class Run:
     """
 
     def __init__(self, plan: Plan, state: StateDir, store: CheckpointStore, run_id: str,
-                 cwd: Path, options: RunOptions, run_env: environment.RunEnvironment,
-                 sink: Callable[[dict[str, Any]], None] | None) -> None:
+                 workspace: Workspace, options: RunOptions,
+                 run_env: environment.RunEnvironment,
+                 sink: Callable[[dict[str, Any]], None] | None, phase: str = "main",
+                 run_vars: Mapping[str, Any] | None = None, iteration: int = 1) -> None:
         self.plan, self.state, self.store, self.run_id = plan, state, store, run_id
-        self.cwd, self.env = cwd, run_env
+        self.workspace, self.env = workspace, run_env
+        self.cwd = cwd = Path(workspace.cwd)
         self.masker = Masker(run_env.mask_values)
         self.events = EventLog(state.events_path(run_id), run_id, self.masker, sink)
         self.log_dir = str(state.log_dir(run_id))
@@ -109,10 +116,13 @@ class Run:
                 self.subplans[name] = sub
                 stack.append(sub)
         self._templates: dict[str, Template] = {}
-        self.merge_nodes = [n for n in plan.nodes if n.phase == "merge"]
+        # The merge phase runs on its own (phase="merge"), when the worktree is merged back;
+        # a run in place never has one, so its merge nodes are reported not run.
+        dropped = {n.id for n in plan.nodes if (n.phase == "merge") != (phase == "merge")}
+        self.merge_nodes = ([n for n in plan.nodes if n.phase == "merge"]
+                            if phase == "main" and not workspace.isolated else [])
         main = plan
-        if self.merge_nodes:
-            dropped = {n.id for n in self.merge_nodes}
+        if dropped:
             main = Plan(plan.workflow, tuple(n for n in plan.nodes if n.id not in dropped),
                         tuple(e for e in plan.edges if e.src not in dropped
                               and e.dst not in dropped), plan.subplans)
@@ -126,8 +136,14 @@ class Run:
             options = RunOptions(options.jobs, options.executor, options.dask_scheduler,
                                  frozenset(forced), options.retry_items)
         self.options = options
-        scope = environment.base_scope(plan.workflow, run_env)
-        self.main = Frame(self, tpl, FrameSpec("", scope, {}, cwd, ""))
+        scope = environment.base_scope(plan.workflow, run_env, run_vars)
+        # Iterations after the first (`-n`) are frames of their own: their nodes have their
+        # own records, so a resume continues the iteration it was in.
+        prefix, link = (f"iteration{iteration}/", f"iteration:{iteration}") \
+            if iteration > 1 else ("", "")
+        self.main = Frame(self, tpl, FrameSpec(
+            prefix, {**scope, "ITERATION": str(iteration), "workflow.iteration": iteration},
+            {}, cwd, link, env={"ITERATION": str(iteration)}))
         self.frames: list[Frame] = [self.main]
         self.loops: list[Loop] = []  # the loops running
         self.futures: dict[TaskFuture, tuple[Any, str, Task]] = {}
@@ -146,6 +162,8 @@ class Run:
         self._seq = itertools.count()
         self._inline_node: str | None = None
         self.executor: Executor | None = None
+        self.jobs: dict[Future[Any], tuple[Any, str]] = {}  # background git work of loops
+        self._pools: dict[bool, ThreadPoolExecutor] = {}
 
     # --- what frames and loops use ---------------------------------------------------------
 
@@ -183,6 +201,26 @@ class Run:
         self.loops.append(loop)
         loop.begin()
 
+    def background(self, owner: Any, tag: str, work: Callable[[], Any],
+                   serial: bool = False) -> None:
+        """Run `work` on a driver thread; `owner.job_finished(tag, future)` gets it in a later
+        round. `serial` work runs one at a time in submission order (merges into the run's
+        worktree); the rest runs a few at a time (making worktrees)."""
+        pool = self._pools.get(serial)
+        if pool is None:
+            pool = self._pools[serial] = ThreadPoolExecutor(
+                1 if serial else max(2, min(4, self.capacity)),
+                thread_name_prefix="prodigy-git")
+        self.jobs[pool.submit(work)] = (owner, tag)
+
+    def _reap_jobs(self, wait: bool = False) -> None:
+        for future in [f for f in self.jobs if wait or f.done()]:
+            owner, tag = self.jobs.pop(future)
+            future.exception()  # waits for it when `wait`
+            owner.job_finished(tag, future)
+        if self.jobs and wait:
+            self._reap_jobs(wait=True)  # finishing a job may have queued another (a merge)
+
     @property
     def capacity(self) -> int:
         return self.executor.capacity if self.executor is not None else 1
@@ -203,6 +241,8 @@ class Run:
                 if self.interrupted:
                     self._wind_down()
         finally:
+            for pool in self._pools.values():
+                pool.shutdown(wait=True)
             self.events.flush()
         leftovers = [f"{f.prefix}{n}" for f in self.frames for n in f.sched.leftovers()]
         if leftovers or self.loops:
@@ -227,17 +267,19 @@ class Run:
                 if (self.main.sched.finished and not self.futures and not self.timers
                         and not self.loops):
                     return
-            timeout = 0.25
+            timeout = 0.25 if not self.jobs else 0.005
             batch_end = self.unsaved_since + BATCH_S if self.unsaved_since is not None else None
             for due in (self.timers[0][0] if self.timers else None, self.deadline, batch_end):
                 if due is not None:
                     timeout = max(0.0, min(timeout, due - time.monotonic()))
             if not self.futures:
                 time.sleep(timeout if not self.loops else min(timeout, 0.05))
+                self._reap_jobs()
                 continue
             assert self.executor is not None
             for future in self.executor.wait(list(self.futures), timeout):
                 self._harvest(future)
+            self._reap_jobs()
             if self.writes and self.unsaved_since is None:
                 self.unsaved_since = time.monotonic()
 
@@ -387,7 +429,7 @@ class Run:
             self.executor.stop_queued()  # before the kill, so no queued task starts after it
             for future in self.futures:
                 future.cancel()  # tasks an executor has not started never start
-            kill_run(self.run_id)
+            kill_run(self.env.run_tag)
             deadline = time.monotonic() + KILL_GRACE_S + 5
             while (left := deadline - time.monotonic()) > 0:
                 running = [f for f in self.futures if not f.done()]
@@ -405,6 +447,7 @@ class Run:
                 else:
                     owner.aux_finished(tag, result or NodeResult(ok=False,
                                                                  message="interrupted"))
+        self._reap_jobs(wait=True)  # git work is short, and stopping it midway would tear it
         for _, _, frame, node_id, _task in self.timers:
             frame.sched.interrupt(node_id)
         for owner, tag, _task in self.outbox:
@@ -436,103 +479,3 @@ def _result_of(future: TaskFuture) -> NodeResult | None:
     if not future.done() or future.cancelled() or future.exception() is not None:
         return None
     return future.result()
-
-
-# --- entry points -------------------------------------------------------------------------------
-
-
-def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: RunOptions,
-            source: str, resume: bool, sink: Callable[[dict[str, Any]], None] | None = None,
-            args: dict[str, str] | None = None, plan_text: str | None = None,
-            store_plan: bool = True) -> RunOutcome:
-    """Run (or continue) `run_id`. Raises StateLocked, SetupError, PlanError, InternalError.
-
-    The plan is kept in the run dir for `prodigy resume`: `plan_text` when the caller has the
-    file's text, else `plan.dumps()`; `store_plan=False` when it is that stored copy already.
-    """
-    kinds = check_kinds(plan)
-    started = time.monotonic()
-    state.lock(run_id)
-    store: CheckpointStore | None = None
-    run: Run | None = None
-    try:
-        if resume:
-            kill_run(run_id)  # commands a killed driver left running must not race the resume
-        run_env = environment.build(plan.workflow, run_id, cwd, dict(args or {}))
-        executor = make_executor(options.executor, options.jobs, options.dask_scheduler)
-        try:  # from here on the executor may have started processes
-            executor.warm_up(kinds)  # boots while the run's state is set up
-            record = _begin_attempt(state, run_id, plan, source, cwd, args)
-            if store_plan:
-                atomic_write(state.plan_path(run_id), plan_text or plan.dumps())
-            state.write_run(record)
-            store = CheckpointStore(state.cache_dir)
-            run = Run(plan, state, store, run_id, cwd, options, run_env, sink)
-            started_kind = EventType.RUN_RESUMED if record.attempts > 1 else EventType.RUN_STARTED
-            run.events.emit(started_kind, workflow=record.workflow, source=source,
-                            nodes=len(plan.nodes), executor=executor.name, jobs=options.jobs,
-                            attempt=record.attempts)
-            try:
-                status = run.run(executor)
-            except BaseException:
-                record.status = RunStatus.FAILED
-                state.write_run(record)
-                raise
-        finally:
-            executor.shutdown()
-        outcome = _outcome(run, status, time.monotonic() - started)
-        record.status, record.counts, record.finished_at = status, outcome.counts, time.time()
-        state.write_run(record)
-        run.events.emit(EventType.RUN_FINISHED, status=str(status), counts=outcome.counts,
-                        duration_s=round(outcome.duration, 3), message=outcome.message or None,
-                        resume=record.resume if status is not RunStatus.SUCCEEDED else None)
-        return outcome
-    finally:
-        if run is not None:
-            run.events.close()
-        if store is not None:
-            store.close()
-        state.unlock()
-
-
-def _begin_attempt(state: StateDir, run_id: str, plan: Plan, source: str, cwd: Path,
-                   args: dict[str, str] | None) -> RunRecord:
-    """The run's record, new or read back, marked running in this process for one more
-    attempt (not written yet)."""
-    record = state.read_run(run_id)
-    now = time.time()
-    if record is None:
-        record = RunRecord(run_id, RunStatus.RUNNING, str(plan.workflow.get("name") or ""),
-                           source, str(cwd), now, now, os.getpid(), args=dict(args or {}),
-                           resume=f"prodigy resume {run_id}", attempts=0)
-    record.status, record.pid, record.finished_at = RunStatus.RUNNING, os.getpid(), None
-    record.attempts += 1
-    record.source = source
-    return record
-
-
-def _outcome(run: Run, status: RunStatus, duration: float) -> RunOutcome:
-    main = run.main
-    counts: dict[str, int] = {}
-    for node_id, node_state in main.sched.state.items():
-        name = "reused" if node_id in main.reused else str(node_state)
-        counts[name] = counts.get(name, 0) + 1
-    if run.merge_nodes:
-        counts["not_run"] = counts.get("not_run", 0) + len(run.merge_nodes)
-    failed = []
-    for node_id, node_state in main.sched.state.items():
-        if node_state is NodeState.FAILED:
-            result = main.results.get(node_id)
-            failed.append({
-                "node": node_id, "label": main.tpl.nodes[node_id].label,
-                "reason": str(main.sched.reason.get(node_id) or ""),
-                "message": result.message if result else "",
-                "exit_code": result.exit_code if result else None,
-                "output": result.output[-4000:] if result else "",
-                "log": str(run.state.log_dir(run.run_id) / f"{safe_name(node_id)}.log"),
-            })
-    message = ""
-    if run.timed_out:
-        message = f"the workflow's timeout ({run.plan.workflow.get('timeout_s')}s) was reached"
-    return RunOutcome(run.run_id, status, dict(sorted(counts.items())), failed, duration,
-                      message)

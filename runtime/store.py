@@ -93,9 +93,9 @@ class ItemStatus(StrEnum):
 
 
 class StateLocked(CheckpointError):
-    def __init__(self, path: Path, holder: str) -> None:
-        super().__init__(f"state dir {path} is in use by a running prodigy ({holder}); "
-                         "wait for it to finish or use another --state-dir")
+    def __init__(self, path: Path, run_id: str, holder: str) -> None:
+        super().__init__(f"run {run_id} in {path} is in use by a running prodigy ({holder}); "
+                         "wait for it to finish, or start another run")
         self.holder = holder
 
 
@@ -146,6 +146,10 @@ class RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
     resume: str = ""  # the command that continues this run
     attempts: int = 1  # how many times the run was started (run + resumes)
+    workspace: dict[str, str] = field(default_factory=dict)  # runtime/git/workspace.py
+    merge: dict[str, Any] = field(default_factory=dict)  # how merging it back went
+    iterations: list[dict[str, Any]] = field(default_factory=list)  # `-n`: start, commits
+    max_iterations: int = 0  # `-n` (0: not set yet), kept so a resume iterates as far
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -166,7 +170,7 @@ class StateDir:
         self.root = root
         self.runs = root / "runs"
         self.cache_dir = root / "cache"
-        self._lock_fd: int | None = None
+        self._locks: dict[str, int] = {}
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id
@@ -183,30 +187,36 @@ class StateDir:
     # --- lock ----------------------------------------------------------------------------
 
     def lock(self, run_id: str) -> None:
-        """Take the state-dir lock or raise StateLocked naming the holder."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        """Take `run_id`'s lock or raise StateLocked naming the holder. The lock guards one
+        run, not the state dir: two runs of one project may go at once (the checkpoint store
+        is a database that takes concurrent writers)."""
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        self.ignore_in_git()
+        fd = os.open(self.run_dir(run_id) / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise StateLocked(self.root, holder) from None
+            raise StateLocked(self.root, run_id, holder) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} run {run_id}\n".encode(), 0)
-        self._lock_fd = fd
+        self._locks[run_id] = fd
 
-    def unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor releases the flock
-            self._lock_fd = None
+    def unlock(self, run_id: str | None = None) -> None:
+        """Release `run_id`'s lock (every lock this object holds when None)."""
+        for held in [run_id] if run_id is not None else list(self._locks):
+            fd = self._locks.pop(held, None)
+            if fd is not None:
+                os.close(fd)  # closing the descriptor releases the flock
 
-    def is_locked(self) -> bool:
-        """True if a live process holds the lock (used to spot crashed 'running' runs)."""
-        if self._lock_fd is not None:
+    def is_locked(self, run_id: str) -> bool:
+        """True if a live process holds `run_id`'s lock (a 'running' record without one is a
+        run whose driver died)."""
+        if run_id in self._locks:
             return True
         try:
-            fd = os.open(self.root / "lock", os.O_RDWR)
+            fd = os.open(self.run_dir(run_id) / "lock", os.O_RDWR)
         except FileNotFoundError:
             return False
         try:
@@ -216,6 +226,14 @@ class StateDir:
         finally:
             os.close(fd)
         return False
+
+    def ignore_in_git(self) -> None:
+        """A `.gitignore` of `*` in the state dir (as `.pytest_cache` has): an agent's
+        `git add -A` never commits run state, and `git status` stays clean."""
+        marker = self.root / ".gitignore"
+        if not marker.exists():
+            with contextlib.suppress(OSError):
+                atomic_write(marker, "# created by prodigy: run state, never committed\n*\n")
 
     # --- run records ---------------------------------------------------------------------
 
@@ -232,7 +250,7 @@ class StateDir:
             return None
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"run record {path} is unreadable: {exc}") from None
-        if record.status is RunStatus.RUNNING and not self.is_locked():
+        if record.status is RunStatus.RUNNING and not self.is_locked(run_id):
             record.status = RunStatus.INTERRUPTED  # its driver died without recording it
         return record
 

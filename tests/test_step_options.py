@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.compiler.pipeline import compile_file
+from prodigy.runtime.execute import execute
 from prodigy.runtime.masking import Masker
 from prodigy.runtime.nodes import ShellParams
 from prodigy.runtime.ops.base import Task
 from prodigy.runtime.ops.capture import Outcome
 from prodigy.runtime.ops.step import step_op
-from prodigy.runtime.run import RunOptions, execute
+from prodigy.runtime.run import RunOptions
 from prodigy.runtime.store import RunStatus, StateDir
 
 
@@ -88,3 +89,24 @@ def test_in_process_work_within_its_timeout_is_unaffected(tmp_path: Path) -> Non
     result = op.run(_task(tmp_path, 5))
     assert result.ok and result.variables["shell.output"] == "fine"
     assert ShellParams.kind == "shell"
+
+
+def test_a_tracked_step_publishes_what_it_changed_in_git(tmp_path: Path) -> None:
+    from prodigy.runtime.ops import OPS
+
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    op = OPS["shell"]
+    inputs = {"command": "echo x > new.txt", "shell": "sh", "timeout": None}
+    plain = Task("r1", "n", "shell", "n", 1, inputs, {}, str(repo),
+                 str(tmp_path / "n.log"), Masker(()))
+    assert op.command is not None and op.command(plain) is not None  # a plain process
+    assert not any(k.startswith("step.") for k in op.run(plain).variables)
+    tracked = Task("r1", "n", "shell", "n", 1, {**inputs, "command": "echo y > more.txt",
+                                                "track_changes": True}, {}, str(repo),
+                   str(tmp_path / "n.log"), Masker(()))
+    assert op.command(tracked) is None  # git is read around it: never the spawner's
+    found = op.run(tracked).variables
+    # No commit yet: everything in the repository is new, the untracked files included.
+    assert found["step.files_added"] == ["more.txt", "new.txt"]
+    assert found["step.commits"] == [] and found["step.insertions"] == 0

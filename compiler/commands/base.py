@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from prodigy.compiler.lower_core import Subplan
 from prodigy.compiler.lower_exprs import freeze
 from prodigy.compiler.model import Command, Handler, Step, Text
-from prodigy.compiler.model_json import commit_json, retry_json
+from prodigy.compiler.model_json import commit_json
 from prodigy.runtime.nodes import NodeParams
 from prodigy.runtime.plan import EdgeKind
 
@@ -76,7 +76,7 @@ class Site:
             "working_dir": exprs.template(step.working_dir),
             "clear_env": step.clear_env,
             "timeout_s": step.timeout_s,
-            "retry": freeze(retry_json(step.retry)),
+            "retry": None if step.retry is None else freeze(step.retry.to_json()),
             "capture": capture.name if capture else None,
             "capture_format": capture.format if capture else "string",
             "capture_streams": dict(capture.streams) if capture else {},

@@ -13,7 +13,7 @@ import enum
 import secrets
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from prodigy.runtime.errors import PlanError
     from prodigy.runtime.plan import Plan
     from prodigy.runtime.run import RunOptions, RunOutcome
-    from prodigy.runtime.store import StateDir
+    from prodigy.runtime.store import RunRecord, StateDir
 
 
 class ExitCode(enum.IntEnum):
@@ -35,7 +35,7 @@ class ExitCode(enum.IntEnum):
     FAILED = 1  # the workflow ran and failed
     INVALID = 2  # invalid input: usage, missing file, bad workflow or plan, unusable state dir
     INTERNAL = 3  # a bug (the message says so); never for bad input or bad state
-    LOCKED = 4  # the state dir is locked by a live run
+    LOCKED = 4  # the run is locked by a live process
     INTERRUPTED = 130  # SIGINT; the run is resumable
 
 
@@ -134,20 +134,23 @@ class RunResult:
 def run_and_report(plan: Plan, state: StateDir, options: RunOptions, *, run_id: str | None,
                    source: str, cwd: Path, resume: bool, bound: dict[str, str] | None,
                    events: Literal["human", "json", "none"], dry_run: bool = False,
-                   plan_text: str | None = None, store_plan: bool = True) -> RunResult:
+                   plan_text: str | None = None, store_plan: bool = True,
+                   in_place: bool = False, merge: MergeChoice | None = None,
+                   max_iterations: int | None = None) -> RunResult:
     """Run `plan` (or, with `dry_run`, say what would run), report it, map the result to a code.
 
     `events`: "human" is the live view (or plain lines) on stderr with a summary, "json" is
     JSON lines on stdout, "none" prints nothing, for a caller that prints its own JSON result.
-    A run that cannot start (locked state dir, bad plan, missing secret, unusable executor or
-    checkpoint store) is a message and exit 4 or 2, never a traceback.
+    A run that cannot start (locked run, bad plan, missing secret, unusable executor or
+    checkpoint store, a worktree git cannot make) is a message and exit 4 or 2, never a
+    traceback. A run that succeeded in a worktree of its own is merged back per `merge`.
     """
     from prodigy.runtime.decide import dry_run as decide_dry_run
     from prodigy.runtime.environment import SetupError
     from prodigy.runtime.errors import CheckpointError, PlanError
+    from prodigy.runtime.execute import execute
     from prodigy.runtime.executors import ExecutorUnavailable
     from prodigy.runtime.report import decisions_json, decisions_text, make_reporter
-    from prodigy.runtime.run import execute
     from prodigy.runtime.store import RunStatus, StateLocked
 
     try:
@@ -161,7 +164,8 @@ def run_and_report(plan: Plan, state: StateDir, options: RunOptions, *, run_id: 
             outcome = execute(plan, state=state, run_id=run_id or _new_run_id(), cwd=cwd,
                               options=options, source=source, resume=resume,
                               sink=reporter.on_event if reporter else None, args=bound,
-                              plan_text=plan_text, store_plan=store_plan)
+                              plan_text=plan_text, store_plan=store_plan, in_place=in_place,
+                              max_iterations=max_iterations)
         finally:
             if reporter is not None:
                 reporter.close()
@@ -176,9 +180,111 @@ def run_and_report(plan: Plan, state: StateDir, options: RunOptions, *, run_id: 
         return RunResult(invalid_input(f"{source}: {exc}", code="P506"))
     if outcome.status is RunStatus.INTERRUPTED:
         return RunResult(ExitCode.INTERRUPTED, outcome)
-    code = ExitCode.OK if outcome.status is RunStatus.SUCCEEDED else ExitCode.FAILED
-    return RunResult(code, outcome)
+    if outcome.status is not RunStatus.SUCCEEDED:
+        if outcome.workspace is not None and outcome.workspace.isolated and events != "json":
+            print(f"the run's worktree is kept: {outcome.workspace.worktree}", file=sys.stderr)
+        return RunResult(ExitCode.FAILED, outcome)
+    if outcome.workspace is not None and outcome.workspace.isolated:
+        code = merge_back(plan, state, outcome.run_id, merge or MergeChoice(),
+                          quiet=events == "json")
+        return RunResult(code, outcome)
+    return RunResult(ExitCode.OK, outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class MergeChoice:
+    """How a finished run's branch is merged back: `yes` merges (-y); `ask` asks on a
+    terminal; otherwise the branch is kept and the user is told how to merge it."""
+
+    yes: bool = False
+    ask: bool = True
+    options: RunOptions | None = None  # for a `merge:` block's run (jobs, executor)
+
+
+def merge_back(plan: Plan, state: StateDir, run_id: str, choice: MergeChoice,
+               quiet: bool = False) -> ExitCode:
+    """Merge `run_id`'s branch into the branch it started from, as `choice` says.
+
+    Nothing to merge removes the worktree. Declined or not asked keeps the branch (exit 0:
+    the run succeeded). A merge that could not be made (dirty checkout, conflict, a failing
+    `merge:` block) keeps everything as it was and exits 1 with how to finish.
+    """
+    from prodigy.runtime.git.merge_back import MergeStatus, merge_run, pending_commits
+    from prodigy.runtime.git.workspace import Workspace
+
+    record = state.read_run(run_id)
+    if record is None or not record.workspace.get("worktree"):
+        return invalid_input(f"run {run_id!r} has no worktree of its own to merge", "P505")
+    ws = Workspace.from_json(record.workspace)
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(text, file=sys.stderr)
+
+    pending = pending_commits(ws)
+    if pending and not choice.yes:
+        question = (f"Merge {len(pending)} commit{'s' * (len(pending) != 1)} of {ws.branch} "
+                    f"into {ws.target or 'its starting point'}? [y/N] ")
+        if not (choice.ask and sys.stdin.isatty() and sys.stderr.isatty()
+                and _confirm(question)):
+            say(f"the run's changes are on branch {ws.branch} ({len(pending)} commit"
+                f"{'s' * (len(pending) != 1)}, worktree {ws.worktree}); merge them with: "
+                f"prodigy worktree merge {run_id}")
+            record.merge = {"status": "kept", "at": time.time(), "commits": len(pending)}
+            state.write_run(record)
+            return ExitCode.OK
+    custom = (_merge_block(plan, state, record, choice, quiet)
+              if any(node.phase == "merge" for node in plan.nodes) else None)
+    result = merge_run(ws, run_id, record.workflow, custom)
+    record = state.read_run(run_id) or record
+    record.merge = {"status": str(result.status), "message": result.message,
+                    "at": time.time(), "commits": result.commits}
+    state.write_run(record)
+    say(("merged: " if result.status is MergeStatus.MERGED else "merge: ") + result.message)
+    return ExitCode.OK if result.status in (MergeStatus.MERGED, MergeStatus.NOTHING) \
+        else ExitCode.FAILED
+
+
+def _merge_block(plan: Plan, state: StateDir, record: RunRecord, choice: MergeChoice,
+                 quiet: bool) -> Callable[[Mapping[str, str]], bool]:
+    """The workflow's `merge:` block, to run in the run's worktree with `${merge.*}`."""
+    from prodigy.runtime.execute import execute
+    from prodigy.runtime.report import make_reporter
+    from prodigy.runtime.run import RunOptions
+    from prodigy.runtime.store import RunStatus
+
+    def run_block(variables: Mapping[str, str]) -> bool:
+        reporter = None if quiet else make_reporter(False)
+        try:
+            outcome = execute(plan, state=state, run_id=record.run_id, cwd=Path(record.cwd),
+                              options=choice.options or RunOptions(), source=record.source,
+                              resume=True, args=record.args, store_plan=False,
+                              phase="merge", run_vars=variables,
+                              sink=reporter.on_event if reporter else None)
+        finally:
+            if reporter is not None:
+                reporter.close()
+        if reporter is not None and outcome.status is not RunStatus.SUCCEEDED:
+            reporter.summary(outcome)
+        return outcome.status is RunStatus.SUCCEEDED
+
+    return run_block
+
+
+def _confirm(question: str) -> bool:
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, KeyboardInterrupt):
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _new_run_id() -> str:
     return f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def local_time(ts: float | None) -> str:
+    """A recorded timestamp as the listings print it (`runs`, `dlq`): local, to the second."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts or 0))

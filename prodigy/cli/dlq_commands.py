@@ -23,11 +23,16 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from prodigy.cli.common import ExitCode, invalid_input, resolve_state_dir, run_and_report
+from prodigy.cli.common import (
+    ExitCode,
+    invalid_input,
+    local_time,
+    resolve_state_dir,
+    run_and_report,
+)
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,7 +92,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return ExitCode.OK
     print(f"{'ITEM':<12} {'TYPE':<16} {'EXIT':>5} {'FAILS':>5}  {'LAST FAILURE':<19}  ERROR")
     for e in entries:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.get("last_failure_at") or 0))
+        when = local_time(e.get("last_failure_at"))
         error = str(e.get("error") or "").splitlines()[0][:80] if e.get("error") else ""
         print(f"{e['item_id']:<12} {e.get('error_type', ''):<16} {_text(e.get('exit_code')):>5} "
               f"{e.get('failure_count', 1):>5}  {when:<19}  {error}")
@@ -113,8 +118,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 "attempts", "failure_count", "reprocess_eligible", "log"):
         print(f"{key + ':':<20} {_text(entry.get(key))}")
     for key in ("first_failure_at", "last_failure_at"):
-        stamp = time.localtime(entry.get(key) or 0)
-        print(f"{key + ':':<20} {time.strftime('%Y-%m-%d %H:%M:%S', stamp)}")
+        print(f"{key + ':':<20} {local_time(entry.get(key))}")
     print(f"{'item:':<20} {json.dumps(entry.get('item'), ensure_ascii=False)}")
     tail = str(entry.get("output_tail") or "").rstrip("\n").splitlines()[-30:]
     if tail:

@@ -13,7 +13,13 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from prodigy import __version__
-from prodigy.cli import compile_commands, dlq_commands, run_commands, runs_commands
+from prodigy.cli import (
+    compile_commands,
+    dlq_commands,
+    run_commands,
+    runs_commands,
+    worktree_commands,
+)
 from prodigy.cli.common import ExitCode
 
 # In the order `prodigy --help` lists the commands.
@@ -22,6 +28,7 @@ COMMAND_TABLE: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParse
     run_commands.add_commands,  # exec, run (cook), resume
     runs_commands.add_commands,  # runs, events
     dlq_commands.add_commands,  # dlq list | show | retry | purge
+    worktree_commands.add_commands,  # worktree ls | merge | clean
 )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from prodigy.cli.common import (
     ExitCode,
+    MergeChoice,
     add_binding_options,
     invalid_input,
     invalid_plan,
@@ -75,6 +76,13 @@ def _run_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
                         help="print what would run, be reused or skipped, and why; run nothing")
     parser.add_argument("--force", action="append", default=[], metavar="NODE_ID",
                         help="run NODE_ID even if its checkpoint matches (repeatable)")
+    parser.add_argument("--in-place", action="store_true",
+                        help="work in the checkout itself, not in a git worktree of the run's own")
+    parser.add_argument("-y", "--yes", action="store_true",
+                        help="merge the run's branch back when it succeeds, without asking")
+    parser.add_argument("-n", "--max-iterations", type=int, metavar="N",
+                        help="run the workflow up to N times, stopping after an iteration "
+                             "that made no commits")
 
 
 # --- handlers ---------------------------------------------------------------------------------
@@ -162,6 +170,8 @@ def _execute(plan: Plan, args: argparse.Namespace, *, source: str, run_id: str |
 
     if args.jobs < 1:
         return invalid_input("--jobs must be at least 1")
+    if args.max_iterations is not None and args.max_iterations < 1:
+        return invalid_input("--max-iterations must be at least 1")
     if run_id is not None and not _RUN_ID.match(run_id):
         return invalid_input(f"run id {run_id!r}: use letters, digits, '.', '_' and '-'")
     state = resolve_state_dir(args)
@@ -175,4 +185,6 @@ def _execute(plan: Plan, args: argparse.Namespace, *, source: str, run_id: str |
     return run_and_report(plan, state, options, run_id=run_id, source=source, cwd=cwd,
                           resume=resume, bound=bound, events="json" if args.json else "human",
                           dry_run=args.dry_run, plan_text=plan_text,
-                          store_plan=store_plan).code
+                          store_plan=store_plan, in_place=args.in_place,
+                          max_iterations=args.max_iterations,
+                          merge=MergeChoice(yes=args.yes, options=options)).code

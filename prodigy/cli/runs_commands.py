@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from prodigy.cli.common import ExitCode, invalid_input, resolve_state_dir
+from prodigy.cli.common import ExitCode, invalid_input, local_time, resolve_state_dir
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,9 +46,9 @@ def cmd_runs(args: argparse.Namespace) -> ExitCode:
             return ExitCode.OK
         for key in ("run_id", "status", "workflow", "source", "cwd", "attempts", "resume"):
             print(f"{key + ':':<10} {getattr(record, key)}")
-        print(f"{'started:':<10} {_when(record.created_at)}")
+        print(f"{'started:':<10} {local_time(record.created_at)}")
         if record.finished_at:
-            print(f"{'finished:':<10} {_when(record.finished_at)}")
+            print(f"{'finished:':<10} {local_time(record.finished_at)}")
         print(f"{'counts:':<10} {json.dumps(record.counts)}")
         for node_id, status in nodes.items():
             print(f"  {status:<12} {node_id}")
@@ -63,7 +63,7 @@ def cmd_runs(args: argparse.Namespace) -> ExitCode:
     print(f"{'RUN_ID':<32} {'STATUS':<12} {'STARTED':<20} {'TIME':>8}  WORKFLOW")
     for r in records:
         took = f"{(r.finished_at or time.time()) - r.created_at:.1f}s"
-        print(f"{r.run_id:<32} {r.status!s:<12} {_when(r.created_at):<20} {took:>8}  "
+        print(f"{r.run_id:<32} {r.status!s:<12} {local_time(r.created_at):<20} {took:>8}  "
               f"{r.workflow or r.source}")
     return ExitCode.OK
 
@@ -93,10 +93,6 @@ def cmd_events(args: argparse.Namespace) -> ExitCode:
             print(f"{time.strftime('%H:%M:%S', time.localtime(event['ts']))} {line}",
                   flush=args.follow)
     return ExitCode.OK
-
-
-def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _node_states(path: Path) -> dict[str, str]:

@@ -261,13 +261,14 @@ def kill_running(grace_s: float = 1.0) -> None:
         kill_group(pgid, None, grace_s)
 
 
-def groups_of_run(run_id: str) -> list[int]:
-    """Process groups whose members carry PRODIGY_RUN_ID=run_id (Linux /proc; else empty).
+def groups_of_run(run_tag: str) -> list[int]:
+    """Process groups whose members carry PRODIGY_RUN_TAG=run_tag (Linux /proc; else empty).
 
     Used when the driver is interrupted, and when a run resumes after its driver was killed:
-    commands still running from that run are found by the variable every step receives.
+    commands still running from that run are found by the variable every step receives. The
+    tag, not the run id: another project's run may have the same id (`--run-id nightly`).
     """
-    return groups_with("PRODIGY_RUN_ID", run_id)
+    return groups_with("PRODIGY_RUN_TAG", run_tag)
 
 
 def groups_with(name: str, value: str) -> list[int]:
@@ -293,9 +294,9 @@ def groups_with(name: str, value: str) -> list[int]:
     return sorted(groups)
 
 
-def kill_run(run_id: str, grace_s: float | None = None) -> list[int]:
-    """Terminate every process group still running commands of `run_id`."""
-    groups = groups_of_run(run_id)
+def kill_run(run_tag: str, grace_s: float | None = None) -> list[int]:
+    """Terminate every process group still running commands of the run tagged `run_tag`."""
+    groups = groups_of_run(run_tag)
     stop_groups(groups, grace_s)
     return groups
 

@@ -101,14 +101,24 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Var:
-    """`${path}` or `${path:-default}`; the default is literal text, never interpolated."""
+    """`${path}` or `${path:-default}`; the default is literal text, never interpolated.
+
+    `modifiers` is None for a plain variable. A tuple (possibly empty) makes the value a list
+    rendered through its modifiers (`${step.files_changed:*.md:json}`: glob filters, then one
+    format; space-separated by default): the git change lists (`expr/modifiers.py`).
+    """
 
     path: Path
     default: str | None = None
+    modifiers: tuple[str, ...] | None = None
 
     def __str__(self) -> str:
         tail = "" if self.default is None else f":-{self.default}"
-        return f"${{{self.path}{tail}}}"
+        return f"${{{self.path}{_modifiers_text(self.modifiers)}{tail}}}"
+
+
+def _modifiers_text(modifiers: tuple[str, ...] | None) -> str:
+    return "".join(f":{m}" for m in modifiers or ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +182,14 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """A workflow variable (conditions): `${name}`; undefined evaluates to null."""
+    """A workflow variable (conditions): `${name}`; undefined evaluates to null. With
+    `modifiers` (see `Var`) it evaluates to the list's rendered text."""
 
     path: Path
+    modifiers: tuple[str, ...] | None = None
 
     def __str__(self) -> str:
-        return f"${{{self.path}}}"
+        return f"${{{self.path}{_modifiers_text(self.modifiers)}}}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,11 @@ and positional:
     template, no variables     "plain text"
     template                   ["tpl", "text", ["var", path], ["var", path, "default"], ...]
     lone text / var part       ["text", "..."] / ["var", path, "default"?]
+    var with modifiers         ["var", path, "default" | null, [modifier, ...]]
     path                       [root, segment, ...]      (int segments are array indices)
     literal                    ["lit", value]
     field / ref / exists       ["field", path] / ["ref", path] / ["exists", path]
+    ref with modifiers         ["ref", path, [modifier, ...]]
     not / and / or             ["not", e] / ["and", e, e, ...] / ["or", e, e, ...]
     comparison                 ["==", left, right]        (any of == != < <= > >=)
     membership                 ["in", e, [value, ...]]
@@ -59,7 +61,8 @@ def to_json(node: Node) -> Any:
     if isinstance(node, Field):
         return ["field", _path(node.path)]
     if isinstance(node, Ref):
-        return ["ref", _path(node.path)]
+        ref: list[Any] = ["ref", _path(node.path)]
+        return ref if node.modifiers is None else [*ref, list(node.modifiers)]
     if isinstance(node, Exists):
         return ["exists", _path(node.path)]
     if isinstance(node, Not):
@@ -84,8 +87,10 @@ def to_json(node: Node) -> Any:
 
 def _var(var: Var) -> list[Any]:
     out: list[Any] = ["var", _path(var.path)]
-    if var.default is not None:
+    if var.default is not None or var.modifiers is not None:
         out.append(var.default)
+    if var.modifiers is not None:
+        out.append(list(var.modifiers))
     return out
 
 
@@ -133,12 +138,18 @@ def _decode(data: Any) -> Node:
 
 
 def _decode_var(data: list[Any]) -> Var:
-    if data[0] != "var" or len(data) not in (2, 3):
+    if data[0] != "var" or len(data) not in (2, 3, 4):
         raise ValueError("bad template variable")
-    default = data[2] if len(data) == 3 else None
+    default = data[2] if len(data) >= 3 else None
     if default is not None and not isinstance(default, str):
         raise ValueError("bad default")
-    return Var(_decode_path(data[1]), default)
+    return Var(_decode_path(data[1]), default, _modifiers(data[3]) if len(data) == 4 else None)
+
+
+def _modifiers(data: Any) -> tuple[str, ...]:
+    if not isinstance(data, list) or not all(isinstance(m, str) for m in data):
+        raise ValueError("bad modifiers")
+    return tuple(data)
 
 
 def _decode_key(data: list[Any]) -> SortKey:
@@ -169,6 +180,8 @@ def _expr(data: Any) -> Any:
         if not isinstance(value, _SCALARS):
             raise ValueError("bad literal")
         return Literal(value)
+    if tag == "ref" and len(args) == 2:
+        return Ref(_decode_path(args[0]), _modifiers(args[1]))
     if tag in ("field", "ref", "exists"):
         (path,) = args
         return {"field": Field, "ref": Ref, "exists": Exists}[tag](_decode_path(path))

@@ -30,6 +30,7 @@ from prodigy.runtime.expr.ast import (
     Text,
 )
 from prodigy.runtime.expr.functions import compile_call
+from prodigy.runtime.expr.modifiers import render as render_list
 from prodigy.runtime.expr.values import (
     MISSING,
     compare,
@@ -124,7 +125,7 @@ def resolve(path: Path, scope: Mapping[str, Any]) -> tuple[bool, Any]:
 def render_template(template: Template, scope: Mapping[str, Any]) -> str:
     """Interpolate a template. Unresolved references stay in the text as `${path}` so the
     shell can still expand its own variables; `${x:-d}` falls back to `d` when x is
-    undefined or null."""
+    undefined or null. A reference with modifiers renders its list through them."""
     out: list[str] = []
     for part in template.parts:
         if isinstance(part, Text):
@@ -132,7 +133,8 @@ def render_template(template: Template, scope: Mapping[str, Any]) -> str:
             continue
         found, value = resolve(part.path, scope)
         if found and value is not None:
-            out.append(stringify(value))
+            modifiers = part.modifiers
+            out.append(stringify(value) if modifiers is None else render_list(value, modifiers))
         elif part.default is not None:
             out.append(part.default)
         else:
@@ -210,12 +212,16 @@ def _compile(node: Expr, coerce: bool) -> Getter:
     if isinstance(node, Field):
         return field_getter(node.path)
     if isinstance(node, Ref):
-        path = node.path
+        path, modifiers = node.path, node.modifiers
 
         def ref(scope: Any) -> Any:
             found, value = resolve(path, scope)
             return value if found else MISSING
-        return ref
+
+        def listed(scope: Any) -> Any:  # a list with modifiers: its rendered text
+            found, value = resolve(path, scope)
+            return render_list(value, modifiers) if found and modifiers is not None else MISSING
+        return ref if modifiers is None else listed
     if isinstance(node, Exists):
         exists_path = node.path
         return lambda scope: resolve(exists_path, scope)[0]

@@ -10,6 +10,7 @@ command, a goal_seek's scoring command) through the same executor. The host call
     pump()                     every round: start what may start now (windows, timers)
     frame_finished(frame)      a frame it created ended
     aux_finished(tag, result)  a helper command ended
+    job_finished(tag, future)  background git work it asked for ended (map agents' worktrees)
     interrupt()                the run is stopping: start nothing more
 
 and completes the node with `result` once it is set and nothing is `busy`. A loop's node is
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,6 +127,10 @@ class Loop:
         self.live.discard(frame)
 
     def aux_finished(self, tag: str, result: NodeResult) -> None:
+        self.aux.discard(tag)
+
+    def job_finished(self, tag: str, future: Future[Any]) -> None:
+        """Background work it gave the host (`host.background`) ended."""
         self.aux.discard(tag)
 
     def interrupt(self) -> None:

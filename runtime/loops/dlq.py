@@ -6,6 +6,7 @@ fails again (a `dlq retry`), removed when it succeeds. Shape (JSON object):
     run_id, loop            the run and the map node
     item_id, index, item    `item_<index>`, its position, the work item itself
     error, error_type       the failure message; timeout | command_failed | commit_required |
+                            merge_conflict |
                             capture | interrupted | unknown
     exit_code               of the failing command (-1 after a timeout)
     failed_node, failed_step  the agent node that failed (template id) and its label
@@ -34,6 +35,8 @@ def error_type(message: str, timed_out: bool, exit_code: int | None) -> str:
     text = message.lower()
     if timed_out:
         return "timeout"
+    if text.startswith("merge conflict"):
+        return "merge_conflict"
     if "commit_required" in text or "created no commits" in text:
         return "commit_required"
     if text.startswith("capture"):

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from prodigy.runtime.decide import RetryPolicy
-
-DEFAULT_RETRY = RetryPolicy(attempts=3, backoff="exponential", initial_delay_s=1.0)
+from prodigy.runtime import policies
+from prodigy.runtime.policies import CircuitBreakerPolicy, RetryPolicy
 
 
 class ItemAction(StrEnum):
@@ -48,51 +47,53 @@ class BreakerState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ErrorPolicy:
-    action: ItemAction = ItemAction.DLQ
-    continue_on_failure: bool = True
-    max_failures: int | None = None
-    failure_threshold: float | None = None
-    retry: RetryPolicy | None = None
-    breaker: Mapping[str, Any] | None = None
+    """The workflow's `policies.ErrorPolicy` as a map applies it: `action` is what its
+    `on_item_failure` does, `retry` the retry that implies (a default one for `retry`)."""
+
+    spec: policies.ErrorPolicy
+    action: ItemAction
+    retry: RetryPolicy | None
 
     @classmethod
     def from_params(cls, data: Mapping[str, Any] | None) -> ErrorPolicy:
-        if not data:
-            return cls()
+        spec = policies.ErrorPolicy.from_json(data) if data else policies.ErrorPolicy()
         try:
-            action = ItemAction(str(data.get("on_item_failure") or "dlq"))
+            action = ItemAction(spec.on_item_failure)
         except ValueError:  # a custom handler name: its failures are queued like dlq
             action = ItemAction.DLQ
-        retry = RetryPolicy.from_params(data["retry"]) if data.get("retry") else None
+        retry = spec.retry
         if action is ItemAction.RETRY and retry is None:
-            retry = DEFAULT_RETRY
-        return cls(action, bool(data.get("continue_on_failure", True)),
-                   data.get("max_failures"), data.get("failure_threshold"), retry,
-                   data.get("circuit_breaker"))
+            retry = RetryPolicy()
+        return cls(spec, action, retry)
+
+    @property
+    def breaker(self) -> CircuitBreakerPolicy | None:
+        return self.spec.circuit_breaker
 
     def stop_reason(self, failed: int, total: int) -> str | None:
         """Why the map must stop now that `failed` of `total` items failed; None: go on."""
-        if failed and (self.action is ItemAction.STOP or not self.continue_on_failure):
+        spec = self.spec
+        if failed and (self.action is ItemAction.STOP or not spec.continue_on_failure):
             why = ("on_item_failure is stop" if self.action is ItemAction.STOP
                    else "continue_on_failure is false")
             return f"an item failed and {why}"
-        if self.max_failures is not None and failed > self.max_failures:
-            return f"{failed} items failed, more than max_failures ({self.max_failures})"
-        if self.failure_threshold is not None and total and \
-                failed > self.failure_threshold * total:
+        if spec.max_failures is not None and failed > spec.max_failures:
+            return f"{failed} items failed, more than max_failures ({spec.max_failures})"
+        if spec.failure_threshold is not None and total and \
+                failed > spec.failure_threshold * total:
             return (f"{failed} of {total} items failed, over failure_threshold "
-                    f"({self.failure_threshold:g})")
+                    f"({spec.failure_threshold:g})")
         return None
 
 
 class CircuitBreaker:
     """Consecutive failures open it; after a pause a few trial agents decide."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.failures_to_open = max(1, int(config.get("failure_threshold") or 5))
-        self.successes_to_close = max(1, int(config.get("success_threshold") or 1))
-        self.pause_s = float(config.get("timeout_s") or 30)
-        self.trials = max(1, int(config.get("half_open_requests") or 1))
+    def __init__(self, policy: CircuitBreakerPolicy) -> None:
+        self.failures_to_open = max(1, policy.failure_threshold)
+        self.successes_to_close = max(1, policy.success_threshold)
+        self.pause_s = float(policy.timeout_s)
+        self.trials = max(1, policy.half_open_requests)
         self.state = BreakerState.CLOSED
         self.streak = 0  # consecutive failures (closed) or successes (half-open)
         self.opened_at = 0.0

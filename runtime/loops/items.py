@@ -61,6 +61,7 @@ class ItemLoop(Loop):
         self.total = 0
         self.next = 0
         self.running: dict[Frame, ItemRun] = {}
+        self.starting = 0  # items launched whose frame waits for its working directory
         self.retries: list[tuple[float, int, int]] = []  # (due, index, attempt)
         self.counts = dict.fromkeys(("succeeded", "failed", "skipped", "reused"), 0)
         self.halt: str | None = None  # why no new item starts (error policy)
@@ -88,6 +89,10 @@ class ItemLoop(Loop):
 
     def may_start(self, now: float) -> bool:
         return True
+
+    def recovered(self, index: int) -> dict[str, Any] | None:
+        """The result entry of an item found done although it has no record, if any."""
+        return None
 
     def frame_options(self, index: int, attempt: int) -> dict[str, Any]:
         return {}
@@ -118,8 +123,8 @@ class ItemLoop(Loop):
             return
         budget = REUSE_BATCH
         now = time.monotonic()
-        while (not self.stopping and self.halt is None and len(self.running) < self.window()
-               and budget > 0):
+        while (not self.stopping and self.halt is None
+               and len(self.running) + self.starting < self.window() and budget > 0):
             due = self._next_due(now)
             if due is None:
                 break
@@ -132,6 +137,14 @@ class ItemLoop(Loop):
                     self.counts[str(record.status)] += 1
                     self.counts["reused"] += 1
                     budget -= 1
+                    continue
+                found = self.recovered(index) if record is None else None
+                if found is not None:  # done before a crash lost its record: record it now
+                    self.host.writes.append(ItemRecord(self.gid, index, self.item_key(index),
+                                                       ItemStatus.SUCCEEDED, found, time.time()))
+                    self.collect(index, found)
+                    self.counts["succeeded"] += 1
+                    self.counts["reused"] += 1
                     continue
             if not self.may_start(now):
                 self._defer(index, attempt, now)
@@ -166,8 +179,11 @@ class ItemLoop(Loop):
         heapq.heappush(self.retries, (time.monotonic() + delay, index, attempt))
 
     def _launch(self, index: int, attempt: int) -> None:
+        """Start an item (a subclass may first prepare its directory, then `spawn_item`)."""
+        self.spawn_item(index, attempt, agent_dir(self.cwd, self.item_id(index)))
+
+    def spawn_item(self, index: int, attempt: int, workdir: AgentDir) -> None:
         item_id = self.item_id(index)
-        workdir = agent_dir(self.cwd, item_id)
         frame = self.spawn(self.body, item_id, self.item_vars(index), checkpoint=False,
                            cwd=workdir.path, item=item_id, first_attempt=attempt,
                            **self.frame_options(index, attempt))
@@ -176,8 +192,8 @@ class ItemLoop(Loop):
     def frame_finished(self, frame: Frame) -> None:
         super().frame_finished(frame)
         run = self.running.pop(frame)
-        run.workdir.cleanup()
         outcome = outcome_of(frame)
+        run.workdir.cleanup()
         if outcome.interrupted or (self.host.interrupted and not outcome.ok):
             self.check_stopped()  # not recorded: it runs again on resume
             return

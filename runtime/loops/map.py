@@ -21,6 +21,14 @@ dead-letter queue, and the error policy decides whether the map goes on (error_p
 Zero items is not an error: the map says so and succeeds with map.total = 0, and reduce runs
 (upstream skipped reduce; running it lets reduce report "nothing to do" its own way).
 
+In a run with a worktree of its own, each agent works in a worktree of its own too, on branch
+`prodigy/<run id>.agents/<item id>` made from the run branch as it was when the map started (made on
+a driver thread as the agent's slot opens, never all at once). When an agent succeeds, its
+commits are merged into the run branch by the one merge queue while other agents go on; a
+conflict fails the item (`merge_conflict`, into the DLQ) and keeps its branch and worktree, as
+a failed agent's are kept (`git/agents.py`). A merged item whose record a crash lost is
+recorded from its merge commit on resume, never run (and merged) twice.
+
 Timeouts: `per_agent` (default) gives the agent agent_timeout_secs for all its commands;
 `per_command` limits each command to command_timeouts[its node id or step id] (`*` for any
 other), falling back to agent_timeout_secs; `hybrid` applies both. timeout_action: dlq
@@ -31,11 +39,17 @@ skip records it skipped, fail stops the map.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prodigy.runtime.events import EventType
 from prodigy.runtime.expr import from_json
 from prodigy.runtime.frame import Frame
+from prodigy.runtime.git import agents
+from prodigy.runtime.git.repo import find_repo, head_of
+from prodigy.runtime.git.worktrees import WorktreeHome, agent_branch
 from prodigy.runtime.loops.base import FrameOutcome
 from prodigy.runtime.loops.dlq import make_entry
 from prodigy.runtime.loops.error_policy import CircuitBreaker, ErrorPolicy, ItemAction
@@ -49,6 +63,7 @@ from prodigy.runtime.loops.work_items import (
     read_input,
     select,
 )
+from prodigy.runtime.loops.workdir import SharedDir
 from prodigy.runtime.map_results import RESULTS_FILE, ResultSpool
 from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import NodeResult, Prepared
@@ -73,10 +88,25 @@ class MapLoop(ItemLoop):
         self.queued_now = 0
         self.spool = ResultSpool(host.state.run_dir(host.run_id) / "map"
                                  / f"{safe_name(self.gid)}.json")
+        # Agents' own worktrees, when the run has one (`begin` reads the map's base commit).
+        self.worktrees: WorktreeHome | None = None
+        self.base = ""
+        self.merged: dict[int, tuple[str, tuple[str, ...]]] = {}  # found on resume
+        self.merging: dict[int, tuple[ItemRun, FrameOutcome]] = {}
 
     # --- items -----------------------------------------------------------------------------
 
     def begin(self) -> None:
+        ws = self.host.workspace
+        if ws.isolated:
+            repo = find_repo(Path(ws.worktree))
+            if repo is None:
+                self._fail(f"the run's worktree {ws.worktree} is not a git checkout any more")
+                return
+            self.worktrees = WorktreeHome(repo)
+            self.base = head_of(Path(ws.worktree))
+            if not self.fresh:
+                self.merged = agents.merged_items(ws, self.gid)
         source = self.inputs["input"]
         if source and (self.cwd / source).is_file():
             try:
@@ -134,6 +164,81 @@ class MapLoop(ItemLoop):
     def reusable(self, record: ItemRecord) -> bool:
         return True  # failures are final: they are in the DLQ, and `dlq retry` reruns them
 
+    def recovered(self, index: int) -> dict[str, Any] | None:
+        found = self.merged.get(index)
+        if found is None or self.items is None:
+            return None
+        merge_commit, commits = found
+        if self.worktrees is not None:  # a crash may have cut its removal short
+            item_id = self.item_id(index)
+            self.worktrees.remove(self.worktrees.agent_path(self.host.run_id, item_id),
+                                  agent_branch(self.host.run_id, item_id), keep_meta=False)
+        return {"item_id": self.item_id(index), "index": index, "status": "succeeded",
+                "output": "", "exit_code": 0, "duration": 0.0, "error": None,
+                "failed_node": None, "attempts": 1, "commits": list(commits),
+                "branch": agent_branch(self.host.run_id, self.item_id(index)),
+                "merge_commit": merge_commit, "item": self.items[index]}
+
+    # --- agents' worktrees (runs with a worktree of their own) ------------------------------
+
+    def _launch(self, index: int, attempt: int) -> None:
+        if self.worktrees is None:
+            super()._launch(index, attempt)
+            return
+        home, ws, item_id = self.worktrees, self.host.workspace, self.item_id(index)
+        tag = f"worktree:{index}:{attempt}"
+        self.starting += 1
+        self.aux.add(tag)
+        self.host.background(self, tag, lambda: agents.create(ws, home, self.host.run_id,
+                                                              item_id, self.base))
+
+    def job_finished(self, tag: str, future: Future[Any]) -> None:
+        super().job_finished(tag, future)
+        kind, index_text, attempt_text = [*tag.split(":"), ""][:3]
+        index = int(index_text)
+        error = future.exception()
+        if kind == "worktree":
+            self.starting -= 1
+            if self.stopping:
+                self.check_stopped()  # it runs again on resume (its worktree is remade)
+                return
+            if error is not None:
+                run = ItemRun(index, int(attempt_text), time.monotonic(), time.time(),
+                              SharedDir(self.cwd))
+                self.item_done(run, FrameOutcome(False, False, False,
+                                                 f"cannot make the agent's worktree: {error}"))
+                return
+            self.spawn_item(index, int(attempt_text), future.result())
+            return
+        run, outcome = self.merging.pop(index)
+        merge = (future.result() if error is None
+                 else agents.AgentMerge(error=f"merge failed: {error}", kept=True))
+        if merge.ok:
+            self._succeeded(run, outcome, merge)
+            return
+        self._give_up(run, replace(outcome, ok=False, message=merge.error,
+                                   failed_output="\n".join(merge.conflicts)))
+
+    def _merge(self, run: ItemRun, outcome: FrameOutcome) -> None:
+        agent = run.workdir
+        assert isinstance(agent, agents.AgentWorktree)
+        ws, run_id, label = self.host.workspace, self.host.run_id, self._label(run.index)
+        self.merging[run.index] = (run, outcome)
+        tag = f"merge:{run.index}"
+        self.aux.add(tag)
+        self.host.background(self, tag, lambda: agents.merge(ws, agent, run_id, self.gid,
+                                                             run.index, label), serial=True)
+
+    def _label(self, index: int) -> str:
+        assert self.items is not None
+        item = self.items[index]
+        shown = item if isinstance(item, str | int | float) else None
+        if isinstance(item, dict):
+            shown = next((item[k] for k in ("id", "name", "title", "path", "file")
+                          if isinstance(item.get(k), str | int)), None)
+        text = self.item_id(index) + (f" ({shown})" if shown is not None else "")
+        return text[:120].replace("\n", " ")
+
     def may_start(self, now: float) -> bool:
         return self.breaker is None or self.breaker.allow(now)
 
@@ -151,15 +256,35 @@ class MapLoop(ItemLoop):
         return options
 
     def item_done(self, run: ItemRun, outcome: FrameOutcome) -> None:
-        now = time.monotonic()
-        if outcome.ok:
-            if self.breaker is not None:
-                self.breaker.record(True, now)
-            self.record(run, ItemStatus.SUCCEEDED, self._result(run, "succeeded", outcome))
-            if run.index in self.queued:
-                self.host.writes.append(DlqDrop(self.gid, run.index))
-                self.queued.discard(run.index)
+        if outcome.ok and isinstance(run.workdir, agents.AgentWorktree):
+            self._merge(run, outcome)
             return
+        if outcome.ok:
+            self._succeeded(run, outcome, None)
+            return
+        if isinstance(run.workdir, agents.AgentWorktree):
+            agents.keep_failed(run.workdir, outcome.message)
+        self._failed(run, outcome)
+
+    def _succeeded(self, run: ItemRun, outcome: FrameOutcome,
+                   merge: agents.AgentMerge | None) -> None:
+        if self.breaker is not None:
+            self.breaker.record(True, time.monotonic())
+        result = self._result(run, "succeeded", outcome)
+        if merge is not None and isinstance(run.workdir, agents.AgentWorktree):
+            result.update(commits=list(merge.commits), branch=run.workdir.info.branch,
+                          merge_commit=merge.merge_commit or None)
+            if merge.commits:
+                self.host.events.emit(EventType.ITEM_MERGED, node=self.gid, kind=self.kind,
+                                      item=self.item_id(run.index), commits=list(merge.commits),
+                                      branch=run.workdir.info.branch,
+                                      merge_commit=merge.merge_commit)
+        self.record(run, ItemStatus.SUCCEEDED, result)
+        if run.index in self.queued:
+            self.host.writes.append(DlqDrop(self.gid, run.index))
+            self.queued.discard(run.index)
+
+    def _failed(self, run: ItemRun, outcome: FrameOutcome) -> None:
         action = self.params.timeout_action if outcome.timed_out else "dlq"
         retry = self.policy.retry
         if retry is not None and action not in ("skip", "fail") and not self.stopping:
@@ -169,8 +294,12 @@ class MapLoop(ItemLoop):
                 self._failed_event(run, outcome, retrying=round(delay, 3))
                 self.retry_later(run.index, run.attempt + 1, delay)
                 return
+        self._give_up(run, outcome, action)
+
+    def _give_up(self, run: ItemRun, outcome: FrameOutcome, action: str = "dlq") -> None:
+        """The item failed for good: skipped, or into the DLQ (and maybe the map stops)."""
         if self.breaker is not None:
-            self.breaker.record(False, now)
+            self.breaker.record(False, time.monotonic())
         skip = action == "skip" or (not outcome.timed_out and self.policy.action is ItemAction.SKIP)
         status = "skipped" if skip else "timeout" if outcome.timed_out else "failed"
         self.record(run, ItemStatus.SKIPPED if skip else ItemStatus.FAILED,
@@ -208,8 +337,8 @@ class MapLoop(ItemLoop):
 
     def _result(self, run: ItemRun, status: str, outcome: FrameOutcome) -> dict[str, Any]:
         assert self.items is not None
-        # `commits` stays empty while agents share the run's checkout: parallel agents'
-        # commits cannot be told apart there. Agents in their own worktrees will fill it.
+        # `commits` stays empty when agents share the run's checkout (in place): parallel
+        # agents' commits cannot be told apart there. `_succeeded` fills it from the merge.
         return {"item_id": self.item_id(run.index), "index": run.index, "status": status,
                 "output": outcome.output, "exit_code": 0 if outcome.ok else outcome.exit_code,
                 "duration": round(time.monotonic() - run.started, 3),

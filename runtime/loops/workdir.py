@@ -1,10 +1,10 @@
-"""Where a map agent works: a small interface, so a git worktree per agent can drop in later.
+"""Where an item's frame works: `path` (the directory its commands run in), `exclusive` (the
+directory belongs to this item alone, so git history made in it is its own work) and
+`cleanup()` (called once when its frame ended, whatever its outcome).
 
-Today every agent works in the run's own directory (`SharedDir`): parallel agents see each
-other's files, and `cleanup()` has nothing to remove. A worktree implementation provides the
-same two things: `path` (the directory its commands run in) and `cleanup()` (called once
-when the agent ended, whatever its outcome), plus `exclusive` (the directory belongs to this
-agent alone, so git history made in it is the agent's own work).
+Foreach items, and map agents of a run in place, share the run's directory (`SharedDir`). Map
+agents of a run in a worktree get one of their own (`git/agents.py`, `AgentWorktree`), whose
+fate (merged and removed, or kept) the map decides after the merge.
 """
 
 from __future__ import annotations

@@ -51,8 +51,6 @@ def check_kinds(plan: Plan) -> frozenset[str]:
             if getattr(node.params, "auto_commit", False):
                 unsupported.add(f"auto_commit (node {node.id})")
         stack.extend(current.subplans.values())
-    if (plan.workflow.get("max_iterations") or 1) > 1:
-        unsupported.add("max_iterations")
     missing = sorted(kinds - OPS.keys())
     if missing:
         raise PlanError(f"this runtime cannot run node kind(s) {', '.join(missing)} "

@@ -6,8 +6,9 @@ its work and returns an `Outcome` (what it printed, its exit code, any variables
 - prepare: working_dir, env overlay (and its digest), timeout, capture spec, output_file,
   outputs, extract, commit_required, rendered into the node's inputs (its checkpoint key);
 - run: the timeout, for kinds that do not start a process (which `run_command` bounds), and
-  the git HEAD before the work, when the step must commit;
-- publish (`capture.publish`): capture, outputs, extract, output_file, commit_required.
+  the git HEAD before the work, when the step must commit or its changes are read later;
+- publish (`capture.publish`): capture, outputs, extract, output_file, commit_required; and
+  with `track_changes`, what the step changed in git as `step.*` (`git/changes.py`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from prodigy.runtime.executors.process import ProcessResult
+from prodigy.runtime.git import changes
 from prodigy.runtime.nodes import NodeParams, StepParams
 from prodigy.runtime.ops.base import Command, Context, NodeResult, Op, Prepared, Task, resolve_dir
 from prodigy.runtime.ops.capture import Outcome, git_head, publish
@@ -43,15 +46,25 @@ def step_op(prepare: OwnPrepare, run: Callable[[Task], Outcome], *,
         return prepare_step(params, ctx, prepare(params, ctx))
 
     def run_node(task: Task) -> NodeResult:
-        head = git_head(task.cwd) if task.inputs.get("commit_required") else None
+        tracked = task.inputs.get("track_changes")
+        head = git_head(task.cwd) if task.inputs.get("commit_required") or tracked else None
         bounded = not runs_process and task.inputs.get("timeout") is not None
         outcome = _within(run, task, task.inputs["timeout"]) if bounded else run(task)
-        return publish(task, outcome, head)
+        result = publish(task, outcome, head)
+        if tracked:
+            found = changes.since(head, task.cwd).variables("step")
+            result = replace(result, variables={**result.variables, **found})
+        return result
+
+    def as_command(task: Task) -> Command | None:
+        # A tracked step reads git around its work: only `run_node` does that.
+        return None if command is None or task.inputs.get("track_changes") else command(task)
 
     def settle(task: Task, proc: ProcessResult, started_at: float) -> NodeResult:
         return publish(task, from_process(proc, started_at))
 
-    return Op(prepare=prepare_node, run=run_node, command=command,
+    return Op(prepare=prepare_node, run=run_node,
+              command=as_command if command is not None else None,
               settle=settle if command is not None else None, pure_prepare=pure_prepare)
 
 
@@ -60,7 +73,7 @@ def prepare_step(params: StepParams, ctx: Context, inputs: dict[str, Any]) -> Pr
     cwd = resolve_dir(ctx.cwd, render_optional(params.working_dir, ctx.scope))
     step_env = {name: render(value, ctx.scope) for name, value in params.env.items()}
     if params.clear_env:
-        overlay = {**step_env, "PRODIGY_AUTOMATION": "true", "PRODIGY_RUN_ID": ctx.run_id}
+        overlay = {**step_env, **ctx.env.identity()}
         digest = ctx.env.digest(overlay)
     else:
         overlay, digest = ctx.env.step_overlay(step_env, ctx.variables, ctx.scope.get("item"))
@@ -74,6 +87,8 @@ def prepare_step(params: StepParams, ctx: Context, inputs: dict[str, Any]) -> Pr
         "commit_required": params.commit_required,
         "env": digest,  # the rendered environment, secrets by name, as a digest
     })
+    if params.track_changes:  # only when set: the other steps' checkpoint keys stay as they were
+        inputs["track_changes"] = True
     return Prepared(inputs, overlay, str(cwd))
 
 

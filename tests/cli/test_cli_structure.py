@@ -71,7 +71,7 @@ def test_exit_codes_match_the_readme() -> None:
         ExitCode.FAILED: "the workflow ran and failed",
         ExitCode.INVALID: "invalid input",
         ExitCode.INTERNAL: "internal error",
-        ExitCode.LOCKED: "locked by a live run",
+        ExitCode.LOCKED: "locked by a live process",
         ExitCode.INTERRUPTED: "interrupted",
     }
     assert set(documented) == {int(code) for code in ExitCode}

@@ -16,6 +16,7 @@ import pytest
 from prodigy.compiler.pipeline import compile_file
 from prodigy.runtime.nodes import ShellParams
 from prodigy.runtime.plan import EdgeKind, JsonLines, Plan, fingerprint, loads
+from prodigy.runtime.policies import CircuitBreakerPolicy, ErrorPolicy, RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "fixtures" / "lower"
@@ -272,6 +273,29 @@ def test_plan_json_leaves_defaults_out_and_loading_fills_them_in(tmp_path: Path)
     assert all(n.fingerprint == fingerprint(n.params) for n in again.nodes)
     # Identical flat params are built once and shared (they are frozen).
     assert again.node("main.0").params is again.node("main.1").params
+
+
+def test_the_plan_holds_the_policies_the_runtime_reads_back(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, """
+        name: mr
+        mode: mapreduce
+        map:
+          input: x.json
+          agent_template:
+            - shell: b
+              retry: {attempts: 4, backoff: {linear: {increment: 2s}}, retry_on: [network]}
+        reduce: [{shell: c}]
+        error_policy:
+          on_item_failure: retry
+          circuit_breaker: {failure_threshold: 2, timeout: 1m}
+        """)
+    agent = loads(plan.dumps()).subplans["map.agent"].nodes[0].params
+    assert RetryPolicy.from_json(agent.retry) == RetryPolicy(  # type: ignore[attr-defined]
+        attempts=4, backoff="linear", increment_s=2, retry_on=("network",))
+    policy = ErrorPolicy.from_json(plan.workflow["error_policy"])
+    assert policy == ErrorPolicy(on_item_failure="retry",
+                                 circuit_breaker=CircuitBreakerPolicy(2, timeout_s=60))
+    assert ErrorPolicy.from_json(plan.node("map").params.error_policy) == policy  # type: ignore[attr-defined]
 
 
 def test_loading_keeps_numbers_of_different_types_apart() -> None:

@@ -25,6 +25,7 @@ from prodigy.compiler.normalize import normalize
 from prodigy.compiler.schema_check import check_schema
 from prodigy.compiler.source import load_text
 from prodigy.runtime.diagnostics import Diagnostic
+from prodigy.runtime.policies import CircuitBreakerPolicy, ErrorPolicy, RetryPolicy
 
 
 def _normalize(text: str, args: Mapping[str, str] | None = None, profile: str | None = None,
@@ -397,6 +398,20 @@ def test_retry_exhaustion_policies() -> None:
     carry_on = one("- shell: a\n  retry: {on_failure: continue}\n")
     assert carry_on.on_failure is not None and not carry_on.on_failure.fail_workflow
     assert one("- shell: a\n  retry_config: {attempts: 2}\n").retry.attempts == 2  # type: ignore[union-attr]
+
+def test_policies_are_the_runtimes_own_classes_and_defaults() -> None:
+    # One definition: the normalizer builds the runtime's classes, and every key a workflow
+    # leaves out takes the default the runtime declares.
+    assert one("- shell: a\n  retry: {}\n").retry == RetryPolicy()
+    assert one("- shell: a\n  max_attempts: 4\n").retry == RetryPolicy(attempts=4)
+    found = model("""
+        name: mr
+        mode: mapreduce
+        map: {input: x.json, agent_template: [{shell: b}]}
+        error_policy: {circuit_breaker: {}, retry_config: {}}
+        """)
+    assert found.error_policy == ErrorPolicy(circuit_breaker=CircuitBreakerPolicy(),
+                                             retry=RetryPolicy())
 
 
 # ------------------------------------------------------------------------------- mapreduce

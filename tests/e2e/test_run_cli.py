@@ -197,7 +197,7 @@ def test_locked_state_dir_then_ctrl_c_then_resume(tmp_path: Path) -> None:
     first = start(tmp_path, "exec", str(plan), "--run-id", "r1", "--jobs", "2")
     try:
         wait_for(tmp_path / "slow.pid")
-        second = cli(tmp_path, "exec", str(plan))
+        second = cli(tmp_path, "resume", "r1")  # the lock guards a run, not the state dir
         assert second.returncode == 4
         assert f"in use by a running prodigy (pid {first.pid} run r1)" in second.stderr
         first.send_signal(signal.SIGINT)

@@ -74,7 +74,7 @@ def test_every_example_workflow_runs(tmp_path: Path) -> None:
         checkout(root, tracked)
         running[name] = (root, subprocess.Popen(
             [sys.executable, "-m", "prodigy", "run", f"workflows/{name}", "--executor",
-             "inline", "--args", "specs/example.md"], cwd=root, env=env, text=True,
+             "inline", "--in-place", "--args", "specs/example.md"], cwd=root, env=env, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     failures = []
     for name, (_root, proc) in running.items():

@@ -63,7 +63,8 @@ def make_plan() -> Callable[..., Plan]:
 def run_plan(tmp_path: Path) -> Callable[..., Any]:
     """Execute a plan in tmp_path with the inline executor; returns (outcome, events, state)."""
     from prodigy.runtime.events import read_events
-    from prodigy.runtime.run import RunOptions, execute
+    from prodigy.runtime.execute import execute
+    from prodigy.runtime.run import RunOptions
     from prodigy.runtime.store import StateDir
 
     def run(plan: Plan, *, run_id: str = "r1", resume: bool = False, executor: str = "inline",

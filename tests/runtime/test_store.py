@@ -126,13 +126,16 @@ def test_lock_excludes_a_second_holder_and_dies_with_its_process(tmp_path: Path)
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     with pytest.raises(StateLocked) as exc:
-        state.lock("mine")
+        state.lock("other")
     assert f"pid {holder.pid} run other" in str(exc.value)
-    assert state.is_locked()
+    assert state.is_locked("other") and not state.is_locked("mine")
+    state.lock("mine")  # another run of the same state dir goes ahead meanwhile
+    state.unlock("mine")
     holder.kill()  # a crash: nobody cleans the lock file up
     holder.wait()
-    state.lock("mine")
+    state.lock("other")
     state.unlock()
+    assert (tmp_path / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
 def test_run_records_and_crashed_runs(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from prodigy.runtime.loops.error_policy import BreakerState, CircuitBreaker, ErrorPolicy, ItemAction
 from prodigy.runtime.loops.scores import converged, parse_score, parse_validation
+from prodigy.runtime.policies import CircuitBreakerPolicy, RetryPolicy
 
 
 def test_a_validation_result_becomes_the_validation_variable() -> None:
@@ -59,13 +60,18 @@ def test_error_policy_stop_reasons() -> None:
     assert rate.stop_reason(2, 10) is None and "failure_threshold" in str(rate.stop_reason(3, 10))
     retry = ErrorPolicy.from_params({"on_item_failure": "retry"})
     assert retry.action is ItemAction.RETRY and retry.retry is not None
-    assert retry.retry.attempts == 3
+    assert retry.retry == RetryPolicy()  # the default retry block: 3 tries
     assert ErrorPolicy.from_params({"on_item_failure": "custom"}).action is ItemAction.DLQ
+    breaker = {"failure_threshold": 2, "success_threshold": 1, "timeout_s": 5,
+               "half_open_requests": 1}
+    assert ErrorPolicy.from_params({"circuit_breaker": breaker}).breaker == \
+        CircuitBreakerPolicy(2, 1, 5, 1)
+    assert ErrorPolicy.from_params({"circuit_breaker": {}}).breaker is None
 
 
 def test_circuit_breaker_opens_pauses_and_closes() -> None:
-    breaker = CircuitBreaker({"failure_threshold": 2, "success_threshold": 2, "timeout_s": 10,
-                              "half_open_requests": 1})
+    breaker = CircuitBreaker(CircuitBreakerPolicy(failure_threshold=2, success_threshold=2,
+                                                  timeout_s=10, half_open_requests=1))
     breaker.record(False, 0)
     assert breaker.allow(0)
     breaker.record(False, 1)

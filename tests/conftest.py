@@ -1,0 +1,15 @@
+"""Every test gets its own PRODIGY_HOME: worktrees a test makes never land in ~/.prodigy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _prodigy_home(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("prodigy-home")
+    monkeypatch.setenv("PRODIGY_HOME", str(home))
+    return home
