@@ -45,7 +45,8 @@ def lower(workflow: Workflow, source_map: SourceMap, cache: ExprCache | None = N
     bindable.update((var.name, var.value.text.value) for var in workflow.env
                     if isinstance(var.value, EnvText)
                     and "$" not in var.value.text.value)
-    low = Lowering(source_map, bindable, cache or parse_all(workflow, source_map))
+    low = Lowering(source_map, bindable, cache or parse_all(workflow, source_map),
+                   workflow.claude)
     state = _Phases(low, Scope(plan="", phase="main", given=frozenset(given)))
     state.steps(workflow.setup)
     state.steps(workflow.main)
@@ -115,6 +116,8 @@ class _Phases:
             monitoring=timeouts.monitoring if timeouts else False,
             error_policy=None if policy is None else freeze(policy.to_json()),
             bindings=exprs.bindings,
+            max_cost_usd=mapping.budget.max_cost_usd,
+            max_tokens=mapping.budget.max_tokens,
         )
         low.add(node, params, scope, f"map: {mapping.input.value}", mapping.span)
         low.connect(preds, node, kind)

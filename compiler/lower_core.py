@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 
 from prodigy.compiler.lower_exprs import ExprCache, Parsed, ref_sites
-from prodigy.compiler.model import Text
+from prodigy.compiler.model import ClaudeOptions, Text
 from prodigy.compiler.scope import PROVIDED, Pending, RefIssue, Scope, latest, resolve, root_of
 from prodigy.compiler.source import SourceMap
 from prodigy.runtime.diagnostics import Diagnostic
@@ -95,6 +95,7 @@ class Lowering:
     source_map: SourceMap
     bindable: dict[str, str]  # --arg and literal env values: bound into nodes that read them
     cache: ExprCache  # the expressions stage's parses
+    claude: ClaudeOptions = field(default_factory=ClaudeOptions)  # under each step's own
     graph: nx.DiGraph = field(default_factory=nx.DiGraph)
 
     subplans: dict[str, Subplan] = field(default_factory=dict)

@@ -14,7 +14,7 @@ data path of the scalar so expression diagnostics can point inside it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Literal
 
 from prodigy.runtime.policies import RetryPolicy
@@ -173,6 +173,37 @@ class CommitConfig:
     exclude_files: tuple[str, ...]
     squash: bool
     span: Span
+
+
+PermissionMode = Literal["bypassPermissions", "acceptEdits", "plan", "default"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaudeOptions:
+    """How a claude step runs the CLI, as one level says it: the step, `defaults:` or the
+    workflow's top level. None is "not said here": the next level's value, else the
+    default `ClaudeParams` gives it."""
+
+    model: str | None = None
+    max_turns: int | None = None
+    allowed_tools: tuple[str, ...] | None = None
+    disallowed_tools: tuple[str, ...] | None = None
+    permission_mode: PermissionMode | None = None
+    append_system_prompt: Text | None = None  # a template, like the prompt
+
+    def over(self, base: ClaudeOptions) -> ClaudeOptions:
+        """These options, with `base`'s where these say nothing."""
+        mine = {f.name: getattr(self, f.name) for f in fields(self)}
+        return ClaudeOptions(**{name: getattr(base, name) if value is None else value
+                                for name, value in mine.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """`max_cost_usd` and `max_tokens` of the run, of a map, or of one claude step."""
+
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

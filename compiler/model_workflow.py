@@ -7,10 +7,10 @@ the only constructor.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from prodigy.compiler.model import Step, Text, substeps
+from prodigy.compiler.model import Budget, ClaudeOptions, Step, Text, substeps
 from prodigy.runtime.policies import ErrorPolicy
 from prodigy.runtime.span import Span
 
@@ -95,6 +95,7 @@ class MapPhase:
     agent_timeout_s: float | None
     timeouts: MapTimeouts | None
     span: Span
+    budget: Budget = field(default_factory=Budget)  # of the map's claude nodes together
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,8 @@ class Workflow:
     timeout_s: float | None = None
     worktree: WorktreeConfig | None = None
     checkpoint: CheckpointPolicy | None = None
+    claude: ClaudeOptions = field(default_factory=ClaudeOptions)  # `defaults:` over top level
+    budget: Budget = field(default_factory=Budget)  # of the whole run
 
     @property
     def phases(self) -> tuple[Phase, ...]:

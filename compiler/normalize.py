@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal, cast
 
-from prodigy.compiler.model import Extract
+from prodigy.compiler.commands.claude import claude_options
+from prodigy.compiler.model import ClaudeOptions, Extract
 from prodigy.compiler.model_workflow import (
     CheckpointPolicy,
     Json,
@@ -25,8 +26,10 @@ from prodigy.compiler.model_workflow import (
     WorktreeConfig,
 )
 from prodigy.compiler.normalize_base import (
+    CLAUDE_KEYS,
     Ctx,
     Fields,
+    budget,
     count,
     number_at,
     parse_duration,
@@ -106,6 +109,8 @@ def normalize(
         timeout_s=seconds(fields, "timeout"),
         worktree=_worktree(fields.child("worktree_config", "worktreeConfig")),
         checkpoint=_checkpoint(fields.child("checkpoint", f"{fields.schema}/checkpoint")),
+        claude=_claude_defaults(fields),
+        budget=budget(fields),
     )
     if mode == "standard":
         key = "steps" if fields.has("steps") else "commands"
@@ -119,11 +124,19 @@ def normalize(
 
 
 def _string_map(fields: Fields, key: str) -> dict[str, str]:
+    """The variables of `defaults:`: every key but the Claude options' (`_claude_defaults`)."""
     raw = fields.get(key)
     if not isinstance(raw, Mapping):
         return {}
     return {str(k): scalar_text(v, (*fields.at(key), k), fields.ctx).value
-            for k, v in raw.items()}
+            for k, v in raw.items() if k not in CLAUDE_KEYS}
+
+
+def _claude_defaults(fields: Fields) -> ClaudeOptions:
+    """The Claude options every claude step starts from: `defaults:` over the top level."""
+    top = claude_options(fields)
+    inner = fields.child("defaults", "defaults")
+    return top if inner is None else claude_options(inner).over(top)
 
 
 def _phase(fields: Fields, key: str, schema: str) -> Phase | None:
@@ -219,6 +232,7 @@ def _map(fields: Fields) -> MapPhase | None:
         agent_timeout_s=agent_timeout,
         timeouts=_map_timeouts(timeouts),
         span=inner.span,
+        budget=budget(inner),
     )
 
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from prodigy.compiler.model import DataPath, Text
+from prodigy.compiler.model import Budget, DataPath, Text
 from prodigy.compiler.source import SourceMap
 from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.policies import RetryPolicy
@@ -32,10 +32,17 @@ STEP_OPTIONS = ("name", "args", "options", "metadata", "id", "description", "tim
                 "skip_validation", "validation_timeout", "ignore_validation_failure",
                 "allow_failure", "continue_on_error", "fail_workflow", "max_attempts",
                 "retry_config")
+# How a claude step runs the CLI: set on the step, in `defaults:` or at the workflow's top
+# level (`compiler/commands/claude.py` reads them). Budgets are set at the top level (the
+# run's), on `map:` (the map's) and on a claude step (its own), never in `defaults:`.
+CLAUDE_KEYS = ("model", "max_turns", "allowed_tools", "disallowed_tools", "permission_mode",
+               "append_system_prompt")
+BUDGET_KEYS = ("max_cost_usd", "max_tokens")
 _WORKFLOW = ("name", "description", "version", "mode", "env", "secrets", "env_files",
              "profiles", "active_profile", "merge", "retry_defaults", "worktree_config",
              "timeout", "imports", "template", "templates", "extends", "parameters",
-             "defaults", "workflows", "sub_workflows", "checkpoint", "in_place")
+             "defaults", "workflows", "sub_workflows", "checkpoint", "in_place", *CLAUDE_KEYS,
+             *BUDGET_KEYS)
 
 _CHECKPOINT = ("interval_items", "interval_duration", "max_checkpoints", "max_age")
 # What a capture stores besides the value unless `capture_streams` says otherwise (upstream's
@@ -88,12 +95,14 @@ READS: dict[str, frozenset[str]] = {
                            "description"),
         "secretValue": ("provider", "key", "version", "secret", "value"),
         "profile": ("description",),
+        "defaults": CLAUDE_KEYS,  # its other keys are variable defaults, read as a whole
         "setup": ("commands", "timeout", "capture_outputs"),
         "captureOutput": ("command_index", "source", "pattern", "json_path", "max_size",
                           "default", "multiline"),
         "phaseSteps": ("commands",),
         "map": ("input", "json_path", "agent_template", "max_parallel", "filter", "sort_by",
-                "max_items", "offset", "distinct", "agent_timeout_secs", "timeout_config"),
+                "max_items", "offset", "distinct", "agent_timeout_secs", "timeout_config",
+                *BUDGET_KEYS),
         "timeoutConfig": ("agent_timeout_secs", "command_timeouts", "timeout_policy",
                           "cleanup_grace_period_secs", "timeout_action", "enable_monitoring"),
         "mergeWorkflow": ("commands", "timeout"),
@@ -206,6 +215,11 @@ class Fields:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return whole(value)
         return None
+
+
+def budget(fields: Fields) -> Budget:
+    """`max_cost_usd` and `max_tokens` of a workflow, a `map:` or a claude step."""
+    return Budget(fields.number("max_cost_usd"), fields.integer("max_tokens"))
 
 
 def scalar_text(value: object, path: DataPath, ctx: Ctx) -> Text:

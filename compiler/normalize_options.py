@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Literal, cast
 
 from prodigy.compiler.commands.analyze import Analyze
-from prodigy.compiler.commands.base import LOOP_OPTIONS, SHARED_OPTIONS
+from prodigy.compiler.commands.base import CLAUDE_OPTIONS, LOOP_OPTIONS, SHARED_OPTIONS
 from prodigy.compiler.commands.registry import COMMAND_KEYS, spec_of
 from prodigy.compiler.model import (
     Capture,
@@ -27,7 +27,13 @@ from prodigy.compiler.model import (
     Step,
     Text,
 )
-from prodigy.compiler.normalize_base import DEFAULT_STREAMS, Fields, scalar_text, seconds
+from prodigy.compiler.normalize_base import (
+    BUDGET_KEYS,
+    DEFAULT_STREAMS,
+    Fields,
+    scalar_text,
+    seconds,
+)
 from prodigy.compiler.normalize_policies import (
     ReadSteps,
     handler,
@@ -103,6 +109,11 @@ def options(fields: Fields, command: Command | None, test_handler: Handler | Non
     return _tolerance(fields, meta, step, exhausted == "continue")
 
 
+_CLAUDE_HINT = "only claude steps take it; `defaults:` sets it for every claude step"
+_BUDGET_HINT = ("only claude steps take a budget of their own; the run's goes at the workflow's "
+                "top level, a map's on `map:`")
+
+
 def _inapplicable(fields: Fields, command: Command | None) -> None:
     """A shared option the step's command does not honour is an error, not a dropped key."""
     honoured: tuple[str, ...] = ()
@@ -117,7 +128,9 @@ def _inapplicable(fields: Fields, command: Command | None) -> None:
     for key in SHARED_OPTIONS:
         if key not in honoured and fields.get(key) not in (None, False):
             fields.ctx.error("P119", f"`{key}` has no effect on a {kind} step",
-                             fields.key_span(key), hint=hint)
+                             fields.key_span(key),
+                             hint=(_BUDGET_HINT if key in BUDGET_KEYS else _CLAUDE_HINT
+                                   if key in CLAUDE_OPTIONS else hint))
 
 
 def _is_legacy_name(fields: Fields) -> bool:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prodigy.compiler.commands.claude import Claude
+from prodigy.compiler.commands.base import CLAUDE_OPTIONS
+from prodigy.compiler.commands.claude import Claude, configure
 from prodigy.compiler.commands.registry import COMMAND_KEYS, COMMANDS
 from prodigy.compiler.model import Command, DataPath, Handler, Step, Text
 from prodigy.compiler.normalize_base import STEP_OPTIONS, Ctx, Fields, scalar_text
@@ -19,7 +20,7 @@ from prodigy.compiler.normalize_options import options
 from prodigy.compiler.normalize_policies import ReadSteps, command_step
 from prodigy.runtime.errors import InternalError
 
-STEP_FIELDS = frozenset(COMMAND_KEYS) | frozenset(STEP_OPTIONS)
+STEP_FIELDS = frozenset(COMMAND_KEYS) | frozenset(STEP_OPTIONS) | frozenset(CLAUDE_OPTIONS)
 
 
 def read_steps(value: object, path: DataPath, ctx: Ctx, strings: str = "legacy"
@@ -59,6 +60,8 @@ def read_step(value: object, path: DataPath, ctx: Ctx, strings: str = "legacy") 
             raise InternalError(f"step at {'/'.join(map(str, path)) or 'root'} has no command "
                                 f"a reader claims (keys: {', '.join(map(str, value))})")
         return None
+    if isinstance(command, Claude):  # `claude:`, a legacy `name:` or `command: "/..."`
+        command = configure(command, fields)
     return options(fields, command, test_handler, _reader(ctx))
 
 

@@ -136,8 +136,12 @@ def _metadata(workflow: Workflow, cache: ExprCache, source: str, text: str) -> d
     profiles = {p.name: _env(p.env, cache, template)[0] for p in workflow.profiles}
     timeouts = {p.name: p.timeout_s for p in workflow.phases if p.timeout_s is not None}
     policy = workflow.error_policy
-    # `in_place` only when set: plans of workflows that do not say it stay as they were.
+    # `in_place` and the budgets only when set: plans of workflows that do not say them stay
+    # as they were.
+    budget = workflow.budget
     return {**({"in_place": True} if workflow.in_place else {}),
+        **({"max_cost_usd": budget.max_cost_usd} if budget.max_cost_usd is not None else {}),
+        **({"max_tokens": budget.max_tokens} if budget.max_tokens is not None else {}),
         "name": workflow.name,
         "description": workflow.description,
         "version": workflow.version,

@@ -115,7 +115,8 @@ def _translate(err: ValidationError, smap: SourceMap) -> Iterator[Diagnostic]:
         # propertyNames errors carry the key itself as the instance, at the object's path.
         yield Diagnostic("P116", f"{shown(err.instance)} is not a valid key in {at}: keys here "
                          f"must be {sub.get('x-accepts') or 'exit codes'}",
-                         smap.key_span((*path, str(err.instance))))
+                         smap.key_span((*path, str(err.instance))),
+                         hint=str(sub["x-hint"]) if sub.get("x-hint") else None)
     elif err.validator == "additionalProperties":
         yield from _unknown_keys(err, sub, path, smap)
     elif err.validator == "required" and isinstance(err.instance, dict):
@@ -134,7 +135,8 @@ def _translate(err: ValidationError, smap: SourceMap) -> Iterator[Diagnostic]:
         yield from _collapse(err, sub, path, smap)
     else:
         hint = f"use a value of at least {err.validator_value}" \
-            if err.validator == "minimum" else _described(sub)
+            if err.validator == "minimum" else f"use a value greater than {err.validator_value}" \
+            if err.validator == "exclusiveMinimum" else _described(sub)
         yield Diagnostic("P116", _limit_message(err, sub, at), smap.span(path), hint=hint)
 
 
@@ -160,6 +162,8 @@ def _limit_message(err: ValidationError, sub: dict[str, Any], at: str) -> str:
     value, limit = err.instance, err.validator_value
     if err.validator == "minimum":
         return f"{at} must be at least {limit} (got {shown(value)})"
+    if err.validator == "exclusiveMinimum":
+        return f"{at} must be greater than {limit} (got {shown(value)})"
     if err.validator == "maximum":
         return f"{at} must be at most {limit} (got {shown(value)})"
     if err.validator == "minLength":

@@ -39,6 +39,9 @@ class EventType(StrEnum):
     LOOP_STARTED = "loop_started"
     LOOP_PROGRESS = "loop_progress"
     ITEM_FAILED = "item_failed"
+    # A running claude agent's tool call (`tool`: `Edit src/x.py`, `turn`) and its text.
+    AGENT_TOOL_USE = "agent_tool_use"
+    AGENT_MESSAGE = "agent_message"
     ITEM_MERGED = "item_merged"  # an agent's commits merged into the run branch (commits, branch)
     # validate / goal_seek: one per measurement (attempt, completion or score, threshold).
     ATTEMPT_SCORED = "attempt_scored"

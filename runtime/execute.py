@@ -135,6 +135,8 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
         record.status, record.finished_at = status, time.time()
         if phase == "main":  # a merge phase's few nodes are not the run's counts
             record.counts = outcome.counts
+        if outcome.spend is not None:
+            record.spend = outcome.spend.to_json()
         state.write_run(record)
         run.events.emit(EventType.RUN_FINISHED, status=str(status), counts=outcome.counts,
                         duration_s=round(outcome.duration, 3), message=outcome.message or None,
@@ -217,8 +219,8 @@ def _outcome(run: Run, status: RunStatus, duration: float) -> RunOutcome:
                 "output": result.output[-4000:] if result else "",
                 "log": str(run.state.log_dir(run.run_id) / f"{safe_name(node_id)}.log"),
             })
-    message = ""
+    message = run.budget_stop or ""
     if run.timed_out:
         message = f"the workflow's timeout ({run.plan.workflow.get('timeout_s')}s) was reached"
     return RunOutcome(run.run_id, status, dict(sorted(counts.items())), failed, duration,
-                      message, run.workspace)
+                      message, run.workspace, run.spend if run.spend.agents else None)

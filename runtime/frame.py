@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prodigy.runtime.budgets import Budget
 from prodigy.runtime.decide import (
     Action,
     Decision,
@@ -45,6 +46,7 @@ from prodigy.runtime.plan import EdgeKind, Plan, PlanNode, canonical_json
 from prodigy.runtime.policies import RetryPolicy
 from prodigy.runtime.scheduler import Graph, NodeState, Scheduler, Transition
 from prodigy.runtime.store import NodeRecord, RecordStatus, safe_name
+from prodigy.runtime.usage import Spend, agent_fields
 
 if TYPE_CHECKING:
     from prodigy.runtime.run import Run
@@ -96,6 +98,8 @@ class Frame:
     def __init__(self, host: Run, tpl: Template, spec: FrameSpec, owner: Any = None) -> None:
         self.host, self.tpl, self.spec, self.owner = host, tpl, spec, owner
         self.prefix = spec.prefix
+        self.spend = Spend()  # what its agents cost (a map item's cost)
+        self.node_spend: dict[str, Spend] = {}  # per claude node, over its attempts
         self.sched = Scheduler(tpl.graph)
         self.records: dict[str, NodeRecord] = (
             host.store.load(host.run_id, [self.prefix + n for n in tpl.graph.order])
@@ -255,6 +259,7 @@ class Frame:
         self.own[node_id] = result.variables
         self.results[node_id] = result
         self.reused.add(node_id)
+        self.host.spend.add(result.usage)  # spent by an earlier attempt of the run
         self._emit(EventType.NODE_REUSED, node_id, label=self.tpl.nodes[node_id].label,
                    key=record.key, handled=record.handled or None)
         self.sched.reuse(node_id, handled=record.handled, gate_open=result.gate)
@@ -262,6 +267,16 @@ class Frame:
     # --- finishing a node ------------------------------------------------------------------
 
     def finish_attempt(self, node_id: str, task: Task, result: NodeResult) -> None:
+        if result.usage:  # every attempt's agent costs, retried or not
+            self.spend.add(result.usage)
+            self.host.spend.add(result.usage)
+            mine = self.node_spend.setdefault(node_id, Spend())
+            mine.add(result.usage)
+            node = self.tpl.nodes[node_id]
+            self.host.spent(Budget.of(node.params), mine, node.label)
+            if not result.ok and self.host.budget_stop is not None:
+                self.sched.interrupt(node_id)  # no retry past the limit: resume runs it
+                return
         if result.timed_out and self.spec.deadline is not None \
                 and time.monotonic() >= self.spec.deadline - 0.05:
             self.timed_out = True  # the frame's own time limit, not the command's: no retry
@@ -275,7 +290,7 @@ class Frame:
             if delay is not None:
                 self._emit(EventType.NODE_RETRYING, node_id, attempt=task.attempt,
                            delay_s=round(delay, 3), message=result.message,
-                           exit_code=result.exit_code)
+                           exit_code=result.exit_code, **agent_fields(result.usage))
                 self.tries[node_id] += 1
                 self.cycle_tries[node_id] += 1
                 self.host.retry_later(self, node_id, replace(task, attempt=task.attempt + 1),
@@ -295,7 +310,7 @@ class Frame:
                    status="succeeded" if result.ok else "failed", exit_code=result.exit_code,
                    duration_s=round(result.duration, 6), attempt=self.tries.get(node_id),
                    message=result.message or None, gate=result.gate,
-                   output=_last_lines(result.output))
+                   output=_last_lines(result.output), **agent_fields(result.usage))
         if result.ok:
             if checkpoint:
                 self.host.writes.append(self.done_record(node_id, handled=False))

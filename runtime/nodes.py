@@ -91,7 +91,7 @@ def params_to_json(params: NodeParams) -> dict[str, Any]:
 def late(default: Any) -> Any:
     """A field added after plans were first fingerprinted: `params_to_json` leaves it out
     while it holds its default, so adding it changed no fingerprint (no checkpoint key, no
-    golden plan). `default` must be a JSON scalar."""
+    golden plan). `default` must be a JSON scalar or the empty tuple."""
     return dataclasses.field(default=default, metadata={"late": True})
 
 
@@ -101,7 +101,8 @@ _LATE: dict[type, tuple[tuple[str, Any], ...]] = {}
 def late_defaults(cls: type) -> tuple[tuple[str, Any], ...]:
     found = _LATE.get(cls)
     if found is None:
-        found = _LATE[cls] = tuple((f.name, f.default) for f in dataclasses.fields(cls)
+        # Compared with the field's JSON form: an empty tuple is `[]` there.
+        found = _LATE[cls] = tuple((f.name, _to_json(f.default)) for f in dataclasses.fields(cls)
                                    if f.metadata.get("late"))
     return found
 
@@ -184,8 +185,22 @@ class ShellParams(StepParams):
 @node_kind("claude")
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ClaudeParams(StepParams):
+    """One Claude Code CLI call. The options come from the step, else `defaults:`, else the
+    workflow's top level; the budgets (`max_cost_usd`, `max_tokens`) are the step's own."""
+
     repeatable: ClassVar[bool] = False
     prompt: Encoded
+    model: str | None = late(None)  # `--model`; None: the CLI's default
+    max_turns: int | None = late(None)  # `--max-turns`
+    allowed_tools: tuple[str, ...] = late(())  # `--allowedTools`; empty: none listed
+    disallowed_tools: tuple[str, ...] = late(())  # `--disallowedTools`
+    # bypassPermissions (tools run without asking; as root the CLI needs IS_SANDBOX=1) |
+    # acceptEdits | plan | default
+    permission_mode: str = late("bypassPermissions")
+    # `--append-system-prompt` (template). RUF009 cannot tell that `late` makes a field.
+    append_system_prompt: Encoded | None = late(None)  # noqa: RUF009
+    max_cost_usd: float | None = late(None)  # this node's spend limit, US dollars
+    max_tokens: int | None = late(None)  # this node's token limit
 
 
 @node_kind("write_file")
@@ -351,3 +366,7 @@ class MapParams(NodeParams):
     # on_item_failure, custom_handler, continue_on_failure, max_failures, failure_threshold,
     # error_collection, batch_size, circuit_breaker, retry
     error_policy: Mapping[str, Any] | None = None
+    # Budgets of the whole map (its agents' claude nodes together): once reached, no new
+    # claude node starts and the items not started stay pending.
+    max_cost_usd: float | None = late(None)
+    max_tokens: int | None = late(None)

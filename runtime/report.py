@@ -116,6 +116,12 @@ def event_line(record: dict[str, Any]) -> str | None:
                 f"threshold {record.get('threshold')}")
     if kind == "run_note":
         return f"note     {record.get('message')}"
+    if kind == "agent_tool_use":
+        where = f" {record['item']}" if record.get("item") else ""
+        return (f"agent    {record.get('label')}{where}: {record.get('tool')} "
+                f"(turn {record.get('turn')})")
+    if kind == "agent_message":
+        return None  # the agent's prose: in the event log and with -v, not in the scroll
     if kind == "item_merged":
         commits = record.get("commits") or []
         return (f"merged   {record.get('node')} {record.get('item')}: {len(commits)} "
@@ -236,6 +242,7 @@ class LiveReporter:
         # Nodes handed to the executor, oldest first. It keeps a few queued beyond the slots
         # (so they start the moment one frees): the oldest `jobs` are the ones running.
         self.running: dict[str, tuple[str, float]] = {}
+        self.agent_doing: dict[str, str] = {}  # a running agent's latest tool use
         self.loops = LoopView()
         self.live = Live(console=self.console, refresh_per_second=10, transient=True,
                          get_renderable=self._render, redirect_stdout=False,
@@ -265,14 +272,22 @@ class LiveReporter:
                           Text(f"{loop.get('label') or loop.get('node')}: {loop.get('done')}/"
                                f"{loop.get('total')} items{failed}, {loop.get('running')} "
                                "running"))
-        for label, since in busy[:12]:
-            table.add_row(Text(f"  {_duration(now - since)}", style="cyan"), Text(label))
+        for node, (label, since) in list(self.running.items())[:len(busy)][:12]:
+            doing = self.agent_doing.get(node)
+            table.add_row(Text(f"  {_duration(now - since)}", style="cyan"),
+                          Text(label + (f"  · {doing}" if doing else "")))
         if len(busy) > 12:
             table.add_row(Text(""), Text(f"... and {len(busy) - 12} more"))
         return table
 
     def on_event(self, record: dict[str, Any]) -> None:
         kind, node = record.get("event"), str(record.get("node"))
+        if kind in ("agent_tool_use", "agent_message"):
+            if kind == "agent_tool_use":  # shown beside the agent's row, not scrolled
+                self.agent_doing[node] = f"{record.get('tool')} (turn {record.get('turn')})"
+            return
+        if kind in ("node_finished", "node_skipped"):
+            self.agent_doing.pop(node, None)
         quiet = self.loops.quiet(record)
         if kind in ("run_started", "run_resumed"):
             self.total = int(record.get("nodes") or 0)
@@ -320,6 +335,8 @@ def write_summary(err: IO[str], outcome: Any, notes: list[str] | None = None) ->
               f"{counts}\n")
     if outcome.message:
         err.write(f"  {outcome.message}\n")
+    if getattr(outcome, "spend", None) is not None:
+        err.write(f"  agents: {outcome.spend.agents}, {outcome.spend.line()}\n")
     for note in notes or ():
         err.write(note + "\n")
     for failed in outcome.failed:

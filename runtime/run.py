@@ -40,11 +40,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from prodigy.runtime import environment
+from prodigy.runtime.agents_live import AgentWatch
+from prodigy.runtime.budgets import Budget
 from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.events import EventLog, EventType
 from prodigy.runtime.executors import Executor, TaskFuture
@@ -61,6 +63,7 @@ from prodigy.runtime.store import (
     RunStatus,
     StateDir,
 )
+from prodigy.runtime.usage import Spend
 
 BATCH_S = 0.05  # longest a finished node's done record waits for company in a transaction
 
@@ -78,6 +81,9 @@ class RunOptions:
     # `prodigy dlq retry`: loop node id -> indices of the items to run again whatever their
     # records say; the loop nodes and everything after them are forced to run.
     retry_items: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    # `--max-cost-usd` / `--max-tokens`: the run's limits in place of the workflow's.
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
 
 
 @dataclass(slots=True)
@@ -89,6 +95,7 @@ class RunOutcome:
     duration: float = 0.0
     message: str = ""  # why the run as a whole ended early, if it did
     workspace: Workspace | None = None
+    spend: Spend | None = None  # what its agents cost (None: no agent ran)
 
 
 class Run:
@@ -133,8 +140,7 @@ class Run:
                 if loop in tpl.nodes:
                     forced.add(loop)
                     forced |= _descendants(tpl, loop)
-            options = RunOptions(options.jobs, options.executor, options.dask_scheduler,
-                                 frozenset(forced), options.retry_items)
+            options = replace(options, force=frozenset(forced))
         self.options = options
         scope = environment.base_scope(plan.workflow, run_env, run_vars)
         # Iterations after the first (`-n`) are frames of their own: their nodes have their
@@ -163,6 +169,10 @@ class Run:
         self._inline_node: str | None = None
         self.executor: Executor | None = None
         self.jobs: dict[Future[Any], tuple[Any, str]] = {}  # background git work of loops
+        self.spend = Spend()  # what the run's agents cost so far (reused nodes included)
+        self.budget = Budget.of(plan.workflow).raised(options.max_cost_usd, options.max_tokens)
+        self.budget_stop: str | None = None  # why a spend limit stopped the run
+        self.agents = AgentWatch(self.events)  # live tool use of running claude nodes
         self._pools: dict[bool, ThreadPoolExecutor] = {}
 
     # --- what frames and loops use ---------------------------------------------------------
@@ -184,7 +194,22 @@ class Run:
     def new_frame(self, tpl: Template, spec: FrameSpec, owner: Any) -> Frame:
         frame = Frame(self, tpl, spec, owner)
         self.frames.append(frame)
+        if self.budget_stop is not None:
+            frame.sched.stop(Reason.BUDGET)  # a loop's next attempt starts nothing either
         return frame
+
+    def spent(self, node_budget: Budget, node_spend: Spend, label: str) -> None:
+        """Agent usage was just added: stop starting work if a limit is reached."""
+        why = self.budget.exceeded(self.spend, "the workflow's") or (
+            node_budget.exceeded(node_spend, f"step {label!r}") if node_budget else None)
+        if why is None or self.budget_stop is not None:
+            return
+        self.budget_stop = why
+        self.events.emit(EventType.RUN_NOTE, message=f"budget: {why}; nothing new starts")
+        for frame in self.frames:
+            frame.sched.stop(Reason.BUDGET)
+        for loop in self.loops:
+            loop.stop_starting(why)
 
     def submit(self, owner: Any, tag: str, task: Task) -> None:
         """Queue a task of a frame node (owner: the Frame) or of a loop (owner: the Loop, tag
@@ -252,6 +277,8 @@ class Run:
             return RunStatus.FAILED
         if self.interrupted:
             return RunStatus.INTERRUPTED
+        if self.budget_stop is not None:
+            return RunStatus.FAILED
         return RunStatus.FAILED if self.main.sched.failed else RunStatus.SUCCEEDED
 
     def _loop(self) -> None:
@@ -280,6 +307,7 @@ class Run:
             for future in self.executor.wait(list(self.futures), timeout):
                 self._harvest(future)
             self._reap_jobs()
+            self.agents.poll(self.futures.values())
             if self.writes and self.unsaved_since is None:
                 self.unsaved_since = time.monotonic()
 
@@ -347,6 +375,7 @@ class Run:
     def _send(self, owner: Any, tag: str, task: Task) -> None:
         assert self.executor is not None
         self._inline_node = task.node_id if self.executor.name == "inline" else None
+        self.agents.start(task)
         try:
             future = self.executor.submit(task)
         except KeyboardInterrupt:
@@ -361,6 +390,7 @@ class Run:
 
     def _harvest(self, future: TaskFuture) -> None:
         owner, tag, task = self.futures.pop(future)
+        self.agents.finished(owner, task)
         try:
             result = future.result()
         except Exception as exc:  # the backend lost the task (a worker died): a node failure

@@ -69,6 +69,7 @@ class Reason(StrEnum):
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     TOLERATED = "tolerated"  # failed inside a handler body that is not handler_failure_fatal
     NO_WORKTREE = "no_worktree"  # a merge-phase node: the run has no worktree to merge back
+    BUDGET = "budget"  # a spend limit was reached: it did not start (resume runs it)
 
 
 class Trigger(StrEnum):

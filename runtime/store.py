@@ -150,6 +150,7 @@ class RunRecord:
     merge: dict[str, Any] = field(default_factory=dict)  # how merging it back went
     iterations: list[dict[str, Any]] = field(default_factory=list)  # `-n`: start, commits
     max_iterations: int = 0  # `-n` (0: not set yet), kept so a resume iterates as far
+    spend: dict[str, Any] = field(default_factory=dict)  # agents' cost and tokens (usage.py)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

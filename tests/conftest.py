@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.claude_standin.fixtures"]  # claude_cli, claude_env, fake_claude, ...
+
 
 @pytest.fixture(autouse=True)
 def _prodigy_home(tmp_path_factory: pytest.TempPathFactory,

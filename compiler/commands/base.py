@@ -17,6 +17,7 @@ from prodigy.compiler.lower_core import Subplan
 from prodigy.compiler.lower_exprs import freeze
 from prodigy.compiler.model import Command, Handler, Step, Text
 from prodigy.compiler.model_json import commit_json
+from prodigy.compiler.normalize_base import BUDGET_KEYS, CLAUDE_KEYS
 from prodigy.runtime.nodes import NodeParams
 from prodigy.runtime.plan import EdgeKind
 
@@ -37,7 +38,10 @@ PROCESS_OPTIONS = ("env", "working_dir", "clear_env", "timeout", "capture", "cap
                    "commit_required", "auto_commit", "commit_config", "outputs", "retry",
                    "retry_config", "max_attempts", "metadata")
 COMMAND_OPTIONS = ("on_failure", "on_success", "on_exit_code", "step_validate", "analysis")
-SHARED_OPTIONS = PROCESS_OPTIONS + COMMAND_OPTIONS
+COMMON_OPTIONS = PROCESS_OPTIONS + COMMAND_OPTIONS  # what a command honours unless it says
+# How the Claude CLI runs, and the step's own budget: only a claude step honours them.
+CLAUDE_OPTIONS = CLAUDE_KEYS + BUDGET_KEYS
+SHARED_OPTIONS = COMMON_OPTIONS + CLAUDE_OPTIONS  # every one is honoured or refused (P119)
 # A loop has no process and no exit code of its own (the compiler crashed on `on_exit_code`
 # here when loops were a hand-kept exception list).
 LOOP_OPTIONS = ("on_failure", "on_success", "step_validate", "analysis")
@@ -103,7 +107,7 @@ class CommandSpec:
     node: type[NodeParams] | None = None  # the plan node kind it lowers to
     publishes: tuple[str, ...] = ()  # kind roots later steps read: `${shell.output}`
     runs_process: bool = False  # its node starts a process of its own (shell, claude)
-    options: tuple[str, ...] = SHARED_OPTIONS  # the shared step options it honours
+    options: tuple[str, ...] = COMMON_OPTIONS  # the shared step options it honours
     lower: Callable[[Any, Site], NodeParams] | None = None
     label: Callable[[Any], str] | None = None
 

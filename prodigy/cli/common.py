@@ -209,7 +209,12 @@ def merge_back(plan: Plan, state: StateDir, run_id: str, choice: MergeChoice,
     the run succeeded). A merge that could not be made (dirty checkout, conflict, a failing
     `merge:` block) keeps everything as it was and exits 1 with how to finish.
     """
-    from prodigy.runtime.git.merge_back import MergeStatus, merge_run, pending_commits
+    from prodigy.runtime.git.merge_back import (
+        MergeStatus,
+        keep_run_worktree,
+        merge_run,
+        pending_commits,
+    )
     from prodigy.runtime.git.workspace import Workspace
 
     record = state.read_run(run_id)
@@ -232,6 +237,7 @@ def merge_back(plan: Plan, state: StateDir, run_id: str, choice: MergeChoice,
                 f"prodigy worktree merge {run_id}")
             record.merge = {"status": "kept", "at": time.time(), "commits": len(pending)}
             state.write_run(record)
+            keep_run_worktree(ws, f"not merged yet: prodigy worktree merge {run_id}")
             return ExitCode.OK
     custom = (_merge_block(plan, state, record, choice, quiet)
               if any(node.phase == "merge" for node in plan.nodes) else None)

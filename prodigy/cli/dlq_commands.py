@@ -28,6 +28,7 @@ from typing import Any
 
 from prodigy.cli.common import (
     ExitCode,
+    MergeChoice,
     invalid_input,
     local_time,
     resolve_state_dir,
@@ -58,6 +59,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     retry.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
                        help="commands running at once (default: CPU count)")
     retry.add_argument("--executor", choices=("local", "inline", "dask"), default="local")
+    retry.add_argument("-y", "--yes", action="store_true",
+                       help="merge the run's branch back when the retry succeeds, without asking")
     retry.set_defaults(handler=cmd_retry)
     action("purge", "empty the queue").set_defaults(handler=cmd_purge)
 
@@ -200,7 +203,8 @@ def _retry(args: argparse.Namespace, state: Any, wanted: dict[str, set[int]]) ->
     # --json prints one result object below, so no event lines on stdout before it.
     run = run_and_report(plan, state, options, run_id=args.run_id, source=record.source,
                          cwd=Path(record.cwd), resume=True, bound=record.args,
-                         events="none" if args.json else "human", store_plan=False)
+                         events="none" if args.json else "human", store_plan=False,
+                         merge=MergeChoice(yes=args.yes, ask=not args.json, options=options))
     if run.outcome is None:
         return run.code
     store = CheckpointStore(state.cache_dir)

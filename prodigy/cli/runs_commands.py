@@ -33,6 +33,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def cmd_runs(args: argparse.Namespace) -> ExitCode:
+    from prodigy.runtime.events import read_events
+    from prodigy.runtime.usage import from_events
+
     state = resolve_state_dir(args)
     if args.action == "show":
         if not args.run_id:
@@ -41,8 +44,11 @@ def cmd_runs(args: argparse.Namespace) -> ExitCode:
         if record is None:
             return invalid_input(f"no run {args.run_id!r} in {state.root}", code="P505")
         nodes = _node_states(state.events_path(args.run_id))
+        usage = from_events(read_events(state.events_path(args.run_id)))
         if args.json:
-            print(json.dumps({**record.to_json(), "nodes": nodes}, indent=1))
+            print(json.dumps({**record.to_json(), "nodes": nodes, "cost_usd": usage["cost_usd"],
+                              "tokens": usage["tokens"], "agents": usage["agents"],
+                              "maps": usage["maps"]}, indent=1))
             return ExitCode.OK
         for key in ("run_id", "status", "workflow", "source", "cwd", "attempts", "resume"):
             print(f"{key + ':':<10} {getattr(record, key)}")
@@ -52,6 +58,14 @@ def cmd_runs(args: argparse.Namespace) -> ExitCode:
         print(f"{'counts:':<10} {json.dumps(record.counts)}")
         for node_id, status in nodes.items():
             print(f"  {status:<12} {node_id}")
+        if usage["agents"]:
+            print(f"{'agents:':<10} {len(usage['agents'])}, ${usage['cost_usd']:.4f}, "
+                  f"{sum(usage['tokens'].values()):,} tokens {json.dumps(usage['tokens'])}")
+            for node_id, agent in usage["agents"].items():
+                tokens = sum(agent["tokens"].values())
+                print(f"  ${agent['cost_usd']:<9.4f} {tokens:>9,} tokens  "
+                      f"{agent.get('turns') or 0:>3} turns  {node_id}"
+                      + (f"  {agent['transcript']}" if agent.get("transcript") else ""))
         return ExitCode.OK
     records = state.list_runs()
     if args.json:

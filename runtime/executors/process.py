@@ -57,17 +57,27 @@ def run_command(
     capture_stdout: bool = False,
     split_streams: bool = False,
     header: str = "",
+    stdout_path: Path | None = None,
+    stop_signal: int = signal.SIGTERM,
+    strays: tuple[str, str] | None = None,
 ) -> ProcessResult:
     """Run argv to completion. `capture_stdout` keeps all of stdout in the result;
-    `split_streams` keeps stdout and stderr tails apart (someone reads `.stderr`)."""
+    `split_streams` keeps stdout and stderr tails apart (someone reads `.stderr`);
+    `stdout_path` sends stdout (masked, flushed as it comes: others may follow it) to that
+    file instead of the log (a Claude transcript), and only stderr to the log. On a timeout
+    the group gets `stop_signal` first (SIGINT lets the Claude CLI stop its tools and report),
+    then SIGKILL after the grace period; `strays` (NAME, VALUE) also stops processes that
+    carry that variable but left the group (the Claude CLI starts its tools in sessions of
+    their own)."""
     started = time.monotonic()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    with log_path.open("ab") as log, \
+            (stdout_path.open("ab") if stdout_path else contextlib.nullcontext()) as sink:
         if header:
             log.write(masker.mask(header).encode())
             log.flush()
         start = log.tell()  # earlier attempts are in the same log: this attempt starts here
-        direct = not masker and not capture_stdout and not split_streams
+        direct = not masker and not capture_stdout and not split_streams and sink is None
         try:
             proc = subprocess.Popen(
                 list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
@@ -83,13 +93,13 @@ def run_command(
         RUNNING.add(proc.pid)
         try:
             if direct:
-                timed_out = _wait(proc, timeout)
+                timed_out = _wait(proc, timeout, stop_signal)
                 log.flush()
                 tail = _read_tail(log_path, start, TAIL_BYTES)
                 stdout = stderr = output = tail
             else:
                 timed_out, stdout, stderr, output = _pump(
-                    proc, log, masker, timeout, capture_stdout)
+                    proc, log, masker, timeout, capture_stdout, sink, stop_signal)
         except BaseException:
             # KeyboardInterrupt (inline executor) or anything else: never leave the group alive.
             kill_group(proc.pid, proc)
@@ -97,6 +107,8 @@ def run_command(
         finally:
             RUNNING.discard(proc.pid)
     exit_code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
+    if timed_out and strays is not None:
+        stop_groups(groups_with(*strays))
     if timed_out:
         note = f"\nprodigy: command timed out after {timeout:.3g} seconds\n"
         with log_path.open("ab") as log:
@@ -107,21 +119,24 @@ def run_command(
                          time.monotonic() - started)
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
+def _wait(proc: subprocess.Popen[bytes], timeout: float | None,
+          stop_signal: int = signal.SIGTERM) -> bool:
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        kill_group(proc.pid, proc)
+        kill_group(proc.pid, proc, first_signal=stop_signal)
         return True
     return False
 
 
 def _pump(
     proc: subprocess.Popen[bytes], log: BinaryIO, masker: Masker, timeout: float | None,
-    capture_stdout: bool,
+    capture_stdout: bool, sink: BinaryIO | None = None, stop_signal: int = signal.SIGTERM,
 ) -> tuple[bool, str, str, str]:
-    """Copy both pipes into the log through the masker until EOF or the deadline."""
+    """Copy both pipes into the log (stdout into `sink` when given) through the masker until
+    EOF or the deadline."""
     assert proc.stdout is not None and proc.stderr is not None
+    target = {proc.stdout: sink or log, proc.stderr: log}
     deadline = None if timeout is None else time.monotonic() + timeout
     streams = {proc.stdout: _Stream(masker, capture_stdout), proc.stderr: _Stream(masker, False)}
     combined = _Tail()
@@ -137,7 +152,7 @@ def _pump(
             events = sel.select(wait_s)
             if not events and deadline is not None and time.monotonic() >= deadline:
                 timed_out = True
-                kill_group(proc.pid, proc)
+                kill_group(proc.pid, proc, first_signal=stop_signal)
                 break
             if not events and proc.poll() is not None:
                 # The command is done but a background child holds the pipes: stop copying.
@@ -149,14 +164,17 @@ def _pump(
                 stream = streams[key.fileobj]  # type: ignore[index]
                 text = stream.feed(chunk) if chunk else stream.close()
                 if text:
-                    log.write(text.encode())
+                    dest = target[key.fileobj]  # type: ignore[index]
+                    dest.write(text.encode())
+                    if dest is sink:
+                        dest.flush()
                     combined.add(text)
                 if not chunk:
                     sel.unregister(key.fileobj)
-        for stream in streams.values():
-            rest = stream.close()
+        for pipe, open_stream in streams.items():
+            rest = open_stream.close()
             if rest:
-                log.write(rest.encode())
+                target[pipe].write(rest.encode())
                 combined.add(rest)
     finally:
         sel.close()
@@ -164,7 +182,7 @@ def _pump(
             pipe.close()
     if not timed_out:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        timed_out = _wait(proc, remaining)
+        timed_out = _wait(proc, remaining, stop_signal)
     out, err = streams[proc.stdout], streams[proc.stderr]
     return timed_out, out.text(), err.text(), combined.text()
 
@@ -226,11 +244,12 @@ def _read_tail(path: Path, start: int, size: int) -> str:
 
 
 def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None = None,
-               grace_s: float | None = None) -> None:
-    """SIGTERM the process group, SIGKILL whatever is left after the grace period."""
+               grace_s: float | None = None, first_signal: int = signal.SIGTERM) -> None:
+    """SIGTERM (or `first_signal`) the process group, SIGKILL whatever is left after the
+    grace period."""
     grace = KILL_GRACE_S if grace_s is None else grace_s
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, first_signal)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if proc is not None:

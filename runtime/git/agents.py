@@ -74,18 +74,17 @@ def create(ws: Workspace, home: WorktreeHome, run_id: str, item_id: str,
 
 def merge(ws: Workspace, agent: AgentWorktree, run_id: str, loop: str, index: int,
           label: str) -> AgentMerge:
-    """Merge the agent's branch into the run worktree; remove it when that worked."""
+    """Merge the agent's branch into the run worktree. Removing it is the caller's next step
+    (`remove`): off the merge queue, which only the merges themselves should hold up."""
     info, home, target = agent.info, agent.home, Path(ws.worktree)
     try:
         commits = tuple(commits_between(info.base, info.branch, target))
     except GitError as exc:
         return _keep(home, info, AgentMerge(error=f"cannot read the agent's branch: {exc}"))
     if not commits:
-        home.remove(Path(info.path), info.branch, keep_meta=False)
         return AgentMerge()
     message = (f"Merge {label} ({info.branch})\n\nprodigy-run: {run_id}\n"
                f"prodigy-item: {loop}#{index}\n")
-    abort_merge(target)
     try:
         git("merge", "--no-ff", "--no-edit", "-m", message, info.branch, cwd=target,
             identity=needs_identity(target))
@@ -97,9 +96,23 @@ def merge(ws: Workspace, agent: AgentWorktree, run_id: str, loop: str, index: in
                else f"merge failed: {exc.output.strip()[-300:]}")
         return _keep(home, info, AgentMerge(commits, conflicts=conflicts, error=why),
                      "conflict" if conflicts else "failed")
-    merged = git("rev-parse", "HEAD", cwd=target)
-    home.remove(Path(info.path), info.branch, keep_meta=False)
-    return AgentMerge(commits, merged)
+    return AgentMerge(commits, git("rev-parse", "HEAD", cwd=target))
+
+
+def remove(agent: AgentWorktree) -> None:
+    """A merged (or empty-handed) agent's worktree and branch go."""
+    agent.home.remove(Path(agent.info.path), agent.info.branch, keep_meta=False)
+
+
+def sweep(home: WorktreeHome, run_id: str) -> int:
+    """Remove agent worktrees of `run_id` still marked active once its map is over: leftovers
+    of a crash between an item's merge and its worktree's removal. Kept (failed) ones stay."""
+    gone = 0
+    for info in home.all():
+        if info.run_id == run_id and info.kind == "agent" and info.state == "active":
+            home.remove(Path(info.path), info.branch, keep_meta=False)
+            gone += 1
+    return gone
 
 
 def _keep(home: WorktreeHome, info: WorktreeInfo, result: AgentMerge,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from prodigy.runtime.git.repo import (
@@ -26,7 +26,7 @@ from prodigy.runtime.git.repo import (
     needs_identity,
 )
 from prodigy.runtime.git.workspace import Workspace, abort_merge
-from prodigy.runtime.git.worktrees import WorktreeHome, WorktreeInfo
+from prodigy.runtime.git.worktrees import WorktreeHome
 
 
 class MergeStatus(enum.StrEnum):
@@ -136,12 +136,16 @@ def _merge_detached(ws: Workspace, message: str, home: WorktreeHome | None) -> s
 
 
 def _kept(ws: Workspace, why: str, count: int) -> MergeBack:
-    home = _home(ws)
-    if home is not None:
-        info = home.load(Path(ws.worktree))
-        if info is not None:
-            home.save(WorktreeInfo(**{**info.to_json(), "state": "kept", "reason": why}))
+    keep_run_worktree(ws, why)
     return MergeBack(MergeStatus.KEPT, why, count)
+
+
+def keep_run_worktree(ws: Workspace, why: str) -> None:
+    """Record that the run's worktree stays, and why (`prodigy worktree ls` shows it)."""
+    home = _home(ws)
+    info = home.load(Path(ws.worktree)) if home is not None else None
+    if home is not None and info is not None:
+        home.save(replace(info, state="kept", reason=why))
 
 
 def _home(ws: Workspace) -> WorktreeHome | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -48,8 +49,10 @@ def git(*args: str, cwd: Path | str, check: bool = True, identity: bool = False)
     return proc.stdout[:-1] if proc.stdout.endswith("\n") else proc.stdout
 
 
+@functools.lru_cache(maxsize=64)
 def needs_identity(cwd: Path) -> bool:
-    """True when git would refuse to commit here for want of a name or email."""
+    """True when git would refuse to commit here for want of a name or email (asked once
+    per directory and process: a map merges hundreds of times into the same worktree)."""
     return not (git("config", "user.email", cwd=cwd, check=False)
                 and git("config", "user.name", cwd=cwd, check=False))
 

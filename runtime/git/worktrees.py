@@ -145,23 +145,24 @@ class WorktreeHome:
     def remove(self, path: Path, branch: str | None, keep_meta: bool = True) -> None:
         """Remove a worktree (whatever state it is in) and its branch; missing ones are fine."""
         cwd = self.repo.main_root
-        removed = False
-        if path.exists():
-            try:
-                git("worktree", "remove", "--force", "--force", str(path), cwd=cwd)
-                removed = True
-            except GitError:
-                shutil.rmtree(path, ignore_errors=True)  # not registered: a half-made one
-        if branch and branch_exists(branch, cwd):
-            with _ADMIN:  # ref and config updates of a concurrent `worktree add -b` collide
-                if not removed:  # a deleted worktree still holds its branch until pruned
+        # `worktree remove` and `branch -D` read every worktree's admin folder, and fail on
+        # the half-written one of an add in progress: they take the same lock as adds.
+        with _ADMIN:
+            removed = False
+            if path.exists():
+                try:
+                    git("worktree", "remove", "--force", "--force", str(path), cwd=cwd)
+                    removed = True
+                except GitError:
+                    shutil.rmtree(path, ignore_errors=True)  # not registered: half made
+            if branch:
+                if not removed:  # a deleted worktree holds its branch until pruned
                     git("worktree", "prune", cwd=cwd, check=False)
                 for _ in range(3):
-                    if not git("branch", "-D", branch, cwd=cwd, check=False) and \
-                            branch_exists(branch, cwd):
-                        time.sleep(0.05)  # another git process held a lock: try again
-                        continue
-                    break
+                    if git("branch", "-D", branch, cwd=cwd, check=False) or \
+                            not branch_exists(branch, cwd):
+                        break
+                    time.sleep(0.05)  # another git process held a lock: try again
         if not keep_meta:
             self.forget(path)
         with contextlib.suppress(OSError):

@@ -137,6 +137,11 @@ class Loop:
         self.stopping = True
         self.check_stopped()
 
+    def stop_starting(self, why: str) -> None:
+        """A spend limit was reached: start no more frames (item loops override this; the
+        frames of other loops are stopped by the host as they are made)."""
+        return None
+
     # --- helpers ---------------------------------------------------------------------------
 
     def check_stopped(self) -> None:

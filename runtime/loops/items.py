@@ -32,6 +32,7 @@ from prodigy.runtime.loops.base import PROGRESS_S, FrameOutcome, Loop, outcome_o
 from prodigy.runtime.loops.workdir import AgentDir, agent_dir
 from prodigy.runtime.ops import Prepared
 from prodigy.runtime.store import ItemRecord, ItemStatus
+from prodigy.runtime.usage import Spend
 
 if TYPE_CHECKING:
     from prodigy.runtime.run import Run
@@ -46,6 +47,7 @@ class ItemRun:
     started: float  # monotonic
     started_at: float  # unix
     workdir: AgentDir
+    spend: Spend | None = None  # what its agents cost, once its frame ended
 
 
 class ItemLoop(Loop):
@@ -89,6 +91,10 @@ class ItemLoop(Loop):
 
     def may_start(self, now: float) -> bool:
         return True
+
+    def stop_starting(self, why: str) -> None:
+        if self.halt is None:
+            self.halt = why  # items not started stay pending (no record): resume runs them
 
     def recovered(self, index: int) -> dict[str, Any] | None:
         """The result entry of an item found done although it has no record, if any."""
@@ -134,6 +140,7 @@ class ItemLoop(Loop):
                 if record is not None and record.key == self.item_key(index) \
                         and self.reusable(record):
                     self.collect(index, record.result)
+                    self.host.spend.add_entry(record.result)  # spent before the resume
                     self.counts[str(record.status)] += 1
                     self.counts["reused"] += 1
                     budget -= 1
@@ -192,6 +199,7 @@ class ItemLoop(Loop):
     def frame_finished(self, frame: Frame) -> None:
         super().frame_finished(frame)
         run = self.running.pop(frame)
+        run.spend = frame.spend
         outcome = outcome_of(frame)
         run.workdir.cleanup()
         if outcome.interrupted or (self.host.interrupted and not outcome.ok):

@@ -210,11 +210,20 @@ class MapLoop(ItemLoop):
                 return
             self.spawn_item(index, int(attempt_text), future.result())
             return
+        if kind == "cleanup":
+            if error is not None:  # a leftover `worktree clean` removes; the item merged
+                self.note(f"could not remove the worktree of item {index}: {error}")
+            return
         run, outcome = self.merging.pop(index)
         merge = (future.result() if error is None
                  else agents.AgentMerge(error=f"merge failed: {error}", kept=True))
         if merge.ok:
             self._succeeded(run, outcome, merge)
+            agent = run.workdir
+            assert isinstance(agent, agents.AgentWorktree)
+            self.aux.add(f"cleanup:{index}:{run.attempt}")
+            self.host.background(self, f"cleanup:{index}:{run.attempt}",
+                                 lambda: agents.remove(agent))
             return
         self._give_up(run, replace(outcome, ok=False, message=merge.error,
                                    failed_output="\n".join(merge.conflicts)))
@@ -339,15 +348,19 @@ class MapLoop(ItemLoop):
         assert self.items is not None
         # `commits` stays empty when agents share the run's checkout (in place): parallel
         # agents' commits cannot be told apart there. `_succeeded` fills it from the merge.
+        spend = run.spend.to_json() if run.spend is not None and run.spend.agents else {}
         return {"item_id": self.item_id(run.index), "index": run.index, "status": status,
                 "output": outcome.output, "exit_code": 0 if outcome.ok else outcome.exit_code,
                 "duration": round(time.monotonic() - run.started, 3),
                 "error": outcome.message or None, "failed_node": outcome.node or None,
-                "attempts": run.attempt, "commits": [], "item": self.items[run.index]}
+                "attempts": run.attempt, "commits": [], "item": self.items[run.index],
+                **({"cost_usd": spend["cost_usd"], "tokens": spend["tokens"]} if spend else {})}
 
     # --- the end ---------------------------------------------------------------------------
 
     def conclude(self) -> None:
+        if self.worktrees is not None and agents.sweep(self.worktrees, self.host.run_id):
+            self.note("removed agent worktrees a crash left behind")
         ok_, failed, skipped = (self.counts["succeeded"], self.counts["failed"],
                                 self.counts["skipped"])
         path = self.spool.finish()

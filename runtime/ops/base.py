@@ -81,6 +81,9 @@ class NodeResult:
     timed_out: bool = False
     gate: bool | None = None  # a gate's verdict
     started_at: float = 0.0
+    # An agent's cost_usd, tokens, turns, session_id, model, tools, transcript (claude nodes):
+    # kept in the checkpoint, so a resumed run counts what it already spent.
+    usage: dict[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
         """What a checkpoint keeps: enough to restore the scope, not the output."""
@@ -88,13 +91,16 @@ class NodeResult:
                                "duration": round(self.duration, 6), "variables": self.variables}
         if self.gate is not None:
             out["gate"] = self.gate
+        if self.usage is not None:
+            out["usage"] = self.usage
         return out
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> NodeResult:
         return cls(ok=bool(data.get("ok", True)), exit_code=data.get("exit_code"),
                    duration=float(data.get("duration", 0.0)),
-                   variables=dict(data.get("variables") or {}), gate=data.get("gate"))
+                   variables=dict(data.get("variables") or {}), gate=data.get("gate"),
+                   usage=data.get("usage"))
 
 
 @dataclass(frozen=True, slots=True)

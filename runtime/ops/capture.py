@@ -46,6 +46,7 @@ class Outcome:
     error: str = ""  # why it failed when the exit code does not say (could not start, ...)
     variables: dict[str, Any] = field(default_factory=dict)  # variables of its own
     value: Any = None  # the typed value a `capture:` stores, when it is not parsed stdout
+    usage: dict[str, Any] | None = None  # an agent's cost, tokens, turns (claude)
 
     @classmethod
     def of_process(cls, proc: ProcessResult, started_at: float) -> Outcome:
@@ -93,7 +94,7 @@ def publish(task: Task, outcome: Outcome, head_before: str | None = None) -> Nod
         ok, message = _outputs(task, outcome, out)
     return NodeResult(ok=ok, exit_code=exit_code, duration=outcome.duration, message=message,
                       output=outcome.output, variables=out, timed_out=outcome.timed_out,
-                      started_at=outcome.started_at)
+                      started_at=outcome.started_at, usage=outcome.usage)
 
 def _message(outcome: Outcome, timeout: float | None) -> str:
     if outcome.error:

@@ -20,6 +20,7 @@ from prodigy.runtime.executors.process import run_command
 from prodigy.runtime.nodes import NodeParams, VerifyParams
 from prodigy.runtime.ops.base import Context, NodeResult, Op, Prepared, Task
 from prodigy.runtime.ops.claude import claude_argv
+from prodigy.runtime.ops.claude_stream import parse
 from prodigy.runtime.ops.render import render
 from prodigy.runtime.ops.step import process_env
 
@@ -29,9 +30,9 @@ def prepare(params: NodeParams, ctx: Context) -> Prepared:
     checks = []
     for check in params.checks:
         command = render(check.get("command"), ctx.scope)
-        argv = (claude_argv(command) if check.get("runner") == "claude"
+        argv = (claude_argv(command, None, None) if check.get("runner") == "claude"
                 else ["sh", "-c", command])
-        checks.append({"command": command, "argv": argv,
+        checks.append({"command": command, "argv": argv, "runner": check.get("runner"),
                        "expect_output": check.get("expect_output"),
                        "expect_exit_code": check.get("expect_exit_code")})
     overlay, digest = ctx.env.step_overlay({}, ctx.variables, ctx.scope.get("item"))
@@ -56,11 +57,17 @@ def _check(task: Task, check: dict[str, Any], attempt: int) -> tuple[bool, str]:
                        header=f"$ {check['command']}   # check, round {attempt}\n")
     want = check.get("expect_exit_code")
     code = -1 if proc.timed_out else proc.exit_code
+    text = proc.stdout
+    if check.get("runner") == "claude":  # a stream: its result is the text, its error a failure
+        summary = parse(proc.stdout)
+        text = summary.result
+        if not proc.timed_out and summary.failure(code):
+            return False, summary.failure(code)
     if proc.error or code != (0 if want is None else int(want)):
         return False, proc.error or f"exit code {code}" + (" (timed out)" if proc.timed_out
                                                            else "")
     pattern = check.get("expect_output")
-    if pattern and not re.search(pattern, proc.stdout):
+    if pattern and not re.search(pattern, text):
         return False, f"output does not match {pattern!r}"
     return True, ""
 

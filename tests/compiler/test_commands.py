@@ -44,6 +44,9 @@ OPTION_VALUES: dict[str, Any] = {
     "on_failure": "echo failed", "on_success": [{"shell": "true"}],
     "on_exit_code": {"3": {"shell": "true"}},
     "step_validate": {"commands": [{"command": "true"}]}, "analysis": {"force_refresh": True},
+    "model": "opus", "max_turns": 5, "allowed_tools": ["Read", "Edit"],
+    "disallowed_tools": "WebFetch", "permission_mode": "acceptEdits",
+    "append_system_prompt": "Be brief.", "max_cost_usd": 1.5, "max_tokens": 100000,
 }
 MODELLED = [spec for spec in registry.COMMANDS if spec.model is not None]
 

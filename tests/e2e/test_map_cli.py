@@ -117,7 +117,8 @@ commands:
 def test_foreach_validate_goal_seek_and_analyze_through_the_cli(tmp_path: Path) -> None:
     fake = tmp_path / "fake_claude.py"
     fake.write_text("import sys\nopen('claude.txt', 'a').write(sys.argv[-1] + '\\n')\n"
-                    "print('ok')\n")
+                    "print('{\"type\": \"result\", \"subtype\": \"success\", "
+                    "\"result\": \"ok\"}')\n")
     (tmp_path / "wf.yml").write_text(LOOPS)
     out = cli(tmp_path, "run", "wf.yml", "--jobs", "2",
               env={"PRODIGY_CLAUDE_BIN": f"{sys.executable} {fake}"})

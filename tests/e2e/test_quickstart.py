@@ -7,7 +7,8 @@ it, which is the other half of the quick start, proven by CI on a fresh clone).
 
 from __future__ import annotations
 
-import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,11 +30,25 @@ def test_make_run_executes_the_demo_workflow(tmp_path: Path) -> None:
         if (REPO / name).is_file():
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, copy / name)
+    git = ["git", "-c", "user.email=t@e.st", "-c", "user.name=test"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "clone"]):
+        subprocess.run([*git, *args], cwd=copy, check=True)  # a fresh clone is a checkout
     venv = Path(sys.prefix)
     (venv / ".installed").touch()  # the suite's venv is installed already
     done = subprocess.run(["make", "run", f"VENV={venv}"], cwd=copy, capture_output=True,
-                          text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "succeeded" in done.stdout + done.stderr
-    stats = json.loads((copy / ".prodigy" / "demo" / "stats.json").read_text())
-    assert stats["python_files"] > 10 and stats["python_lines"] > 1000
+                          text=True, timeout=300, env={
+                              "PATH": "/usr/bin:/bin", "NO_COLOR": "1",
+                              "PRODIGY_HOME": os.environ["PRODIGY_HOME"]})
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "succeeded" in output and "on branch prodigy/" in output
+    found = re.search(r"large codebase: (\d+) lines in (\d+) files", output)
+    assert found and int(found.group(1)) > 1000 and int(found.group(2)) > 10, output
+    # It ran in a worktree of its own, made no commit, and left the checkout as it was.
+    assert "nothing to merge" in output
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=copy, capture_output=True,
+                            text=True, check=True).stdout
+    assert status == ""
+    listed = subprocess.run(["git", "worktree", "list"], cwd=copy, capture_output=True,
+                            text=True, check=True).stdout
+    assert len(listed.splitlines()) == 1

@@ -165,8 +165,11 @@ def test_claude_steps_call_the_cli_with_the_prompt_as_one_argument(tmp_path: Pat
         "open('claude_calls.jsonl', 'a').write(json.dumps({'argv': sys.argv[1:], "
         "'automation': os.environ.get('PRODIGY_AUTOMATION')}) + '\\n')\n"
         "prompt = sys.argv[-1]\n"
-        "print('answer to: ' + prompt)\n"
-        "sys.exit(5 if 'fail' in prompt else 0)\n")
+        "print(json.dumps({'type': 'system', 'subtype': 'init', 'session_id': 's1'}))\n"
+        "print('a warning that is not JSON')\n"
+        "print(json.dumps({'type': 'result', 'subtype': 'success', 'is_error': 'fail' in prompt,"
+        " 'result': 'answer to: ' + prompt, 'num_turns': 1, 'total_cost_usd': 0.25,"
+        " 'session_id': 's1'}))\n")
     (tmp_path / "wf.yml").write_text(
         'commands:\n'
         '  - claude: "/plan the ${GOAL} feature"\n'
@@ -179,12 +182,14 @@ def test_claude_steps_call_the_cli_with_the_prompt_as_one_argument(tmp_path: Pat
     assert out.returncode == 0, out.stderr
     calls = [json.loads(line)
              for line in (tmp_path / "claude_calls.jsonl").read_text().splitlines()]
-    assert calls[0]["argv"] == ["--print", "--dangerously-skip-permissions",
+    assert calls[0]["argv"] == ["-p", "--output-format", "stream-json", "--verbose",
+                                "--permission-mode", "bypassPermissions",
                                 "/plan the login feature"]
     assert calls[0]["automation"] == "true"
-    # ${claude.output} is the CLI's stdout as it was printed, newline included.
-    assert (tmp_path / "answer.txt").read_text() == "answer to: /plan the login feature\n\n"
-    assert (tmp_path / "handled.txt").read_text() == "handled 5\n"
+    # ${claude.output} is the session's final result text; a line that is not JSON is skipped.
+    assert (tmp_path / "answer.txt").read_text() == "answer to: /plan the login feature\n"
+    # `is_error: true` with exit 0 is a failure, the CLI's words its message.
+    assert (tmp_path / "handled.txt").read_text() == "handled 1\n"
 
 
 def test_locked_state_dir_then_ctrl_c_then_resume(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ if out:
 if "implement" in prompt:
     subprocess.run(["git", "-c", "user.email=f@k.e", "-c", "user.name=fake", "commit", "-q",
                     "--allow-empty", "-m", "fake: " + prompt[:40]], check=True)
-print("done: " + prompt)
+print(json.dumps({"type": "result", "subtype": "success", "is_error": False,
+                  "result": "done: " + prompt, "num_turns": 1, "total_cost_usd": 0.001}))
 """
 
 

@@ -120,7 +120,7 @@ map:
   max_parallel: 2
   agent_template:
     - shell: |
-        echo ${item} > shared.txt
+        echo ${item} >> shared.txt
         git commit -qam "${item} edits shared.txt"
 """
 
@@ -136,12 +136,20 @@ def test_two_agents_editing_one_line_one_merges_the_other_goes_to_the_dlq(tmp_pa
                     ["workspace"]["worktree"])
     # The run's worktree is not left mid-merge, and it holds exactly one agent's line.
     assert git(run_tree, "status", "--porcelain") == ""
-    assert (run_tree / "shared.txt").read_text() in ("a\n", "b\n")
+    assert (run_tree / "shared.txt").read_text() in ("base\na\n", "base\nb\n")
     loser = entry["item_id"]
     assert git(repo, "branch", "--list", f"prodigy/c1.agents/{loser}") != ""
     listed = json.loads(cli(repo, "worktree", "ls", "--json").stdout)
     kept = [w for w in listed if w.get("item") == loser]
     assert kept and kept[0]["state"] == "conflict"
+    assert [w["state"] for w in listed if w["kind"] == "run"] == ["kept"]  # not merged yet
+
+    # Retried from the run branch as it is now, the item merges; -y lands both on main.
+    retried = cli(repo, "dlq", "retry", "c1", "-y")
+    assert retried.returncode == 0, retried.stderr
+    assert sorted((repo / "shared.txt").read_text().split()) == ["a", "b", "base"]
+    assert git(repo, "branch", "--list", "prodigy/*") == ""
+    assert json.loads(cli(repo, "worktree", "ls", "--json").stdout) == []
 
 
 def test_commit_required_fails_an_agent_that_made_no_commit(tmp_path: Path) -> None:
@@ -315,3 +323,20 @@ def test_upstreams_minimal_mapreduce_merges_every_agent(tmp_path: Path) -> None:
     assert sorted(p.name for p in repo.glob("output-*.txt")) == [
         "output-item-one.txt", "output-item-three.txt", "output-item-two.txt"]
     assert len(git(repo, "log", "--merges", "--format=%s", "main").splitlines()) == 4
+
+
+def test_merging_back_over_a_conflicting_checkout_changes_nothing(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"f.txt": "base\n"})
+    (repo / "wf.yml").write_text(
+        "commands:\n  - shell: 'echo run > f.txt && git commit -qam run'\n")
+    run = cli(repo, "run", "wf.yml", "--run-id", "mc")
+    assert run.returncode == 0, run.stderr
+    (repo / "f.txt").write_text("user\n")  # meanwhile, the user changed the same line
+    git(repo, "commit", "-qam", "user")
+    before = git(repo, "rev-parse", "HEAD")
+    merged = cli(repo, "worktree", "merge", "mc", "-y")
+    assert merged.returncode == 1 and "conflicts in f.txt" in merged.stderr
+    assert git(repo, "rev-parse", "HEAD") == before and git(repo, "status", "--porcelain") == \
+        "?? wf.yml"
+    assert (repo / "f.txt").read_text() == "user\n"
+    assert git(repo, "branch", "--list", "prodigy/mc") != ""  # kept, to finish by hand
