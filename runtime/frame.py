@@ -259,10 +259,12 @@ class Frame:
         self.own[node_id] = result.variables
         self.results[node_id] = result
         self.reused.add(node_id)
-        self.host.spend.add(result.usage)  # spent by an earlier attempt of the run
         self._emit(EventType.NODE_REUSED, node_id, label=self.tpl.nodes[node_id].label,
                    key=record.key, handled=record.handled or None)
         self.sched.reuse(node_id, handled=record.handled, gate_open=result.gate)
+        if result.usage:  # spent by an earlier attempt of the run: it counts against limits
+            self.host.spend.add(result.usage)
+            self.host.spent(Budget(), Spend(), "")
 
     # --- finishing a node ------------------------------------------------------------------
 

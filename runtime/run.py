@@ -477,6 +477,8 @@ class Run:
                 else:
                     owner.aux_finished(tag, result or NodeResult(ok=False,
                                                                  message="interrupted"))
+        if self.jobs:  # a helper command on a driver thread (a map's input) stops like a task
+            kill_run(self.env.run_tag)
         self._reap_jobs(wait=True)  # git work is short, and stopping it midway would tear it
         for _, _, frame, node_id, _task in self.timers:
             frame.sched.interrupt(node_id)

@@ -80,6 +80,11 @@ def _run_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
                         help="work in the checkout itself, not in a git worktree of the run's own")
     parser.add_argument("-y", "--yes", action="store_true",
                         help="merge the run's branch back when it succeeds, without asking")
+    parser.add_argument("--max-cost-usd", type=float, metavar="USD",
+                        help="the run's spend limit on agents, in place of the workflow's "
+                             "max_cost_usd (raise it to resume a run a budget stopped)")
+    parser.add_argument("--max-tokens", type=int, metavar="N",
+                        help="the run's token limit on agents, in place of the workflow's")
     parser.add_argument("-n", "--max-iterations", type=int, metavar="N",
                         help="run the workflow up to N times, stopping after an iteration "
                              "that made no commits")
@@ -180,8 +185,13 @@ def _execute(plan: Plan, args: argparse.Namespace, *, source: str, run_id: str |
         return invalid_input(f"no run {run_id!r} in {state.root} to resume", code="P505")
     if not resume and run_id is not None and state.read_run(run_id) is not None:
         return invalid_input(f"run {run_id!r} exists; continue it with `prodigy resume {run_id}`")
+    for flag, value in (("--max-cost-usd", args.max_cost_usd),
+                        ("--max-tokens", args.max_tokens)):
+        if value is not None and value <= 0:
+            return invalid_input(f"{flag} must be greater than 0")
     options = RunOptions(jobs=args.jobs, executor=args.executor,
-                         dask_scheduler=args.dask_scheduler, force=frozenset(args.force))
+                         dask_scheduler=args.dask_scheduler, force=frozenset(args.force),
+                         max_cost_usd=args.max_cost_usd, max_tokens=args.max_tokens)
     return run_and_report(plan, state, options, run_id=run_id, source=source, cwd=cwd,
                           resume=resume, bound=bound, events="json" if args.json else "human",
                           dry_run=args.dry_run, plan_text=plan_text,

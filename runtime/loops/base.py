@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from prodigy.runtime.decide import checkpoint_key
 from prodigy.runtime.frame import Frame, FrameSpec, Template
 from prodigy.runtime.nodes import thaw
-from prodigy.runtime.ops import NodeResult, Prepared, Task
+from prodigy.runtime.ops import OPS, NodeResult, Prepared, Task
 from prodigy.runtime.scheduler import NodeState, Reason
 from prodigy.runtime.store import safe_name
 
@@ -104,6 +104,7 @@ class Loop:
         self.result: NodeResult | None = None
         self.live: set[Frame] = set()
         self.aux: set[str] = set()
+        self.on_driver: set[str] = set()  # helper commands running on a driver thread
         self.stopping = False
         self.started = time.monotonic()
         self.started_at = time.time()
@@ -132,6 +133,11 @@ class Loop:
     def job_finished(self, tag: str, future: Future[Any]) -> None:
         """Background work it gave the host (`host.background`) ended."""
         self.aux.discard(tag)
+        if tag in self.on_driver:  # a helper command run on a driver thread
+            self.on_driver.discard(tag)
+            error = future.exception()
+            self.aux_finished(tag, future.result() if error is None else NodeResult(
+                ok=False, message=f"helper command failed: {error!r}"))
 
     def interrupt(self) -> None:
         self.stopping = True
@@ -166,9 +172,11 @@ class Loop:
         return frame
 
     def run_shell(self, tag: str, command: str, timeout: float | None,
-                  env: Mapping[str, str] | None = None) -> None:
+                  env: Mapping[str, str] | None = None, on_driver: bool = False) -> None:
         """Run a helper command through the executor; `aux_finished(tag, result)` gets it,
-        its whole stdout as `result.variables['stdout']`. Its log is the loop node's log."""
+        its whole stdout as `result.variables['stdout']`. Its log is the loop node's log.
+        `on_driver` runs it on a driver thread instead: a map's input command, which lists
+        work and should not wait for (or boot) a pool of workers for itself."""
         overlay, _ = self.host.env.step_overlay({}, self.variables, self.scope.get("item"))
         inputs = {"command": command, "shell": "sh", "timeout": timeout, "capture": "stdout",
                   "capture_format": "string", "capture_streams": {"stderr": True}}
@@ -176,7 +184,11 @@ class Loop:
                     {**overlay, **(env or {})}, str(self.cwd), self.log_path,
                     self.host.masker, read_output=True)
         self.aux.add(tag)
-        self.host.submit(self, tag, task)
+        if on_driver:
+            self.on_driver.add(tag)
+            self.host.background(self, tag, lambda: OPS["shell"].run(task))
+        else:
+            self.host.submit(self, tag, task)
 
     def note(self, text: str) -> None:
         """A line in the loop node's own log (summaries, attempts)."""

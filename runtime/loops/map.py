@@ -44,6 +44,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prodigy.runtime.budgets import Budget
 from prodigy.runtime.events import EventType
 from prodigy.runtime.expr import from_json
 from prodigy.runtime.frame import Frame
@@ -68,6 +69,7 @@ from prodigy.runtime.map_results import RESULTS_FILE, ResultSpool
 from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import NodeResult, Prepared
 from prodigy.runtime.store import DlqDrop, DlqPut, ItemRecord, ItemStatus, safe_name
+from prodigy.runtime.usage import Spend
 
 if TYPE_CHECKING:
     from prodigy.runtime.run import Run
@@ -93,6 +95,8 @@ class MapLoop(ItemLoop):
         self.base = ""
         self.merged: dict[int, tuple[str, tuple[str, ...]]] = {}  # found on resume
         self.merging: dict[int, tuple[ItemRun, FrameOutcome]] = {}
+        self.budget = Budget.of(self.params)  # the map's own spend limit (budgets.py)
+        self.spend = Spend()
 
     # --- items -----------------------------------------------------------------------------
 
@@ -117,7 +121,7 @@ class MapLoop(ItemLoop):
             self._select(data)
             return
         self.note(f"$ {source}   # map input command")
-        self.run_shell("input", source, INPUT_COMMAND_TIMEOUT_S)
+        self.run_shell("input", source, INPUT_COMMAND_TIMEOUT_S, on_driver=True)
 
     def aux_finished(self, tag: str, result: NodeResult) -> None:
         super().aux_finished(tag, result)
@@ -158,9 +162,6 @@ class MapLoop(ItemLoop):
         assert self.items is not None
         return item_variables(self.items[index], index, self.total)
 
-    def collect(self, index: int, result: dict[str, Any]) -> None:
-        self.spool.add(index, result)
-
     def reusable(self, record: ItemRecord) -> bool:
         return True  # failures are final: they are in the DLQ, and `dlq retry` reruns them
 
@@ -194,6 +195,8 @@ class MapLoop(ItemLoop):
 
     def job_finished(self, tag: str, future: Future[Any]) -> None:
         super().job_finished(tag, future)
+        if not tag.startswith(("worktree:", "merge:", "cleanup:")):
+            return  # the input command (Loop handles it)
         kind, index_text, attempt_text = [*tag.split(":"), ""][:3]
         index = int(index_text)
         error = future.exception()
@@ -264,6 +267,14 @@ class MapLoop(ItemLoop):
             options["timeouts"] = timeouts
         return options
 
+    def collect(self, index: int, result: dict[str, Any]) -> None:
+        self.spool.add(index, result)
+        if self.budget:
+            self.spend.add_entry(result)
+            why = self.budget.exceeded(self.spend, "the map's")
+            if why is not None and self.halt is None:
+                self.halt = why  # items not started stay pending: resume runs them
+
     def item_done(self, run: ItemRun, outcome: FrameOutcome) -> None:
         if outcome.ok and isinstance(run.workdir, agents.AgentWorktree):
             self._merge(run, outcome)
@@ -320,7 +331,7 @@ class MapLoop(ItemLoop):
         if action == "fail":
             self.halt = f"item {run.index} timed out and timeout_action is fail"
         else:
-            self.halt = self.policy.stop_reason(self.counts["failed"], self.total)
+            self.halt = self.halt or self.policy.stop_reason(self.counts["failed"], self.total)
 
     def _queue(self, run: ItemRun, outcome: FrameOutcome) -> None:
         assert self.items is not None

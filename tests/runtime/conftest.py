@@ -68,11 +68,12 @@ def run_plan(tmp_path: Path) -> Callable[..., Any]:
     from prodigy.runtime.store import StateDir
 
     def run(plan: Plan, *, run_id: str = "r1", resume: bool = False, executor: str = "inline",
-            jobs: int = 1, force: Iterable[str] = (), cwd: Path | None = None) -> Any:
+            jobs: int = 1, force: Iterable[str] = (), cwd: Path | None = None,
+            **options: Any) -> Any:
         state = StateDir(tmp_path / "state")
         outcome = execute(plan, state=state, run_id=run_id, cwd=cwd or tmp_path,
                           options=RunOptions(jobs=jobs, executor=executor,
-                                             force=frozenset(force)),
+                                             force=frozenset(force), **options),
                           source="test", resume=resume)
         events = list(read_events(state.events_path(run_id)))
         return outcome, events, state
