@@ -16,6 +16,8 @@ from prodigy import __version__
 from prodigy.cli import (
     compile_commands,
     dlq_commands,
+    init_commands,
+    logs_commands,
     run_commands,
     runs_commands,
     worktree_commands,
@@ -27,8 +29,10 @@ COMMAND_TABLE: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParse
     compile_commands.add_commands,  # validate, compile
     run_commands.add_commands,  # exec, run (cook), resume
     runs_commands.add_commands,  # runs, events
+    logs_commands.add_commands,  # logs
     dlq_commands.add_commands,  # dlq list | show | retry | purge
     worktree_commands.add_commands,  # worktree ls | merge | clean
+    init_commands.add_commands,  # init
 )
 
 

@@ -87,6 +87,16 @@ def run_command(
             )
         except OSError as exc:
             message = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+            # The Claude CLI is what a fresh machine lacks: say how to get it or point to it.
+            # (`filename` tells the program from a missing cwd, which fails the same way.)
+            chosen = os.environ.get("PRODIGY_CLAUDE_BIN")
+            if exc.filename == argv[0] and chosen and argv[0] == chosen.split()[0]:
+                message += ("; PRODIGY_CLAUDE_BIN names it: set it to the Claude Code CLI's "
+                            "path, or unset it to run `claude` from PATH")
+            elif exc.filename == argv[0] and os.path.basename(argv[0]) == "claude":
+                message += ("; claude: steps need the Claude Code CLI: install it with "
+                            "`npm install -g @anthropic-ai/claude-code` (it must be on PATH), "
+                            "or set PRODIGY_CLAUDE_BIN to its path")
             log.write(masker.mask(message + "\n").encode())
             return ProcessResult(127, False, "", message, message,
                                  time.monotonic() - started, error=message)
@@ -153,7 +163,7 @@ def _pump(
             if not events and deadline is not None and time.monotonic() >= deadline:
                 timed_out = True
                 kill_group(proc.pid, proc, first_signal=stop_signal)
-                break
+                deadline = None  # then read what it printed on its way out (the CLI's result)
             if not events and proc.poll() is not None:
                 # The command is done but a background child holds the pipes: stop copying.
                 exited_at = exited_at or time.monotonic()

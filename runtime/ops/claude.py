@@ -95,7 +95,9 @@ def run(task: Task) -> Outcome:
     variables = {"claude.session_id": summary.session_id, "claude.turns": summary.turns,
                  "claude.cost_usd": summary.cost_usd, "claude.model": summary.model,
                  "claude.tokens": dict(summary.tokens)}
-    output = summary.result if summary.has_result else proc.stderr
+    # What the terminal shows under the step: the result on success; on a failure its message
+    # already holds the CLI's words, so the output adds only what the CLI printed on stderr.
+    output = summary.result if summary.has_result and not failure else proc.stderr
     return Outcome(exit_code, proc.duration, started_at, stdout=summary.result,
                    stderr=proc.stderr, output=output, timed_out=proc.timed_out,
                    error=proc.error or failure, variables=variables, usage=usage)

@@ -79,6 +79,7 @@ class StreamReader:
 
     def __init__(self) -> None:
         self.summary = StreamSummary()
+        self._message_id: Any = None
 
     def feed(self, line: str) -> list[LiveEvent]:
         line = line.strip()
@@ -110,10 +111,14 @@ class StreamReader:
 
     def _assistant(self, event: dict[str, Any]) -> list[LiveEvent]:
         s = self.summary
-        s.turns += 1
         message = event.get("message")
         if not isinstance(message, dict):
             return []
+        # The CLI prints one event per content block; a reply's blocks share the message id.
+        ident = message.get("id")
+        if ident is None or ident != self._message_id:
+            s.turns += 1
+        self._message_id = ident
         if event.get("error"):
             s.error = str(event["error"])
         live = []

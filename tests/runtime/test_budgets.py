@@ -51,7 +51,7 @@ def test_a_workflow_budget_stops_the_run_and_resume_with_a_raised_one_finishes(
         run_plan: Any, fake: Path) -> None:
     plan = build_plan([claude("a"), claude("b"), claude("c")], chain("a", "b", "c"),
                       workflow={"max_cost_usd": 0.7})
-    outcome, events, state = run_plan(plan)
+    outcome, events, _ = run_plan(plan)
     # a ($0.40) and b ($0.80: the limit is reached) ran; c did not start.
     assert fake.read_text().split() == ["a", "b"]
     assert outcome.status is RunStatus.FAILED

@@ -63,3 +63,17 @@ def test_tool_lines_name_what_the_call_touches_in_one_short_line() -> None:
     assert tool_line("Write", {"file_path": "a.md", "content": "x"}) == "Write a.md"
     assert tool_line("TodoWrite", {"todos": []}) == "TodoWrite"
     assert len(tool_line("Bash", {"command": "x" * 500})) == 105
+
+
+def test_the_blocks_of_one_reply_are_one_turn_as_the_real_cli_prints_them() -> None:
+    # The CLI prints one assistant event per content block; a reply's blocks share its id.
+    text = {"type": "assistant", "message": {"id": "m1", "content": [
+        {"type": "text", "text": "Looking."}]}}
+    tool = {"type": "assistant", "message": {"id": "m1", "content": [
+        {"type": "tool_use", "name": "Bash", "input": {"command": "ls"}}]}}
+    final = {"type": "assistant", "message": {"id": "m2", "content": [
+        {"type": "text", "text": "Done."}]}}
+    reader = StreamReader()
+    live = reader.feed_text(lines(INIT, text, tool, final))
+    assert [(e.text, e.turn) for e in live] == [("Looking.", 1), ("Bash ls", 1), ("Done.", 2)]
+    assert reader.summary.turns == 2
