@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit golden bench clean
+.PHONY: run test lint unit golden schemas pictures bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,17 @@ unit: $(STAMP)
 
 golden: $(STAMP)
 	UPDATE_GOLDEN=1 $(BIN)/pytest tests -k "golden or readme"
+
+# The per-kind part of schemas/plan.schema.json, generated from runtime/nodes.py
+# (tests/runtime/test_plan_schema.py fails while it is stale).
+schemas: $(STAMP)
+	$(BIN)/python -m prodigy.runtime.plan_schema
+
+# The README's picture of a map. The DOT text is deterministic and a test holds it equal to what
+# the emitter gives now; the SVG is what this graphviz makes of it (tests/compiler/test_emit_svg).
+pictures: $(STAMP)
+	$(BIN)/prodigy compile workflows/mapreduce.yml --emit dot -o workflows/mapreduce.dot
+	dot -Tsvg workflows/mapreduce.dot -o workflows/mapreduce.svg
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'

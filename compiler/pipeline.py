@@ -6,17 +6,27 @@
     expressions compiler/lower_exprs.py    every template, condition, filter, sort, json_path
     lower       compiler/lower*.py         model -> networkx graph of typed plan nodes
     checks      compiler/checks.py         references, cycles, unreachable handlers, ids
-                compiler/lint.py           warnings (errors under --strict): unquoted items
+                compiler/lint*.py          warnings (errors under --strict): unquoted items,
+                                           a map input file that does not exist
     plan        compiler/plan_build.py     graph -> runtime.plan.Plan (compile only)
 
-Each stage adds its diagnostics to the unit; the pipeline stops after the first stage that
-reported an error, so a later stage never sees input an earlier one rejected.
+Each stage adds its diagnostics to the unit, and every stage runs on what the earlier ones
+left usable, so one run reports every problem of a file (the README's promise): a step the
+schema rejects is left out (compiler/schema_prune.py) and the other steps are still normalized,
+parsed, lowered and checked; a step in which normalization or the expressions stage found an
+error is not lowered, the others are (compiler/partial.py). A stage never sees input an earlier
+one rejected, and a reference to what was left out is not reported again. A stage with nothing
+usable to read (a file that is not YAML, a document the schema rejects as a whole) ends the run.
+
+`validate_file` treats a value left to the command line (a required parameter, a variable only
+`--arg`, `--profile` or the environment sets) as a warning: a pre-commit hook has none of them.
+`compile_file`, which `run` uses too, needs them: there it is an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prodigy.compiler.checks import check
 from prodigy.compiler.lint import lint
@@ -25,8 +35,10 @@ from prodigy.compiler.lower_core import Lowered
 from prodigy.compiler.lower_exprs import ExprCache, parse_all
 from prodigy.compiler.model_workflow import Workflow
 from prodigy.compiler.normalize import normalize
+from prodigy.compiler.partial import consequences_dropped, declared_names, without_broken_steps
 from prodigy.compiler.plan_build import build_plan
 from prodigy.compiler.schema_check import check_schema
+from prodigy.compiler.schema_prune import Usable, usable_part
 from prodigy.compiler.source import LoadedFile, load_file
 from prodigy.runtime.diagnostics import CompileError, Diagnostic, Severity, sorted_unique
 from prodigy.runtime.plan import Plan
@@ -39,8 +51,10 @@ class Unit:
     path: str
     args: Mapping[str, str] | None
     profile: str | None
+    unbound: Severity = Severity.ERROR  # a value left to the command line that is missing
     diagnostics: list[Diagnostic] = field(default_factory=list)
     loaded: LoadedFile | None = None
+    usable: Usable | None = None  # the loaded data the schema accepts
     workflow: Workflow | None = None
     cache: ExprCache | None = None
     lowered: Lowered | None = None
@@ -50,43 +64,63 @@ class Unit:
         return any(d.severity is Severity.ERROR for d in self.diagnostics)
 
 
-def _load(unit: Unit) -> None:
+def _load(unit: Unit) -> bool:
     unit.loaded = load_file(unit.path)
     unit.diagnostics.extend(unit.loaded.diagnostics)
+    # A duplicate key still leaves a document; a syntax error or a scalar document does not.
+    return isinstance(unit.loaded.data, dict | list)
 
 
-def _schema(unit: Unit) -> None:
+def _schema(unit: Unit) -> bool:
     assert unit.loaded is not None
-    unit.diagnostics.extend(check_schema(unit.loaded.data, unit.loaded.source_map))
-
-
-def _normalize(unit: Unit) -> None:
-    assert unit.loaded is not None
-    unit.workflow, found = normalize(unit.loaded.data, unit.loaded.source_map, unit.args,
-                                     unit.profile)
+    found = check_schema(unit.loaded.data, unit.loaded.source_map)
     unit.diagnostics.extend(found)
+    unit.usable = usable_part(unit.loaded.data) if found else Usable(unit.loaded.data,
+                                                                     frozenset())
+    return unit.usable is not None
 
 
-def _expressions(unit: Unit) -> None:
+def _normalize(unit: Unit) -> bool:
+    assert unit.loaded is not None and unit.usable is not None
+    unit.workflow, found = normalize(unit.usable.data, unit.loaded.source_map, unit.args,
+                                     unit.profile, skip=unit.usable.skipped,
+                                     unbound=unit.unbound)
+    unit.diagnostics.extend(found)
+    return unit.workflow is not None
+
+
+def _expressions(unit: Unit) -> bool:
     assert unit.loaded is not None and unit.workflow is not None
     unit.cache = parse_all(unit.workflow, unit.loaded.source_map)
     unit.diagnostics.extend(unit.cache.diagnostics)
+    return True  # the steps with bad expressions are left out of lowering, not the rest
 
 
-def _lower(unit: Unit) -> None:
+def _lower(unit: Unit) -> bool:
     assert unit.loaded is not None and unit.workflow is not None
+    if unit.failed:
+        # The later stages see the workflow without the steps errors were found in.
+        unit.workflow = without_broken_steps(unit.workflow, (
+            d.span for d in unit.diagnostics if d.severity is Severity.ERROR and d.span))
     unit.lowered = lower(unit.workflow, unit.loaded.source_map, unit.cache)
     unit.diagnostics.extend(unit.lowered.diagnostics)
+    return True
 
 
-def _checks(unit: Unit) -> None:
+def _checks(unit: Unit) -> bool:
     assert unit.workflow is not None and unit.lowered is not None
     assert unit.loaded is not None
-    unit.diagnostics.extend(check(unit.workflow, unit.lowered))
+    lowered = unit.lowered
+    if unit.failed:
+        issues = consequences_dropped(lowered.issues, declared_names(unit.loaded.data))
+        lowered = replace(lowered, issues=issues)
+    unit.diagnostics.extend(check(unit.workflow, lowered))
     unit.diagnostics.extend(lint(unit.workflow, unit.loaded.source_map))
+    return True
 
 
-STAGES: tuple[tuple[str, Callable[[Unit], None]], ...] = (
+# Each stage returns whether the next one has anything to read.
+STAGES: tuple[tuple[str, Callable[[Unit], bool]], ...] = (
     ("load", _load),
     ("schema", _schema),
     ("normalize", _normalize),
@@ -96,25 +130,26 @@ STAGES: tuple[tuple[str, Callable[[Unit], None]], ...] = (
 )
 
 
-def _run(path: str, args: Mapping[str, str] | None, profile: str | None) -> Unit:
-    unit = Unit(str(path), args, profile)
+def _run(path: str, args: Mapping[str, str] | None, profile: str | None,
+         unbound: Severity) -> Unit:
+    unit = Unit(str(path), args, profile, unbound)
     for _, stage in STAGES:
-        stage(unit)
-        if unit.failed:
+        if not stage(unit):
             break
     return unit
 
 
 def validate_file(path: str, args: Mapping[str, str] | None = None,
                   profile: str | None = None) -> list[Diagnostic]:
-    """Every diagnostic for the workflow at `path`, sorted by position; no plan is built."""
-    return sorted_unique(_run(path, args, profile).diagnostics)
+    """Every diagnostic for the workflow at `path`, sorted by position; no plan is built.
+    A value only the command line can give is a warning when it is missing."""
+    return sorted_unique(_run(path, args, profile, Severity.WARNING).diagnostics)
 
 
 def compile_file(path: str, args: Mapping[str, str] | None = None,
                  profile: str | None = None) -> Plan:
     """The plan of the workflow at `path`; raises CompileError carrying every error."""
-    unit = _run(path, args, profile)
+    unit = _run(path, args, profile, Severity.ERROR)
     if unit.failed:
         raise CompileError(unit.diagnostics)
     assert unit.loaded is not None and unit.workflow is not None

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
-__all__ = ["check_schema", "path_text"]
+__all__ = ["check_schema", "error_paths", "is_valid", "path_text"]
 
 
 @cache
@@ -66,11 +66,8 @@ def _validator() -> Draft202012Validator:
 
 def check_schema(data: object, source_map: SourceMap) -> list[Diagnostic]:
     """Every schema violation in `data`, one diagnostic each, sorted by position."""
-    try:
-        if _fast_validator().is_valid(data):
-            return []
-    except (RecursionError, TypeError, ValueError):
-        pass  # let the detailed validator below report it
+    if is_valid(data):
+        return []
     try:
         errors = list(_validator().iter_errors(data))
         found = [diag for err in errors for diag in _translate(err, source_map)]
@@ -80,6 +77,37 @@ def check_schema(data: object, source_map: SourceMap) -> list[Diagnostic]:
         found = [Diagnostic("P116", f"the workflow cannot be checked: {reason}",
                             source_map.span(()))]
     return sorted_unique(_one_per_value(found))
+
+
+def is_valid(data: object) -> bool:
+    """Whether `data` is a workflow the schema accepts (the fast validator's verdict)."""
+    try:
+        return bool(_fast_validator().is_valid(data))
+    except (RecursionError, TypeError, ValueError):
+        return False
+
+
+def error_paths(data: object) -> list[DataPath]:
+    """Where `data` breaks the schema: the path of each value at fault, and of each unknown key
+    (an additionalProperties error sits at the mapping, but only the key is wrong)."""
+    try:
+        errors = list(_validator().iter_errors(data))
+    except (RecursionError, TypeError, ValueError):
+        return [()]
+    paths: list[DataPath] = []
+    for err in errors:
+        path: DataPath = tuple(err.absolute_path)
+        sub: dict[str, Any] = err.schema if isinstance(err.schema, dict) else {}
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = set(sub.get("properties", {}))
+            patterns = list(sub.get("patternProperties", {}))
+            paths.extend((*path, key) for key in err.instance if key not in allowed and not any(
+                isinstance(key, str) and re.search(p, key) for p in patterns))
+        elif "propertyNames" in err.schema_path:
+            paths.append((*path, str(err.instance)))
+        else:
+            paths.append(path)
+    return paths
 
 
 # A value that breaks several rules at once (`mode: 123` is neither a string nor an allowed

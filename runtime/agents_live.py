@@ -54,15 +54,19 @@ class AgentWatch:
         for owner, _tag, task in running:
             followed = self.followed.get(task.node_id)
             if followed is not None:
-                self._read(followed, task, getattr(getattr(owner, "spec", None), "item", None))
+                spec = getattr(owner, "spec", None)
+                self._read(followed, task, getattr(spec, "item", None),
+                           getattr(spec, "item_label", None))
 
     def finished(self, owner: Any, task: Task) -> None:
         """Its last lines, then forget it."""
         followed = self.followed.pop(task.node_id, None)
         if followed is not None:
-            self._read(followed, task, getattr(getattr(owner, "spec", None), "item", None))
+            self._read(followed, task, getattr(getattr(owner, "spec", None), "item", None),
+                       getattr(getattr(owner, "spec", None), "item_label", None))
 
-    def _read(self, followed: _Followed, task: Task, item: str | None) -> None:
+    def _read(self, followed: _Followed, task: Task, item: str | None,
+              label: str | None) -> None:
         try:
             with followed.path.open("rb") as handle:
                 handle.seek(followed.offset)
@@ -77,9 +81,9 @@ class AgentWatch:
             for live in followed.reader.feed(line.decode("utf-8", errors="replace")):
                 if live.kind == "tool_use":
                     self.events.emit(EventType.AGENT_TOOL_USE, node=task.node_id,
-                                     label=task.label, item=item, tool=live.text,
-                                     turn=live.turn)
+                                     label=task.label, item=item, item_label=label,
+                                     tool=live.text, turn=live.turn)
                 else:
                     self.events.emit(EventType.AGENT_MESSAGE, node=task.node_id,
-                                     label=task.label, item=item,
+                                     label=task.label, item=item, item_label=label,
                                      text=live.text[:MESSAGE_CHARS], turn=live.turn)

@@ -64,7 +64,8 @@ CODES: dict[str, Code] = {
     "P208": Code("reference to a value no earlier step produces", "capture it in an earlier "
                  "step (`capture_output: name` or `capture: name`)"),
     "P209": Code("unresolved numeric setting", "define the variable under `env:`, pass "
-                 "`--arg NAME=VALUE`, or export it before compiling"),
+                 "`--arg NAME=VALUE` or a `--profile` that sets it, or export it before "
+                 "compiling"),
     "P301": Code("dependency cycle", "break the cycle: a step cannot depend on itself"),
     "P302": Code("unreachable handler", "attach the handler to a step that can fail"),
     "P303": Code("duplicate step id", "step ids must be unique within a workflow"),
@@ -72,6 +73,8 @@ CODES: dict[str, Code] = {
     "P402": Code("unsupported plan format_version", "recompile the workflow with this prodigy"),
     "P601": Code("work-item data in a shell command, unquoted", 'pass it through the '
                  'environment ("$PRODIGY_ITEM") or at least quote it'),
+    "P602": Code("map input names a missing file", "commit the file or create it in `setup:`; "
+                 "a run's worktree holds only committed files"),
     "P501": Code("invalid command-line value", "see `prodigy --help`"),
     "P502": Code("unknown profile", "pick one of the profiles the workflow defines"),
     "P505": Code("unknown run", "list the runs with `prodigy runs`"),

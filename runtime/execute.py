@@ -14,8 +14,10 @@ first command and after the last.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +27,24 @@ from prodigy.runtime.executors import make_executor
 from prodigy.runtime.executors.process import kill_run
 from prodigy.runtime.git.repo import GitError, commits_between, git
 from prodigy.runtime.git.workspace import Workspace, open_workspace
+from prodigy.runtime.nodes import ForeachParams, MapParams
 from prodigy.runtime.ops import check_kinds
 from prodigy.runtime.plan import Plan
 from prodigy.runtime.run import Run, RunOptions, RunOutcome
-from prodigy.runtime.scheduler import NodeState
+from prodigy.runtime.run_outcome import CONTROL_KINDS, outcome_of_run
 from prodigy.runtime.store import (
     CheckpointStore,
     RunRecord,
     RunStatus,
     StateDir,
     atomic_write,
-    safe_name,
 )
+
+# loky's resource tracker, a helper process of the driver's, outlives a driver killed with
+# SIGKILL, cleans up the pool's semaphores, and warns on the terminal about "leaked semlock
+# objects" while doing so: expected cleanup, not news for the user. It takes the driver's
+# `-W` options (multiprocessing passes sys.warnoptions to the interpreters it starts).
+_QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 
 
 def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: RunOptions,
@@ -59,12 +67,24 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
     kinds = check_kinds(plan)
     started = time.monotonic()
     tag = environment.run_tag(state.root, run_id)
+    jobs = options.jobs or default_jobs(plan)
+    options = replace(options, jobs=jobs)
     state.lock(run_id)
     store: CheckpointStore | None = None
     run: Run | None = None
     try:
+        finished = _already_succeeded(state, run_id, plan, plan_text, store_plan, options,
+                                      phase) if resume else None
+        if finished is not None:
+            if sink is not None:  # for --json; the event log and the record stay as they were
+                sink({"ts": round(time.time(), 6), "run_id": run_id, "event": "run_finished",
+                      "status": str(finished.status), "unchanged": True,
+                      "message": finished.message})
+            return finished
         if resume:
             kill_run(tag)  # commands a killed driver left running must not race the resume
+        if options.executor == "local" and _QUIET_TRACKER not in sys.warnoptions:
+            sys.warnoptions.append(_QUIET_TRACKER)
         record = _begin_attempt(state, run_id, plan, source, cwd, args)
         workspace, notes = _workspace(plan, state, run_id, cwd, record,
                                       in_place or bool(plan.workflow.get("in_place")))
@@ -72,7 +92,7 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
         scope = {**dict(args or {}), **_run_vars(workspace), **dict(run_vars or {})}
         run_env = environment.build(plan.workflow, run_id, Path(workspace.cwd), scope,
                                     run_tag=tag)
-        executor = make_executor(options.executor, options.jobs, options.dask_scheduler)
+        executor = make_executor(options.executor, jobs, options.dask_scheduler)
         try:  # from here on the executor may have started processes
             executor.warm_up(kinds)  # boots while the run's state is set up
             if store_plan:
@@ -97,6 +117,7 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
                         EventType.RUN_STARTED
                     run.events.emit(kind, workflow=record.workflow, source=source,
                                     nodes=len(plan.nodes), executor=executor.name,
+                                    steps=sum(n.kind not in CONTROL_KINDS for n in plan.nodes),
                                     jobs=options.jobs, attempt=record.attempts,
                                     phase=phase if phase != "main" else None,
                                     worktree=workspace.worktree or None,
@@ -131,7 +152,8 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
                 iteration += 1
         finally:
             executor.shutdown()
-        outcome = _outcome(run, status, time.monotonic() - started)
+        assert store is not None
+        outcome = outcome_of_run(run, status, time.monotonic() - started, store)
         record.status, record.finished_at = status, time.time()
         if phase == "main":  # a merge phase's few nodes are not the run's counts
             record.counts = outcome.counts
@@ -139,6 +161,8 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
             record.spend = outcome.spend.to_json()
         state.write_run(record)
         run.events.emit(EventType.RUN_FINISHED, status=str(status), counts=outcome.counts,
+                        steps=outcome.steps, items=outcome.items or None,
+                        failed_items=outcome.failed_items_total or None,
                         duration_s=round(outcome.duration, 3), message=outcome.message or None,
                         resume=record.resume if status is not RunStatus.SUCCEEDED else None)
         return outcome
@@ -199,28 +223,41 @@ def _begin_attempt(state: StateDir, run_id: str, plan: Plan, source: str, cwd: P
     return record
 
 
-def _outcome(run: Run, status: RunStatus, duration: float) -> RunOutcome:
-    main = run.main
-    counts: dict[str, int] = {}
-    for node_id, node_state in main.sched.state.items():
-        name = "reused" if node_id in main.reused else str(node_state)
-        counts[name] = counts.get(name, 0) + 1
-    if run.merge_nodes:
-        counts["not_run"] = counts.get("not_run", 0) + len(run.merge_nodes)
-    failed = []
-    for node_id, node_state in main.sched.state.items():
-        if node_state is NodeState.FAILED:
-            result = main.results.get(node_id)
-            failed.append({
-                "node": node_id, "label": main.tpl.nodes[node_id].label,
-                "reason": str(main.sched.reason.get(node_id) or ""),
-                "message": result.message if result else "",
-                "exit_code": result.exit_code if result else None,
-                "output": result.output[-4000:] if result else "",
-                "log": str(run.state.log_dir(run.run_id) / f"{safe_name(node_id)}.log"),
-            })
-    message = run.budget_stop or ""
-    if run.timed_out:
-        message = f"the workflow's timeout ({run.plan.workflow.get('timeout_s')}s) was reached"
-    return RunOutcome(run.run_id, status, dict(sorted(counts.items())), failed, duration,
-                      message, run.workspace, run.spend if run.spend.agents else None)
+def default_jobs(plan: Plan) -> int:
+    """`--jobs` not given: the CPU count, or more when a loop asks to run more items at once
+    (a map's `max_parallel`, a foreach's `parallel`): agents that wait on a model are not
+    CPU-bound, and the user asked for that many. A smaller `--jobs` still caps them."""
+    widest, stack = 0, [plan]
+    while stack:
+        current = stack.pop()
+        stack.extend(current.subplans.values())
+        for node in current.nodes:
+            if isinstance(node.params, MapParams):
+                widest = max(widest, int(node.params.max_parallel))
+            elif isinstance(node.params, ForeachParams):
+                widest = max(widest, int(node.params.parallel))
+    return max(os.cpu_count() or 1, widest)
+
+
+def _already_succeeded(state: StateDir, run_id: str, plan: Plan, plan_text: str | None,
+                       store_plan: bool, options: RunOptions, phase: str) -> RunOutcome | None:
+    """A resume of a run that already succeeded, with nothing asked of it (no `--force`, no
+    `dlq retry`, the same plan): there is nothing to do, so nothing is touched (its record,
+    events and worktree stay as they are) and the outcome says so."""
+    record = state.read_run(run_id)
+    if (record is None or record.status is not RunStatus.SUCCEEDED or phase != "main"
+            or options.force or options.retry_items):
+        return None
+    if store_plan:  # `run --resume`: the same plan as the stored one, or the changes run
+        try:
+            stored = state.plan_path(run_id).read_text(encoding="utf-8")
+        except OSError:
+            return None
+        if stored != (plan_text or plan.dumps()):
+            return None
+    message = f"run {run_id} already succeeded: nothing to resume, its record is unchanged"
+    if (record.merge or {}).get("status") == "kept":
+        message += f"; merge its branch with: prodigy worktree merge {run_id}"
+    took = (record.finished_at or record.updated_at) - record.created_at
+    return RunOutcome(run_id, RunStatus.SUCCEEDED, dict(record.counts), [], max(0.0, took),
+                      message, None, unchanged=True)

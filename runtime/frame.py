@@ -41,7 +41,7 @@ from prodigy.runtime.git import changes
 from prodigy.runtime.map_results import RESULTS_FILE, inject
 from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
-from prodigy.runtime.ops.control import error_variables
+from prodigy.runtime.ops.handler import error_variables
 from prodigy.runtime.plan import EdgeKind, Plan, PlanNode, canonical_json
 from prodigy.runtime.policies import RetryPolicy
 from prodigy.runtime.scheduler import Graph, NodeState, Scheduler, Transition
@@ -88,6 +88,7 @@ class FrameSpec:
     timeouts: dict[str, float] = field(default_factory=dict)  # node or step id -> seconds
     env: dict[str, str] = field(default_factory=dict)  # extra environment for its commands
     item: str | None = None  # the item id, put on node events
+    item_label: str | None = None  # how people see the item (loops/work_items.item_label)
     first_attempt: int = 1  # attempt number of the frame's first tries (agent retries)
     forced: bool = False  # run every node even if its checkpoint matches (its loop is forced)
 
@@ -126,6 +127,10 @@ class Frame:
     def _emit(self, event: EventType, node_id: str, **fields: Any) -> None:
         if self.spec.item is not None:
             fields["item"] = self.spec.item
+            fields["item_label"] = self.spec.item_label
+        # Every node event names its kind: the reporters leave control nodes (handlers,
+        # barriers, gates) out of what people read.
+        fields.setdefault("kind", self.tpl.nodes[node_id].kind)
         self.host.events.emit(event, node=self.gid(node_id), **fields)
 
     # --- starting a node -------------------------------------------------------------------
@@ -290,8 +295,8 @@ class Frame:
                 self.cycle_tries[node_id], f"{result.message}\n{result.output}",
                 result.timed_out, elapsed)
             if delay is not None:
-                self._emit(EventType.NODE_RETRYING, node_id, attempt=task.attempt,
-                           delay_s=round(delay, 3), message=result.message,
+                self._emit(EventType.NODE_RETRYING, node_id, label=task.label,
+                           attempt=task.attempt, delay_s=round(delay, 3), message=result.message,
                            exit_code=result.exit_code, **agent_fields(result.usage))
                 self.tries[node_id] += 1
                 self.cycle_tries[node_id] += 1
@@ -322,7 +327,8 @@ class Frame:
         # as `${error.*}`; a new handler cycle recomputes what its members see.
         graph = self.tpl.graph
         failure = Failure(self.gid(node_id), node.label, node.kind, result.exit_code,
-                          result.message, result.output, self.sched.attempts[node_id])
+                          error_message(node.kind, result), result.output,
+                          self.sched.attempts[node_id])
         entries = [graph.on_failure.get(node_id),
                    graph.on_exit.get(node_id, {}).get(result.exit_code or 0)]
         for entry in filter(None, entries):
@@ -330,9 +336,9 @@ class Frame:
             for member in graph.bodies[entry]:
                 self.vis.pop(member, None)
         if self.sched.fail(node_id, exit_code=result.exit_code) is NodeState.HANDLING:
-            self.host.events.emit(EventType.HANDLER_STARTED, node=self.gid(node_id),
-                                  handler=self.gid(graph.on_failure[node_id]),
-                                  attempt=self.sched.attempts[node_id])
+            self._emit(EventType.HANDLER_STARTED, node_id, label=node.label,
+                       handler=self.gid(graph.on_failure[node_id]),
+                       attempt=self.sched.attempts[node_id])
 
     def done_record(self, node_id: str, handled: bool) -> NodeRecord:
         node = self.tpl.nodes[node_id]
@@ -352,18 +358,29 @@ class Frame:
             if checkpointed and node_id in self.keys:
                 self.host.writes.append(self.done_record(node_id, handled=True))
             self._emit(EventType.NODE_FINISHED, node_id, label=node.label, status="handled",
-                       reason=change.reason, handler=cause)
+                       reason=change.reason, handler=cause,
+                       attempts=self.sched.attempts[node_id] or None)
         elif state is NodeState.READY:
-            self._emit(EventType.NODE_RETRYING, node_id, handler=cause,
-                       attempt=self.sched.attempts[node_id] + 1)
+            # Reported once the round ends: the node may have started its attempt already.
+            attempt = self.sched.attempts[node_id] + (
+                self.sched.state[node_id] is NodeState.READY)
+            self._emit(EventType.NODE_RETRYING, node_id, label=node.label, handler=cause,
+                       attempt=attempt)
         elif state is NodeState.FAILED:
             if checkpointed and node_id in self.keys:  # it started in this run
                 self.host.writes.append(NodeRecord(
                     self.gid(node_id), self.keys[node_id], node.fingerprint, self.deps[node_id],
                     RecordStatus.FAILED, self.sched.attempts[node_id], at=time.time()))
             if change.reason is not None:
+                # Failed after its handler (attempts exhausted, or the handler failed): the
+                # failure itself is its last attempt's.
+                result = self.results.get(node_id)
+                last = result if result is not None and not result.ok else None
                 self._emit(EventType.NODE_FINISHED, node_id, label=node.label,
-                           status="failed", reason=change.reason, cause=cause)
+                           status="failed", reason=change.reason, cause=cause,
+                           attempts=self.sched.attempts[node_id] or None,
+                           message=(last.message or None) if last else None,
+                           exit_code=last.exit_code if last else None)
         elif state is NodeState.INTERRUPTED:
             self._emit(EventType.NODE_FINISHED, node_id, label=node.label,
                        status="interrupted")
@@ -409,6 +426,27 @@ def _least(a: float | None, b: float | None) -> float | None:
 
 
 OUTPUT_LINES = 6
+ERROR_LINES = 20  # `${error.message}` and a failed item's `stderr` keep this many last lines
+ERROR_CHARS = 4000
+
+
+def stderr_tail(kind: str, result: NodeResult, lines: int = ERROR_LINES) -> str:
+    """The last lines a failed command wrote to stderr (masked), or "" when it wrote none.
+    A command that wrote straight to its log (nobody reads its streams apart: no handler, no
+    capture) has one tail of both streams as it wrote them; that is what this gives then."""
+    text = str(result.variables.get(f"{kind}.stderr") or "").rstrip("\n")
+    return "\n".join(text.splitlines()[-lines:])[-ERROR_CHARS:]
+
+
+def error_message(kind: str, result: NodeResult) -> str:
+    """`${error.message}`: what the failing command said on stderr, upstream's meaning (its
+    exit code is `${error.exit_code}`). A claude node's message is the CLI's own words
+    (`ops/claude.py`); a step whose command succeeded but whose result failed it (a capture
+    that does not parse, commit_required) and a command that wrote nothing to stderr keep
+    their one-line reason."""
+    if kind == "claude" or not (result.exit_code or result.timed_out):
+        return result.message
+    return stderr_tail(kind, result) or result.message
 
 
 def _last_lines(output: str) -> str | None:

@@ -4,16 +4,47 @@ Each kind is a frozen dataclass registered with `@node_kind`. Params hold only J
 (str, numbers, bools, None, tuples, mappings); expressions are stored already parsed, in the
 compact encoding of `prodigy.runtime.expr.codec`, so the runtime never parses YAML or grammar.
 The JSON codec is generic over dataclass fields: adding a kind means adding one class here and
-one op in `runtime/ops/`, nothing else.
+one op, `OP` in `runtime/ops/<kind>.py`, nothing else.
+
+The classes are also the source of the per-kind part of `schemas/plan.schema.json`
+(`runtime/plan_schema.py`, `make schemas`): each field's type, default and comment (the
+comment lines right above it, then the one on its line) become its JSON type, default and
+description, and the first paragraph of the class's docstring the kind's description. What the
+Python type cannot say is added with `Annotated[type, Schema(...)]`; the aliases below name
+the shapes that recur.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-Encoded = Any  # an expression in its compact JSON encoding (plain str when it has no variables)
+
+class Schema:
+    """JSON Schema keywords a field adds to what its type says (`minimum=1`, `enum=(...)`);
+    `ref="name"` puts the plan schema's shared definition `name` in place of the type."""
+
+    __slots__ = ("keywords",)
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+
+# An interpolated string, encoded (plain str when it has no variables); or one, or None.
+Template = Annotated[Any, Schema(ref="template")]
+OptionalTemplate = Annotated[Any, Schema(ref="optionalTemplate")]
+Expression = Annotated[Any, Schema(ref="expression")]  # a condition or filter, encoded
+SortSpec = Annotated[Any, Schema(ref="sortSpec")]  # a `sort:` spec, encoded
+Timeout = Annotated[float | None, Schema(ref="seconds")]  # seconds; None for no limit
+Duration = Annotated[float, Schema(minimum=0)]  # seconds
+Count = Annotated[int, Schema(minimum=0)]
+Positive = Annotated[int, Schema(minimum=1)]
+Percent = Annotated[float, Schema(minimum=0, maximum=100)]
+Dollars = Annotated[float, Schema(exclusiveMinimum=0)]
+# `policies.RetryPolicy.to_json()`, and one check of a `verify` node.
+RetryJson = Annotated[Mapping[str, Any], Schema(ref="retry")]
+CheckJson = Annotated[Mapping[str, Any], Schema(ref="check")]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +62,10 @@ class NodeParams:
     # Whether running it again on the same inputs gives the same output (a shell command is
     # taken to; an agent's answer is not): the dry run tells what downstream nodes will rerun.
     repeatable: ClassVar[bool] = True
+
+    # Variables whose values are known at compile time (foreach item/index/total, --arg and
+    # literal env values the node reads); laid over the run's variables and part of the
+    # fingerprint.
     bindings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -148,38 +183,49 @@ class StepParams(NodeParams):
     and each `extract` variable.
     """
 
-    env: Mapping[str, Encoded] = dataclasses.field(default_factory=dict)
-    working_dir: Encoded = None
-    clear_env: bool = False  # start from an empty environment plus `env`
-    timeout_s: float | None = None
-    # attempts (total runs), backoff (fixed|linear|exponential|fibonacci|custom),
-    # initial_delay_s, max_delay_s, increment_s, base, delays_s, jitter, jitter_factor,
-    # retry_on (network|timeout|server_error|rate_limit), retry_on_patterns (regexes), budget_s
-    retry: Mapping[str, Any] | None = None
-    capture: str | None = None  # variable name for the typed capture (`capture:`/`capture_output`)
-    capture_format: str = "string"  # string | json | lines | number | boolean
+    # Step environment: name -> template.
+    env: Mapping[str, Template] = dataclasses.field(default_factory=dict)
+    # Directory to run in, relative to the worktree (template), or null.
+    working_dir: OptionalTemplate = None
+    clear_env: bool = False  # Start from an empty environment plus `env`.
+    timeout_s: Timeout = None  # Stop the command after this many seconds; null for no limit.
+    retry: RetryJson | None = None  # Retry policy, or null.
+    # Variable the typed result is captured into (`capture:`/`capture_output`), or null.
+    capture: str | None = None
+    # How captured stdout is parsed.
+    capture_format: Annotated[str, Schema(enum=("string", "json", "lines", "number",
+                                                 "boolean"))] = "string"
+    # Which of stdout, stderr, exit_code, success, duration the capture stores.
     capture_streams: Mapping[str, bool] = dataclasses.field(default_factory=dict)
-    output_file: Encoded = None
-    commit_required: bool = False
-    auto_commit: bool = False
-    # message_template, message_pattern, sign, author, include_files, exclude_files, squash
+    # File the command's stdout is written to (template), or null.
+    output_file: OptionalTemplate = None
+    commit_required: bool = False  # The command must create at least one git commit.
+    auto_commit: bool = False  # Commit whatever changes the command leaves behind.
+    # message_template, message_pattern, sign, author, include_files, exclude_files, squash;
+    # or null.
     commit_config: Mapping[str, Any] | None = None
-    step_id: str | None = None  # the user's `id:`; outputs are published as `<step_id>.*`
-    outputs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> file glob
+    # The user's step `id:`; outputs are published as `<step_id>.*`.
+    step_id: str | None = None
+    # Named outputs: name -> file glob, published as `<step_id>.<name>`.
+    outputs: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Setup `capture_outputs`: variable -> {source, pattern, json_path, max_size, default,
     # multiline}, cut out of this node's output.
     extract: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
-    on_exit_code: Mapping[str, str] = dataclasses.field(default_factory=dict)  # code -> node id
-    # A later node refers to this step's git changes (`${step.files_changed}`, ...): read HEAD
-    # before it runs and publish what it changed as `step.*` (runtime/git/changes.py).
+    # Exit code (as text) -> entry node of the body run for that code.
+    on_exit_code: Annotated[Mapping[str, str], Schema(propertyNames={"pattern": "^-?[0-9]+$"})
+                            ] = dataclasses.field(default_factory=dict)
+    # A later node refers to this step's git changes (`${step.files_changed}`, ...): HEAD is
+    # read before it runs, and what it changed is published as `step.*` (runtime/git/changes.py).
     track_changes: bool = late(False)
 
 
 @node_kind("shell")
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ShellParams(StepParams):
-    command: Encoded
-    shell: str = "sh"
+    """A shell command, run as `<shell> -c <command>`."""
+
+    command: Template  # The command (template).
+    shell: str = "sh"  # The shell binary.
 
 
 @node_kind("claude")
@@ -189,28 +235,36 @@ class ClaudeParams(StepParams):
     workflow's top level; the budgets (`max_cost_usd`, `max_tokens`) are the step's own."""
 
     repeatable: ClassVar[bool] = False
-    prompt: Encoded
-    model: str | None = late(None)  # `--model`; None: the CLI's default
-    max_turns: int | None = late(None)  # `--max-turns`
-    allowed_tools: tuple[str, ...] = late(())  # `--allowedTools`; empty: none listed
-    disallowed_tools: tuple[str, ...] = late(())  # `--disallowedTools`
-    # bypassPermissions (tools run without asking; as root the CLI needs IS_SANDBOX=1) |
-    # acceptEdits | plan | default
-    permission_mode: str = late("bypassPermissions")
-    # `--append-system-prompt` (template). RUF009 cannot tell that `late` makes a field.
-    append_system_prompt: Encoded | None = late(None)  # noqa: RUF009
-    max_cost_usd: float | None = late(None)  # this node's spend limit, US dollars
-    max_tokens: int | None = late(None)  # this node's token limit
+    prompt: Template  # The prompt, usually a slash command with arguments (template).
+    # `--model`: the model the agent runs; null for the CLI's default.
+    model: str | None = late(None)
+    # `--max-turns`: the most turns the agent may take; null for no limit.
+    max_turns: Positive | None = late(None)
+    # `--allowedTools`: tools the agent may use without asking; empty for none listed.
+    allowed_tools: tuple[str, ...] = late(())
+    # `--disallowedTools`: tools the agent may not use; empty for none.
+    disallowed_tools: tuple[str, ...] = late(())
+    # `--permission-mode`; `bypassPermissions` (the default) runs tools without asking, which
+    # the CLI refuses as root unless IS_SANDBOX=1 is set.
+    permission_mode: Annotated[str, Schema(enum=("bypassPermissions", "acceptEdits", "plan",
+                                                 "default"))] = late("bypassPermissions")
+    # `--append-system-prompt` (template), or null.
+    append_system_prompt: OptionalTemplate = late(None)
+    max_cost_usd: Dollars | None = late(None)  # Budget of this node alone, US dollars, or null.
+    max_tokens: Positive | None = late(None)  # Token budget of this node alone, or null.
 
 
 @node_kind("write_file")
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class WriteFileParams(StepParams):
-    path: Encoded
-    content: Encoded
-    format: str = "text"  # text | json (validated, pretty-printed) | yaml (validated)
-    mode: str = "0644"  # octal permissions
-    create_dirs: bool = False
+    """Write interpolated content to a file under the working directory."""
+
+    path: Template  # Path relative to the working directory (template).
+    content: Template  # Content (template).
+    # text, or json/yaml (validated, re-emitted: JSON pretty-printed).
+    format: Annotated[str, Schema(enum=("text", "json", "yaml"))] = "text"
+    mode: Annotated[str, Schema(pattern="^[0-7]{3,4}$")] = "0644"  # Octal permissions.
+    create_dirs: bool = False  # Create missing parent directories.
 
 
 @node_kind("analyze")
@@ -218,10 +272,11 @@ class WriteFileParams(StepParams):
 class AnalyzeParams(StepParams):
     """Refresh the codebase analysis later Claude commands read."""
 
-    max_cache_age_s: float = 300
-    force_refresh: bool = False
-    save: bool = True
-    format: str = "summary"  # summary | detailed | json
+    max_cache_age_s: Duration = 300  # Reuse a cached analysis younger than this.
+    force_refresh: bool = False  # Ignore the cache.
+    save: bool = True  # Store the analysis for later runs.
+    # How much the analysis records.
+    format: Annotated[str, Schema(enum=("summary", "detailed", "json"))] = "summary"
 
 
 # --- control flow ---------------------------------------------------------------------------
@@ -232,7 +287,7 @@ class AnalyzeParams(StepParams):
 class GateParams(NodeParams):
     """A `when:` condition; false skips every node the gate guards (GATE edges)."""
 
-    when: Encoded
+    when: Expression  # The condition (expression encoding).
 
 
 @node_kind("handler")
@@ -246,11 +301,13 @@ class HandlerParams(NodeParams):
     limits each body command.
     """
 
-    max_attempts: int = 1
-    fail_workflow: bool = False
-    strategy: str = "recovery"
-    handler_failure_fatal: bool = False
-    timeout_s: float | None = None
+    max_attempts: Positive = 1  # Total runs of the handled node.
+    fail_workflow: bool = False  # Whether exhausting the attempts fails the run.
+    # What the handler is for (informative).
+    strategy: Annotated[str, Schema(enum=("recovery", "fallback", "cleanup", "custom"))] = (
+        "recovery")
+    handler_failure_fatal: bool = False  # A failure inside the body fails the run.
+    timeout_s: Timeout = None  # Time limit of each body command.
 
 
 @node_kind("barrier")
@@ -258,7 +315,7 @@ class HandlerParams(NodeParams):
 class BarrierParams(NodeParams):
     """A join: the end of a phase (`setup`, `main`, `map`, `reduce`) or of an expanded foreach."""
 
-    closes: str
+    closes: str  # What it closes: setup, main, map, reduce, or foreach.
 
 
 # --- loops and expansions (bodies are sub-plans in Plan.subplans) ----------------------------
@@ -276,15 +333,17 @@ class ValidateParams(NodeParams):
     `max_attempts` times; still incomplete then fails the node if `fail_workflow`.
     """
 
-    commands: str | None = None
-    result_file: Encoded = None
-    threshold: float = 100
-    timeout_s: float | None = None
+    commands: str | None = None  # Sub-plan of validation commands, or null.
+    # File holding the result JSON (template), or null for the last command's stdout.
+    result_file: OptionalTemplate = None
+    threshold: Percent = 100  # Completion percentage that passes.
+    timeout_s: Timeout = None  # Time limit of the validation.
+    # JSON Schema the result should match, or null.
     expected_schema: Mapping[str, Any] | None = None
-    on_incomplete: str | None = None
-    max_attempts: int = 2
-    fail_workflow: bool = True
-    prompt: Encoded = None
+    on_incomplete: str | None = None  # Sub-plan run while incomplete, or null.
+    max_attempts: Positive = 2  # Validations at most (refinements in between).
+    fail_workflow: bool = True  # Still incomplete after the attempts fails the node.
+    prompt: OptionalTemplate = None  # Text shown when still incomplete (template), or null.
 
 
 @node_kind("goal_seek")
@@ -293,13 +352,13 @@ class GoalSeekParams(NodeParams):
     """Run sub-plan `attempt`, score it with the shell command `validate` (JSON `{score}` or a
     `score: N` line), repeat until the score reaches `threshold` or `max_attempts` runs."""
 
-    goal: str
-    attempt: str
-    validate: Encoded
-    threshold: float = 100
-    max_attempts: int = 3
-    timeout_s: float | None = None
-    fail_on_incomplete: bool = False
+    goal: str  # What the loop is for (informative).
+    attempt: str  # Sub-plan run on each attempt.
+    validate: Template  # Shell command printing the score (template).
+    threshold: Percent = 100  # Score that ends the loop.
+    max_attempts: Positive = 3  # Attempts at most.
+    timeout_s: Timeout = None  # Time limit of the whole loop.
+    fail_on_incomplete: bool = False  # Not reaching the threshold fails the node.
 
 
 @node_kind("verify")
@@ -311,13 +370,14 @@ class VerifyParams(NodeParams):
     expect_exit_code: int|None (default: success)}.
     """
 
-    checks: tuple[Mapping[str, Any], ...]
-    criteria: str = "all"
-    at_least: int | None = None
-    max_attempts: int = 1
-    retry_delay_s: float = 0
-    timeout_s: float | None = None
-    fail_workflow: bool = True
+    checks: tuple[CheckJson, ...]  # The checks, in order.
+    # How many checks must pass.
+    criteria: Annotated[str, Schema(enum=("all", "any", "at_least"))] = "all"
+    at_least: Count | None = None  # For criteria at_least: how many.
+    max_attempts: Positive = 1  # Runs of the checks at most.
+    retry_delay_s: Duration = 0  # Pause between runs of the checks.
+    timeout_s: Timeout = None  # Time limit of each check.
+    fail_workflow: bool = True  # Failing checks fail the node.
 
 
 @node_kind("foreach")
@@ -329,12 +389,13 @@ class ForeachParams(NodeParams):
     `parallel` items run at once. With `continue_on_error` failed items do not fail the node.
     """
 
-    body: str
-    items: tuple[str, ...] | None = None
-    command: Encoded = None
-    parallel: int = 1
-    continue_on_error: bool = False
-    max_items: int | None = None
+    body: str  # Sub-plan run per item.
+    items: tuple[str, ...] | None = None  # Literal items, or null when `command` produces them.
+    # Shell command whose non-empty stdout lines are the items (template), or null.
+    command: OptionalTemplate = None
+    parallel: Positive = 1  # Items run at once.
+    continue_on_error: bool = False  # Failed items do not fail the node.
+    max_items: Count | None = None  # Use only the first N items.
 
 
 @node_kind("map")
@@ -348,25 +409,31 @@ class MapParams(NodeParams):
     `map.total`.
     """
 
-    input: Encoded
-    agent: str
-    json_path: str = ""
-    filter: Encoded = None
-    sort: Encoded = None
-    distinct: str | None = None
-    offset: int = 0
-    max_items: int | None = None
-    max_parallel: int = 10
-    agent_timeout_s: float | None = None
-    timeout_policy: str = "per_agent"  # per_agent | per_command | hybrid
-    command_timeouts: Mapping[str, float] = dataclasses.field(default_factory=dict)
-    cleanup_grace_s: int | None = None
-    timeout_action: str = "dlq"  # dlq | skip | fail | graceful_terminate
-    monitoring: bool = False
+    input: Template  # JSON file path or shell command producing the items (template).
+    agent: str  # Sub-plan run per item.
+    json_path: str = ""  # JSONPath selecting the items; empty for the whole input.
+    filter: Expression | None = None  # Item filter (expression encoding), or null.
+    sort: SortSpec | None = None  # Sort spec (expression encoding), or null.
+    distinct: str | None = None  # Field whose first occurrence is kept, or null.
+    offset: Count = 0  # Items skipped after sorting.
+    max_items: Count | None = None  # Items used at most.
+    max_parallel: Positive = 10  # Agents run at once.
+    agent_timeout_s: Timeout = None  # Time limit of one agent.
+    # What the agent timeout applies to.
+    timeout_policy: Annotated[str, Schema(enum=("per_agent", "per_command", "hybrid"))] = (
+        "per_agent")
+    # Per-command time limits by command name.
+    command_timeouts: Mapping[str, Duration] = dataclasses.field(default_factory=dict)
+    cleanup_grace_s: Count | None = None  # Grace period before a timed-out agent is killed.
+    # What happens to a timed-out item.
+    timeout_action: Annotated[str, Schema(enum=("dlq", "skip", "fail", "graceful_terminate"))
+                              ] = "dlq"
+    monitoring: bool = False  # Report agent progress while running.
     # on_item_failure, custom_handler, continue_on_failure, max_failures, failure_threshold,
-    # error_collection, batch_size, circuit_breaker, retry
+    # error_collection, batch_size, circuit_breaker, retry; or null.
     error_policy: Mapping[str, Any] | None = None
-    # Budgets of the whole map (its agents' claude nodes together): once reached, no new
+    # Budget of the map's claude nodes together, US dollars, or null: once reached, no new
     # claude node starts and the items not started stay pending.
-    max_cost_usd: float | None = late(None)
-    max_tokens: int | None = late(None)
+    max_cost_usd: Dollars | None = late(None)
+    # Token budget of the map's claude nodes together, or null (as max_cost_usd).
+    max_tokens: Positive | None = late(None)

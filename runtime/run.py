@@ -74,7 +74,9 @@ class InternalError(ProdigyError):
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    jobs: int = 1
+    # Tasks running at once; None: not given, so `execute` sizes it (`default_jobs`: the CPU
+    # count, or a loop's own parallelism when it asks for more).
+    jobs: int | None = None
     executor: str = "local"
     dask_scheduler: str | None = None
     force: frozenset[str] = frozenset()
@@ -96,6 +98,15 @@ class RunOutcome:
     message: str = ""  # why the run as a whole ended early, if it did
     workspace: Workspace | None = None
     spend: Spend | None = None  # what its agents cost (None: no agent ran)
+    # The same counts in the user's terms: the workflow's steps (no handler, barrier or gate
+    # nodes, no handler body that was not needed) and the items of its loops.
+    steps: dict[str, int] = field(default_factory=dict)
+    items: dict[str, int] = field(default_factory=dict)
+    # Map items in the dead-letter queue now (this attempt's failures and earlier ones): the
+    # first few entries, and how many there are.
+    failed_items: list[dict[str, Any]] = field(default_factory=list)
+    failed_items_total: int = 0
+    unchanged: bool = False  # nothing ran: the run had already succeeded (`prodigy resume`)
 
 
 class Run:
@@ -248,7 +259,13 @@ class Run:
 
     @property
     def capacity(self) -> int:
+        """Tasks the executor takes at once: those it runs and those it queues for a slot."""
         return self.executor.capacity if self.executor is not None else 1
+
+    @property
+    def slots(self) -> int:
+        """Tasks it runs at once (`--jobs`; one for the inline executor)."""
+        return max(1, min(self.options.jobs or 1, self.capacity))
 
     # --- the loop --------------------------------------------------------------------------
 

@@ -1,25 +1,54 @@
 """What the drawing emitters draw: a plan reduced to a readable graph.
 
-Both DOT and Mermaid draw the same view: the main plan's nodes grouped by phase, with
+DOT and Mermaid draw the same view:
+- a cluster per phase (setup, main, map, reduce, merge) and, inside the map phase, one for the
+  agent template, whose steps are nodes with their handlers and validations beside them;
+- a map's input pipeline (input, json_path, filter, sort_by, distinct, offset, max_items) as a
+  source node feeding the map, and a PER_ITEM edge from the map into its agent template;
+- no barrier joining two phases (the clusters show the phases): its predecessors are joined to
+  its successors by PHASE edges;
 - a foreach expanded at compile time collapsed into one node when its copies exceed
-  `collapse_above` nodes (labelled "<times> N items"), and
-- a map drawn as one node naming its agent template and "<times> N items" (N from max_items, or
-  "N" when only the run knows).
-Sub-plans other than the map agent are listed inside their owner's label.
+  `collapse_above` nodes;
+- at most one edge between two nodes, of the most telling kind (`PRIORITY`): a gate's
+  SEQUENCE edge is implied by its GATE edge, a DATA edge by the SEQUENCE edge beside it.
+Other sub-plans (a run-time foreach body, a validation's commands) are listed in their owner's
+label. `View.legend()` explains the edge kinds the view uses.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from prodigy.compiler.emit import reshape
+from prodigy.compiler.emit.labels import group_label, input_label, node_label
+from prodigy.compiler.emit.reshape import Edge
 from prodigy.runtime.plan import Plan, PlanNode
 
-_EXPANDED = re.compile(r"^(?P<owner>.+?)\.item\.(?P<index>\d+)(?:\.|$)")
 PHASE_ORDER = ("setup", "main", "map", "reduce", "merge")
-TIMES = "\u00d7"  # the multiplication sign of "<times> 10 items"
+AGENT_CLUSTER = "agent template: once per item"
+# edge kind -> what it means, in the legend's order.
+LEGEND: dict[str, str] = {
+    "sequence": "runs next",
+    "data": "passes a value to",
+    "gate": "when: runs it only if true",
+    "on_failure": "runs if the step fails",
+    "on_success": "runs if the step succeeds",
+    "on_exit_code": "runs on that exit code",
+    "phase": "next phase, once this one is done",
+    "per_item": "runs the agent template per item",
+}
+# When two edges join the same nodes, the one whose kind comes first is drawn.
+PRIORITY = {kind: rank for rank, kind in enumerate((
+    "on_failure", "on_success", "on_exit_code", "gate", "per_item", "phase", "sequence", "data"))}
+EDGE_LABELS = {"on_failure": "on_failure", "on_success": "on_success", "per_item": "each item"}
+
+
+@dataclass(frozen=True, slots=True)
+class ViewCluster:
+    key: str  # a phase name, or the sub-plan name of a map's agent template
+    label: str
+    parent: str = ""  # the enclosing cluster's key; "" at the top level
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +56,7 @@ class ViewNode:
     id: str
     kind: str
     label: str
-    phase: str
+    cluster: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,96 +70,100 @@ class ViewEdge:
 @dataclass(frozen=True, slots=True)
 class View:
     title: str
+    clusters: tuple[ViewCluster, ...]  # parents before their children
     nodes: tuple[ViewNode, ...]
     edges: tuple[ViewEdge, ...]
 
-    def phases(self) -> list[tuple[str, list[ViewNode]]]:
-        grouped: dict[str, list[ViewNode]] = {}
-        for node in self.nodes:
-            grouped.setdefault(node.phase, []).append(node)
-        order = [p for p in PHASE_ORDER if p in grouped]
-        order += sorted(p for p in grouped if p not in PHASE_ORDER)
-        return [(phase, grouped[phase]) for phase in order]
+    def children(self, parent: str) -> list[ViewCluster]:
+        return [c for c in self.clusters if c.parent == parent]
+
+    def members(self, cluster: str) -> list[ViewNode]:
+        return [n for n in self.nodes if n.cluster == cluster]
+
+    def legend(self) -> list[tuple[str, str]]:
+        """(edge kind, meaning) for each kind drawn."""
+        used = {edge.kind for edge in self.edges}
+        return [(kind, meaning) for kind, meaning in LEGEND.items() if kind in used]
+
+
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    node: PlanNode
+    cluster: str
+    subplans: Mapping[str, Plan]  # of the plan holding the node: its bodies are there
 
 
 def build_view(plan: Plan, collapse_above: int = 200) -> View:
-    # The view reads the nodes several times: build a compiled plan's foreach copies once.
-    plan = replace(plan, nodes=tuple(plan.nodes), edges=tuple(plan.edges))
-    groups = _groups(plan, collapse_above)
-    nodes: list[ViewNode] = []
-    seen_groups: set[str] = set()
-    for node in plan.nodes:
-        group = groups.get(node.id)
-        if group is None:
-            nodes.append(ViewNode(node.id, node.kind, _label(plan, node), node.phase))
-        elif group not in seen_groups:
-            seen_groups.add(group)
-            nodes.append(_group_node(plan, group, node))
-    exit_codes = _exit_codes(plan)
-    edges: dict[tuple[str, str, str], ViewEdge] = {}
-    for edge in plan.edges:
-        src, dst = groups.get(edge.src, edge.src), groups.get(edge.dst, edge.dst)
-        if src == dst:
-            continue
-        label = exit_codes.get((edge.src, edge.dst), "") if edge.kind == "on_exit_code" else ""
-        edges.setdefault((src, dst, str(edge.kind)), ViewEdge(src, dst, str(edge.kind), label))
+    plan = _materialised(plan)
+    placed, clusters, edges = _place(plan)
+    groups = reshape.groups([p.node for p in placed], collapse_above)
+    dropped = {p.node.id for p in placed if reshape.joins_phases(p.node)}
+    nodes = _nodes([p for p in placed if p.node.id not in dropped], groups)
+    labels = reshape.exit_codes([p.node for p in placed])
+    drawn: dict[tuple[str, str], ViewEdge] = {}
+    for src, dst, kind in reshape.rewired(edges, dropped):
+        label = labels.get((src, dst), "") if kind == "on_exit_code" else ""
+        src, dst = groups.get(src, src), groups.get(dst, dst)
+        old = drawn.get((src, dst))
+        if src != dst and (old is None or PRIORITY[kind] < PRIORITY[old.kind]):
+            drawn[(src, dst)] = ViewEdge(src, dst, kind, label or EDGE_LABELS.get(kind, ""))
     title = str(plan.workflow.get("name") or plan.workflow.get("source") or "workflow")
-    return View(title, tuple(nodes), tuple(edges.values()))
+    return View(title, tuple(clusters), tuple(nodes), tuple(drawn.values()))
 
 
-def _groups(plan: Plan, collapse_above: int) -> dict[str, str]:
-    """node id -> the collapsed node standing for it, for fan-outs larger than the limit."""
-    owners: Counter[str] = Counter()
+def _nodes(placed: list[_Placed], groups: Mapping[str, str]) -> list[ViewNode]:
+    copies: dict[str, list[PlanNode]] = {}
+    for item in placed:
+        if item.node.id in groups:
+            copies.setdefault(groups[item.node.id], []).append(item.node)
+    nodes: list[ViewNode] = []
+    for item in placed:
+        node, group = item.node, groups.get(item.node.id)
+        if group is None:
+            if node.kind == "map":
+                nodes.append(ViewNode(input_id(node.id), "input", input_label(node.params),
+                                      item.cluster))
+            nodes.append(ViewNode(node.id, node.kind, node_label(node, item.subplans),
+                                  item.cluster))
+        elif copies[group][0] is node:
+            owner = group[: -len(".item.*")]
+            nodes.append(ViewNode(group, "foreach", group_label(owner, copies[group]),
+                                  item.cluster))
+    return nodes
+
+
+def input_id(map_id: str) -> str:
+    """The name of a map's input node: `<map>.input`, a pattern no plan node id has."""
+    return f"{map_id}.input"
+
+
+def _materialised(plan: Plan) -> Plan:
+    # The view reads the nodes several times: build a compiled plan's foreach copies once.
+    return replace(plan, nodes=tuple(plan.nodes), edges=tuple(plan.edges))
+
+
+def _place(plan: Plan) -> tuple[list[_Placed], list[ViewCluster], list[Edge]]:
+    """Every node drawn with its cluster, the clusters in drawing order, and the plan edges
+    plus the map's: input -> map (DATA) and map -> the agent template's entries (PER_ITEM)."""
+    placed: list[_Placed] = []
+    agents: dict[str, ViewCluster] = {}
+    edges = [(e.src, e.dst, str(e.kind)) for e in plan.edges]
     for node in plan.nodes:
-        match = _EXPANDED.match(node.id)
-        if match:
-            owners[match.group("owner")] += 1
-    big = {owner for owner, size in owners.items() if size > collapse_above}
-    found: dict[str, str] = {}
-    for node in plan.nodes:
-        match = _EXPANDED.match(node.id)
-        if match and match.group("owner") in big:
-            found[node.id] = f"{match.group('owner')}.item.*"
-    return found
-
-
-def _group_node(plan: Plan, group: str, first: PlanNode) -> ViewNode:
-    owner = group[: -len(".item.*")]
-    prefix = f"{owner}.item.0."
-    body = [n.label for n in plan.nodes if n.id.startswith(prefix) or n.id == prefix[:-1]]
-    items = first.params.bindings.get("total", "N") if first.params.bindings else "N"
-    lines = [f"{owner}: foreach {TIMES} {items} items", *body[:6]]
-    if len(body) > 6:
-        lines.append(f"… {len(body) - 6} more")
-    return ViewNode(group, "foreach", "\n".join(lines), first.phase)
-
-
-def _label(plan: Plan, node: PlanNode) -> str:
-    lines = [node.label if node.label.startswith(node.id) else f"{node.id}: {node.label}"]
-    params = node.params
-    if node.kind == "map":
-        agent = plan.subplans.get(str(getattr(params, "agent", "")))
-        count = getattr(params, "max_items", None)
-        lines.append(f"{TIMES} {count if count is not None else 'N'} items")
-        lines += [f"  {n.label}" for n in agent.nodes] if agent else []
-    else:
-        for name in _subplan_names(params):
-            sub = plan.subplans.get(name)
-            if sub is not None:
-                role = name.rsplit(".", 1)[-1]
-                lines.append(f"{role}:")
-                lines += [f"  {n.label}" for n in sub.nodes]
-    return "\n".join(lines[:12])
-
-
-def _subplan_names(params: object) -> list[str]:
-    return [str(getattr(params, key)) for key in ("body", "commands", "on_incomplete", "attempt")
-            if isinstance(getattr(params, key, None), str)]
-
-
-def _exit_codes(plan: Plan) -> Mapping[tuple[str, str], str]:
-    found: dict[tuple[str, str], str] = {}
-    for node in plan.nodes:
-        for code, entry in (getattr(node.params, "on_exit_code", None) or {}).items():
-            found[(node.id, entry)] = f"exit {code}"
-    return found
+        placed.append(_Placed(node, node.phase, plan.subplans))
+        key = str(getattr(node.params, "agent", "")) if node.kind == "map" else ""
+        if key not in plan.subplans:
+            continue
+        agent = _materialised(plan.subplans[key])
+        agents[key] = ViewCluster(key, AGENT_CLUSTER, node.phase)
+        placed += [_Placed(n, key, agent.subplans) for n in agent.nodes]
+        edges.append((input_id(node.id), node.id, "data"))
+        edges += [(node.id, entry, "per_item")
+                  for entry in reshape.entries(agent.nodes, agent.edges)]
+        edges += [(e.src, e.dst, str(e.kind)) for e in agent.edges]
+    phases = {p.node.phase for p in placed if p.cluster == p.node.phase}
+    order = [p for p in PHASE_ORDER if p in phases] + sorted(phases - set(PHASE_ORDER))
+    clusters: list[ViewCluster] = []
+    for phase in order:
+        clusters.append(ViewCluster(phase, phase))
+        clusters += [c for c in agents.values() if c.parent == phase]
+    return placed, clusters, edges

@@ -25,13 +25,17 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "validate",
         help="check workflow files without running them (for editors, CI and pre-commit)",
         description="Load, schema-check, parse expressions and check the graph of each file. "
-        "Prints every problem at once; exits 0 when all files are valid, 2 otherwise.",
+        "Prints every problem of every file at once, then one summary line on stderr; exits 0 "
+        "when all files are valid, 2 otherwise. Warnings (lint, and values left to --arg, "
+        "--profile or the environment, which a pre-commit hook does not have) fail only under "
+        "--strict.",
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help="workflow YAML files")
     validate.add_argument("--format", choices=("text", "json"), default="text",
                           help="diagnostic output format (default: text)")
     validate.add_argument("--strict", action="store_true",
-                          help="treat lint warnings as errors")
+                          help="treat warnings as errors (lint, and values left to --arg, "
+                          "--profile or the environment)")
     add_binding_options(validate)
     validate.set_defaults(handler=run_validate)
 
@@ -64,16 +68,47 @@ def run_validate(args: argparse.Namespace) -> int:
     if errors:
         print_diagnostics([_cli_diagnostic(e) for e in errors], args.format)
         return ExitCode.INVALID
-    diagnostics = []
+    diagnostics: list[Diagnostic] = []
+    invalid = 0
     for file in args.files:
-        diagnostics.extend(validate_file(file, bindings or None, args.profile))
-    if args.strict:
-        failing = diagnostics
-    else:
-        failing = [d for d in diagnostics if d.severity is Severity.ERROR]
+        found = validate_file(file, bindings or None, args.profile)
+        if args.strict:
+            found = [_promoted(d) for d in found]
+        invalid += any(d.severity is Severity.ERROR for d in found)
+        diagnostics.extend(found)
     if diagnostics or args.format == "json":
         print_diagnostics(diagnostics, args.format)
-    return ExitCode.INVALID if failing else ExitCode.OK
+    # On stderr, so that `--format json` output stays one JSON document.
+    print(_summary(len(args.files), invalid, diagnostics), file=sys.stderr)
+    return ExitCode.INVALID if invalid else ExitCode.OK
+
+
+def _promoted(diag: Diagnostic) -> Diagnostic:
+    """Under --strict a warning fails validation: it is shown as the error it now is, saying
+    why, so the reader does not look for what makes it wrong beyond the warning."""
+    from dataclasses import replace
+
+    from prodigy.runtime.diagnostics import Severity
+
+    if diag.severity is not Severity.WARNING:
+        return diag
+    return replace(diag, severity=Severity.ERROR,
+                   message=f"{diag.message} (a warning, made an error by --strict)")
+
+
+def _summary(files: int, invalid: int, diagnostics: list[Diagnostic]) -> str:
+    from prodigy.runtime.diagnostics import Severity
+
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    tail = f", {count(warnings, 'warning')}" if warnings else ""
+    if not invalid:
+        return f"{count(files, 'file')} OK{tail}"
+    which = f"{invalid} of {files} files" if files > 1 else "1 file"
+    return f"{which} invalid: {count(errors, 'error')}{tail}"
 
 
 def run_compile(args: argparse.Namespace) -> int:

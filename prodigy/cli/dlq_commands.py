@@ -1,7 +1,9 @@
 """`prodigy dlq list | show | retry | purge RUN_ID`: the dead-letter queue of a run's map.
 
-    list RUN_ID                one line per failed item (or --json: the entries)
-    show RUN_ID ITEM_ID        one entry in full: error, exit code, attempts, output tail, log
+    list RUN_ID                one line per failed item, named by its id and its label (the
+                               item's value, id, name, path or file) (or --json: the entries)
+    show RUN_ID ITEM           one entry in full: error, exit code, failed step, attempts,
+                               stderr and output tails, log; ITEM is its id (item_3) or label
     retry RUN_ID [--filter EXPR] [--jobs N]
                                run the (matching) failed items again with the same agent
                                template, update their results, drop the ones that succeed
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,13 +52,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     action("list", "list the failed items").set_defaults(handler=cmd_list)
     show = action("show", "show one failed item in full")
-    show.add_argument("item_id", metavar="ITEM_ID", help="item_N (as in `dlq list`)")
+    show.add_argument("item_id", metavar="ITEM",
+                      help="item_N, or the item's label (as `dlq list` shows them)")
     show.set_defaults(handler=cmd_show)
     retry = action("retry", "run failed items again and reduce over the merged results")
     retry.add_argument("--filter", metavar="EXPR",
                        help="retry only entries matching EXPR (e.g. \"error_type == 'timeout'\")")
-    retry.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
-                       help="commands running at once (default: CPU count)")
+    retry.add_argument("--jobs", "-j", type=int, metavar="N",
+                       help="commands running at once (default: the CPU count, or the map's "
+                            "max_parallel when that is larger)")
     retry.add_argument("--executor", choices=("local", "inline", "dask"), default="local")
     retry.add_argument("-y", "--yes", action="store_true",
                        help="merge the run's branch back when the retry succeeds, without asking")
@@ -93,12 +96,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not entries:
         print(f"the dead-letter queue of {args.run_id} is empty", file=sys.stderr)
         return ExitCode.OK
-    print(f"{'ITEM':<12} {'TYPE':<16} {'EXIT':>5} {'FAILS':>5}  {'LAST FAILURE':<19}  ERROR")
-    for e in entries:
+    labels = [_label(e) for e in entries]
+    width = min(40, max(len("LABEL"), *(len(label) for label in labels)))
+    print(f"{'ITEM':<12} {'LABEL':<{width}} {'TYPE':<16} {'EXIT':>5} {'FAILS':>5}  "
+          f"{'LAST FAILURE':<19}  ERROR")
+    for e, label in zip(entries, labels, strict=True):
         when = local_time(e.get("last_failure_at"))
         error = str(e.get("error") or "").splitlines()[0][:80] if e.get("error") else ""
-        print(f"{e['item_id']:<12} {e.get('error_type', ''):<16} {_text(e.get('exit_code')):>5} "
-              f"{e.get('failure_count', 1):>5}  {when:<19}  {error}")
+        print(f"{e['item_id']:<12} {label[:width]:<{width}} {e.get('error_type', ''):<16} "
+              f"{_text(e.get('exit_code')):>5} {e.get('failure_count', 1):>5}  {when:<19}  "
+              f"{error}")
     return ExitCode.OK
 
 
@@ -111,18 +118,28 @@ def cmd_show(args: argparse.Namespace) -> int:
     _, entries = found
     index = index_of(args.item_id)
     entry = next((e for e in entries if e.get("index") == index), None)
+    if entry is None and index is None:  # a label, if it names one entry
+        named = [e for e in entries if _label(e) == args.item_id.strip()]
+        entry = named[0] if len(named) == 1 else None
     if entry is None:
         return invalid_input(f"{args.item_id!r} is not in the dead-letter queue of "
                              f"{args.run_id} (see `prodigy dlq list`)")
     if args.json:
         print(json.dumps(entry, indent=1, ensure_ascii=False))
         return ExitCode.OK
-    for key in ("item_id", "loop", "error", "error_type", "exit_code", "failed_step",
+    print(f"{'item_id:':<20} {entry.get('item_id')}")
+    print(f"{'item_label:':<20} {_label(entry)}")
+    for key in ("loop", "error", "error_type", "exit_code", "failed_step",
                 "attempts", "failure_count", "reprocess_eligible", "log"):
         print(f"{key + ':':<20} {_text(entry.get(key))}")
     for key in ("first_failure_at", "last_failure_at"):
         print(f"{key + ':':<20} {local_time(entry.get(key))}")
     print(f"{'item:':<20} {json.dumps(entry.get('item'), ensure_ascii=False)}")
+    stderr = str(entry.get("stderr") or "").rstrip("\n").splitlines()
+    if stderr:
+        print("stderr (tail):")
+        for line in stderr:
+            print(f"  | {line}")
     tail = str(entry.get("output_tail") or "").rstrip("\n").splitlines()[-30:]
     if tail:
         print("output (tail):")
@@ -164,7 +181,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if isinstance(found, int):
         return found
     state, entries = found
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         return invalid_input("--jobs must be at least 1")
     if args.filter:
         from prodigy.compiler.expressions import parse_filter  # only here: the runtime never
@@ -225,6 +242,14 @@ def _retry(args: argparse.Namespace, state: Any, wanted: dict[str, set[int]]) ->
     if run.code is ExitCode.OK and still:
         return ExitCode.FAILED  # a map can succeed with items left in its queue; a retry cannot
     return run.code
+
+
+def _label(entry: dict[str, Any]) -> str:
+    """The item as `dlq list` names it (entries from before labels: made from the item)."""
+    from prodigy.runtime.loops.work_items import item_label
+
+    return str(entry.get("item_label") or item_label(entry.get("item"),
+                                                       int(entry.get("index") or 0)))
 
 
 def _text(value: Any) -> str:

@@ -17,7 +17,9 @@ from prodigy.cli.common import ExitCode, invalid_input
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     init = commands.add_parser(
-        "init", help="write starter Claude Code slash commands into .claude/commands/")
+        "init", help="write starter Claude Code slash commands into .claude/commands/",
+        description="Write starter Claude Code slash commands (/prodigy-lint, "
+                    "/prodigy-implement-spec, ...) into the repository's .claude/commands/.")
     init.add_argument("dir", nargs="?", metavar="DIR",
                       help="the repository (default: the current one, else the current dir)")
     init.add_argument("--force", action="store_true", help="overwrite existing files")

@@ -26,7 +26,9 @@ LISTED = 10  # candidates named in an error message
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs = commands.add_parser(
-        "logs", help="print a claude node's transcript readably, or a summary of a run's agents")
+        "logs", help="print a claude node's transcript readably, or a summary of a run's agents",
+        description="Print the transcript of a run's claude node (turns, tool calls, results, "
+                    "cost), or with --summary what each agent used and cost.")
     logs.add_argument("run_id", metavar="RUN_ID")
     logs.add_argument("node", nargs="?", metavar="NODE",
                       help="a node id, a unique part of one, or an item id (item_3)")

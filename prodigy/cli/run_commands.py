@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,8 +60,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _run_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
-    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
-                        help="nodes running at once (default: CPU count)")
+    parser.add_argument("--jobs", "-j", type=int, metavar="N",
+                        help="nodes running at once (default: the CPU count, or a map's "
+                             "max_parallel when that is larger)")
     parser.add_argument("--executor", choices=("local", "inline", "dask"), default="local",
                         help="local: loky process pool (default); inline: one process; "
                              "dask: a Dask cluster")
@@ -74,8 +75,10 @@ def _run_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="events as JSON lines on stdout")
     parser.add_argument("--dry-run", action="store_true",
                         help="print what would run, be reused or skipped, and why; run nothing")
-    parser.add_argument("--force", action="append", default=[], metavar="NODE_ID",
-                        help="run NODE_ID even if its checkpoint matches (repeatable)")
+    parser.add_argument("--force", action="append", default=[], metavar="ID",
+                        help="run the step with this `id:`, or this plan node (main.3), even "
+                             "if its checkpoint matches; a step inside a loop body reruns that "
+                             "loop (repeatable)")
     parser.add_argument("--in-place", action="store_true",
                         help="work in the checkout itself, not in a git worktree of the run's own")
     parser.add_argument("-y", "--yes", action="store_true",
@@ -96,6 +99,7 @@ def _run_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
 def cmd_exec(args: argparse.Namespace) -> ExitCode:
     from prodigy.runtime.errors import PlanError
     from prodigy.runtime.plan import loads
+    from prodigy.runtime.span import Span
 
     path = Path(args.plan)
     try:
@@ -106,6 +110,10 @@ def cmd_exec(args: argparse.Namespace) -> ExitCode:
     try:
         plan = loads(text)
     except PlanError as exc:
+        if path.suffix.lower() in (".yml", ".yaml"):  # a workflow, not its compiled plan
+            return invalid_input(f"{path} is a workflow, and `exec` runs a compiled plan: run "
+                                 f"it with `prodigy run {path}`", code="P401",
+                                 span=Span(str(path), 1, 1, 1, 1))
         return invalid_plan(exc, str(path))
     return _execute(plan, args, source=str(path), run_id=args.run_id, resume=False,
                     plan_text=text)
@@ -171,9 +179,11 @@ def _execute(plan: Plan, args: argparse.Namespace, *, source: str, run_id: str |
              resume: bool, cwd: Path | None = None, bound: dict[str, str] | None = None,
              plan_text: str | None = None, store_plan: bool = True) -> ExitCode:
     """Check what only the run commands take (--jobs, --run-id, the run to resume), then run."""
+    from prodigy.runtime.force import UnknownForceId
+    from prodigy.runtime.force import resolve as resolve_force
     from prodigy.runtime.run import RunOptions
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         return invalid_input("--jobs must be at least 1")
     if args.max_iterations is not None and args.max_iterations < 1:
         return invalid_input("--max-iterations must be at least 1")
@@ -189,8 +199,14 @@ def _execute(plan: Plan, args: argparse.Namespace, *, source: str, run_id: str |
                         ("--max-tokens", args.max_tokens)):
         if value is not None and value <= 0:
             return invalid_input(f"{flag} must be greater than 0")
+    try:
+        forced = resolve_force(plan, args.force)
+    except UnknownForceId as exc:
+        return invalid_input(str(exc))
+    for note in forced.notes:
+        print(f"note: {note}", file=sys.stderr)
     options = RunOptions(jobs=args.jobs, executor=args.executor,
-                         dask_scheduler=args.dask_scheduler, force=frozenset(args.force),
+                         dask_scheduler=args.dask_scheduler, force=forced.nodes,
                          max_cost_usd=args.max_cost_usd, max_tokens=args.max_tokens)
     return run_and_report(plan, state, options, run_id=run_id, source=source, cwd=cwd,
                           resume=resume, bound=bound, events="json" if args.json else "human",

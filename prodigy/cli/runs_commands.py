@@ -10,20 +10,32 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from prodigy.cli.common import ExitCode, invalid_input, local_time, resolve_state_dir
 
+if TYPE_CHECKING:
+    from prodigy.runtime.store import RunRecord, StateDir
+
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    runs = commands.add_parser("runs", help="list past and current runs, or show one")
+    runs = commands.add_parser(
+        "runs", help="list past and current runs, or show one",
+        description="List the runs in the state dir (status, start, time, workflow), or show "
+                    "one: its steps, its map items (failed ones by label, with the command "
+                    "that shows them) and what its agents cost.")
     runs.add_argument("action", nargs="?", choices=("list", "show"), default="list")
     runs.add_argument("run_id", nargs="?", metavar="RUN_ID")
     runs.add_argument("--state-dir", metavar="DIR")
     runs.add_argument("--json", action="store_true", help="print JSON")
     runs.set_defaults(handler=cmd_runs)
 
-    events = commands.add_parser("events", help="print a run's event log")
+    events = commands.add_parser(
+        "events", help="print a run's event log",
+        description="Print RUN_ID's event log as lines (or --json: as recorded); --follow "
+                    "keeps printing while the run goes on.")
     events.add_argument("run_id", metavar="RUN_ID")
     events.add_argument("--state-dir", metavar="DIR")
     events.add_argument("--json", action="store_true", help="print the raw JSON lines")
@@ -33,40 +45,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def cmd_runs(args: argparse.Namespace) -> ExitCode:
-    from prodigy.runtime.events import read_events
-    from prodigy.runtime.usage import from_events
-
     state = resolve_state_dir(args)
     if args.action == "show":
-        if not args.run_id:
-            return invalid_input("runs show needs a RUN_ID")
-        record = state.read_run(args.run_id)
-        if record is None:
-            return invalid_input(f"no run {args.run_id!r} in {state.root}", code="P505")
-        nodes = _node_states(state.events_path(args.run_id))
-        usage = from_events(read_events(state.events_path(args.run_id)))
-        if args.json:
-            print(json.dumps({**record.to_json(), "nodes": nodes, "cost_usd": usage["cost_usd"],
-                              "tokens": usage["tokens"], "agents": usage["agents"],
-                              "maps": usage["maps"]}, indent=1))
-            return ExitCode.OK
-        for key in ("run_id", "status", "workflow", "source", "cwd", "attempts", "resume"):
-            print(f"{key + ':':<10} {getattr(record, key)}")
-        print(f"{'started:':<10} {local_time(record.created_at)}")
-        if record.finished_at:
-            print(f"{'finished:':<10} {local_time(record.finished_at)}")
-        print(f"{'counts:':<10} {json.dumps(record.counts)}")
-        for node_id, status in nodes.items():
-            print(f"  {status:<12} {node_id}")
-        if usage["agents"]:
-            print(f"{'agents:':<10} {len(usage['agents'])}, ${usage['cost_usd']:.4f}, "
-                  f"{sum(usage['tokens'].values()):,} tokens {json.dumps(usage['tokens'])}")
-            for node_id, agent in usage["agents"].items():
-                tokens = sum(agent["tokens"].values())
-                print(f"  ${agent['cost_usd']:<9.4f} {tokens:>9,} tokens  "
-                      f"{agent.get('turns') or 0:>3} turns  {node_id}"
-                      + (f"  {agent['transcript']}" if agent.get("transcript") else ""))
-        return ExitCode.OK
+        return _show(args, state)
     records = state.list_runs()
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=1))
@@ -76,7 +57,7 @@ def cmd_runs(args: argparse.Namespace) -> ExitCode:
         return ExitCode.OK
     print(f"{'RUN_ID':<32} {'STATUS':<12} {'STARTED':<20} {'TIME':>8}  WORKFLOW")
     for r in records:
-        took = f"{(r.finished_at or time.time()) - r.created_at:.1f}s"
+        took = f"{_ended(state, r) - r.created_at:.1f}s"
         print(f"{r.run_id:<32} {r.status!s:<12} {local_time(r.created_at):<20} {took:>8}  "
               f"{r.workflow or r.source}")
     return ExitCode.OK
@@ -84,7 +65,7 @@ def cmd_runs(args: argparse.Namespace) -> ExitCode:
 
 def cmd_events(args: argparse.Namespace) -> ExitCode:
     from prodigy.runtime.events import follow, pid_alive, read_events
-    from prodigy.runtime.report import event_line
+    from prodigy.runtime.report_lines import event_line
     from prodigy.runtime.store import RunStatus
 
     state = resolve_state_dir(args)
@@ -109,21 +90,124 @@ def cmd_events(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
-def _node_states(path: Path) -> dict[str, str]:
+def _show(args: argparse.Namespace, state: StateDir) -> ExitCode:
     from prodigy.runtime.events import read_events
+    from prodigy.runtime.report_lines import counts_text
+    from prodigy.runtime.run_outcome import failed_items
+    from prodigy.runtime.store import CheckpointStore, RunStatus
+    from prodigy.runtime.usage import from_events
 
-    states: dict[str, str] = {}
+    if not args.run_id:
+        return invalid_input("runs show needs a RUN_ID")
+    record = state.read_run(args.run_id)
+    if record is None:
+        return invalid_input(f"no run {args.run_id!r} in {state.root}", code="P505")
+    seen = _digest(state.events_path(args.run_id))
+    usage = from_events(read_events(state.events_path(args.run_id)))
+    for node_id, agent in usage["agents"].items():
+        if node_id in seen.item_labels:
+            agent["item_label"] = seen.item_labels[node_id]
+    store = CheckpointStore(state.cache_dir)
+    try:
+        queued, total = failed_items(store, args.run_id)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({**record.to_json(), "nodes": seen.states, "cost_usd": usage["cost_usd"],
+                          "tokens": usage["tokens"], "agents": usage["agents"],
+                          "maps": usage["maps"], "loops": seen.loops,
+                          "failed_items": queued, "failed_items_total": total}, indent=1))
+        return ExitCode.OK
+    for key in ("run_id", "status", "workflow", "source", "cwd", "attempts", "resume"):
+        print(f"{key + ':':<10} {getattr(record, key)}")
+    print(f"{'started:':<10} {local_time(record.created_at)}")
+    if record.finished_at:
+        print(f"{'finished:':<10} {local_time(record.finished_at)}")
+    elif record.status is RunStatus.INTERRUPTED:  # its driver died without a word
+        print(f"{'stopped:':<10} {local_time(_ended(state, record))} (its process "
+              f"{record.pid} is gone)")
+    print(f"{'counts:':<10} {counts_text(seen.steps, seen.items, record.counts)}")
+    for node_id, status in seen.states.items():
+        if node_id in seen.labels:
+            print(f"  {status:<12} {node_id:<12} {seen.labels[node_id]}")
+    for node_id, loop in seen.loops.items():
+        print(f"{'items:':<10} {seen.labels.get(node_id, node_id)}: {loop.get('total')} items, "
+              f"{loop.get('succeeded')} succeeded, {loop.get('failed')} failed"
+              + (f", {loop['skipped']} skipped" if loop.get("skipped") else ""))
+    for item in queued:
+        step = f" in {item['failed_step']}" if item.get("failed_step") else ""
+        print(f"  failed       {item['item_label']} ({item['item_id']} of {item['loop']}): "
+              f"{item['error']}{step}\n"
+              f"               details: prodigy dlq show {args.run_id} {item['item_id']}")
+    if total > len(queued):
+        print(f"  ... and {total - len(queued)} more: prodigy dlq list {args.run_id}")
+    if usage["agents"]:
+        print(f"{'agents:':<10} {len(usage['agents'])}, ${usage['cost_usd']:.4f}, "
+              f"{sum(usage['tokens'].values()):,} tokens {json.dumps(usage['tokens'])}")
+        for node_id, agent in usage["agents"].items():
+            tokens = sum(agent["tokens"].values())
+            who = (f"[{agent['item_label']}] {agent.get('label') or node_id}"
+                   if agent.get("item_label") else node_id)
+            print(f"  ${agent['cost_usd']:<9.4f} {tokens:>9,} tokens  "
+                  f"{agent.get('turns') or 0:>3} turns  {who}"
+                  + (f"  {agent['transcript']}" if agent.get("transcript") else ""))
+    return ExitCode.OK
+
+
+@dataclass
+class _Seen:
+    """What `runs show` reads from the event log: each node's last state (nodes inside loop
+    items aside), the labels of the steps worth listing, items' labels by node, each loop's
+    last progress, and the last outcome's steps and items."""
+
+    states: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    item_labels: dict[str, str] = field(default_factory=dict)
+    loops: dict[str, dict[str, Any]] = field(default_factory=dict)
+    steps: dict[str, int] = field(default_factory=dict)
+    items: dict[str, int] = field(default_factory=dict)
+
+
+def _digest(path: Path) -> _Seen:
+    from prodigy.runtime.events import read_events
+    from prodigy.runtime.report_lines import hidden
+
+    seen = _Seen()
     for event in read_events(path):
-        node = event.get("node")
-        if node is None or "item" in event:  # nodes inside loop items: the loop stands for them
+        kind, node = event.get("event"), event.get("node")
+        if kind == "run_finished":
+            seen.steps, seen.items = event.get("steps") or {}, event.get("items") or {}
+        elif kind == "loop_progress" and event.get("final"):
+            seen.loops[str(node)] = {k: event.get(k) or 0 for k in
+                                     ("total", "succeeded", "failed", "skipped")}
+        if node is None:
             continue
-        kind = event.get("event")
-        if kind == "node_finished":
-            states[node] = str(event.get("status"))
-        elif kind == "node_reused":
-            states[node] = "reused"
-        elif kind == "node_skipped":
-            states[node] = str(event.get("status"))
-        elif kind == "node_started":
-            states[node] = "running"
-    return states
+        if "item" in event:  # nodes inside loop items: the loop stands for them
+            if event.get("item_label"):
+                seen.item_labels[node] = str(event["item_label"])
+            continue
+        status = {"node_finished": event.get("status"), "node_reused": "reused",
+                  "node_skipped": event.get("status"), "node_started": "running"}.get(str(kind))
+        if status is None:
+            continue
+        seen.states[node] = str(status)
+        if hidden({**event, "status": status}):
+            seen.labels.pop(node, None)
+        elif event.get("label"):
+            seen.labels[node] = str(event["label"])
+    return seen
+
+
+def _ended(state: StateDir, record: RunRecord) -> float:
+    """When a run ended: as recorded; for a live run, now; for one whose driver died (kill
+    -9), the last sign of life, its event log's last write, so its time stops growing."""
+    from prodigy.runtime.store import RunStatus
+
+    if record.finished_at:
+        return record.finished_at
+    if record.status is RunStatus.RUNNING:
+        return time.time()
+    try:
+        return max(record.updated_at, state.events_path(record.run_id).stat().st_mtime)
+    except OSError:
+        return record.updated_at

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prodigy.runtime.decide import checkpoint_key
-from prodigy.runtime.frame import Frame, FrameSpec, Template
+from prodigy.runtime.frame import Frame, FrameSpec, Template, stderr_tail
 from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import OPS, NodeResult, Prepared, Task
 from prodigy.runtime.scheduler import NodeState, Reason
@@ -56,6 +56,35 @@ class FrameOutcome:
     failed_output: str = ""  # the output tail of the node that failed
     log: str = ""
     variables: Mapping[str, Any] | None = None  # what its nodes captured
+    stderr: str = ""  # the failed command's stderr tail
+    started_at: float = 0.0  # unix: when its first command started (0: none did)
+
+
+def tail_lines(text: str, lines: int = 6) -> str | None:
+    """A failure's last few lines for a console line (`item_failed`'s `stderr`); its log and
+    the DLQ entry keep more."""
+    kept = text.rstrip("\n").splitlines()[-lines:]
+    return "\n".join(line[:200] for line in kept) or None
+
+
+# A node's own failure, as opposed to one that only followed another's: it failed
+# unhandled, after its handler's last attempt (`fail_workflow`), or its handler failed.
+_OWN_FAILURE = (None, Reason.ATTEMPTS_EXHAUSTED, Reason.HANDLER_FAILED)
+
+
+def culprit(frame: Frame) -> str | None:
+    """The node whose failure is the frame's, in plan order: one that failed on its own;
+    else one whose handler cycle the frame's end cut short; else (a frame out of time whose
+    late command a handler handled) one whose command failed or timed out."""
+    states, reasons, results = frame.sched.state, frame.sched.reason, frame.results
+    ran = [n for n in frame.tpl.graph.order
+           if (r := results.get(n)) is not None and not r.ok and states[n] is not
+           NodeState.INTERRUPTED and reasons.get(n) is not Reason.TOLERATED]
+    for wanted in (_OWN_FAILURE, (Reason.RUN_FAILED,)):
+        found = [n for n in ran if states[n] is NodeState.FAILED and reasons.get(n) in wanted]
+        if found:
+            return found[0]
+    return next((n for n in ran if results[n].timed_out), ran[0] if ran else None)
 
 
 def outcome_of(frame: Frame) -> FrameOutcome:
@@ -72,20 +101,22 @@ def outcome_of(frame: Frame) -> FrameOutcome:
             kind = frame.tpl.nodes[node_id].kind
             parts.append(str(result.variables.get(f"{kind}.output", result.output) or ""))
     output = "".join(p if p.endswith("\n") or not p else p + "\n" for p in parts)[-OUTPUT_CAP:]
-    failed = [n for n in frame.tpl.graph.order
-              if states[n] is NodeState.FAILED and frame.sched.reason.get(n) is None]
+    # When its work began, not when it was queued: an item's duration is its own.
+    started = min((r.started_at for r in frame.results.values() if r.started_at), default=0.0)
     ok = not frame.sched.failed and not interrupted and not frame.timed_out
-    if ok or not failed:
-        message = "" if ok else ("interrupted" if interrupted else "timed out")
+    failed_id = None if ok else culprit(frame)
+    if failed_id is None:
+        message = "" if ok else ("interrupted" if interrupted else
+                                 "timed out" if frame.timed_out else "failed")
         return FrameOutcome(ok, interrupted, frame.timed_out, message, output=output,
-                            variables=frame.exit_variables())
-    node_id = failed[0]
-    result = frame.results.get(node_id) or NodeResult(ok=False, message="failed")
+                            variables=frame.exit_variables(), started_at=started)
+    result = frame.results[failed_id]
+    node = frame.tpl.nodes[failed_id]
     return FrameOutcome(False, interrupted, frame.timed_out or result.timed_out,
-                        result.message or "failed", result.exit_code, node_id,
-                        frame.tpl.nodes[node_id].label, output, result.output[-4000:],
-                        f"{frame.host.log_dir}/{safe_name(frame.gid(node_id))}.log",
-                        frame.exit_variables())
+                        result.message or "failed", result.exit_code, failed_id, node.label,
+                        output, result.output[-4000:],
+                        f"{frame.host.log_dir}/{safe_name(frame.gid(failed_id))}.log",
+                        frame.exit_variables(), stderr_tail(node.kind, result), started)
 
 
 class Loop:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodigy.runtime.events import EventType
 from prodigy.runtime.frame import Frame
-from prodigy.runtime.loops.base import FrameOutcome
+from prodigy.runtime.loops.base import FrameOutcome, tail_lines
 from prodigy.runtime.loops.items import ItemLoop, ItemRun
 from prodigy.runtime.ops import NodeResult, Prepared
 from prodigy.runtime.store import ItemStatus
@@ -64,8 +64,8 @@ class ForeachLoop(ItemLoop):
             items = items[: max(0, self.params.max_items)]
         self.set_items(items)
 
-    def window(self) -> int:
-        return max(1, min(int(self.params.parallel or 1), self.host.capacity))
+    def parallelism(self) -> int:
+        return int(self.params.parallel or 1)
 
     def item_vars(self, index: int) -> dict[str, Any]:
         assert self.items is not None
@@ -82,11 +82,15 @@ class ForeachLoop(ItemLoop):
             return
         self.record(run, ItemStatus.FAILED, result)
         self.host.events.emit(EventType.ITEM_FAILED, node=self.gid, kind=self.kind,
-                              item=self.item_id(run.index), message=outcome.message,
-                              exit_code=outcome.exit_code, failed_node=outcome.node or None)
+                              label=self.node.label, item=self.item_id(run.index),
+                              item_label=self.label(run.index), message=outcome.message,
+                              exit_code=outcome.exit_code, failed_node=outcome.node or None,
+                              failed_step=outcome.label or None,
+                              stderr=tail_lines(outcome.stderr or outcome.failed_output),
+                              log=outcome.log or None)
         if not self.first_failure:
-            self.first_failure = (f"item {run.index} ({item}) failed at {outcome.label}: "
-                                  f"{outcome.message}")
+            self.first_failure = (f"item {run.index} ({self.label(run.index)}) failed at "
+                                  f"{outcome.label}: {outcome.message}")
         if not self.params.continue_on_error:
             self.halt = self.first_failure
 

@@ -29,6 +29,7 @@ from prodigy.runtime.decide import checkpoint_key
 from prodigy.runtime.events import EventType
 from prodigy.runtime.frame import Frame
 from prodigy.runtime.loops.base import PROGRESS_S, FrameOutcome, Loop, outcome_of
+from prodigy.runtime.loops.work_items import item_label
 from prodigy.runtime.loops.workdir import AgentDir, agent_dir
 from prodigy.runtime.ops import Prepared
 from prodigy.runtime.store import ItemRecord, ItemStatus
@@ -44,8 +45,7 @@ REUSE_BATCH = 2000  # recorded items checked per round, so a huge resume stays r
 class ItemRun:
     index: int
     attempt: int
-    started: float  # monotonic
-    started_at: float  # unix
+    started_at: float  # unix: its frame was made (its first command may start later)
     workdir: AgentDir
     spend: Spend | None = None  # what its agents cost, once its frame ended
 
@@ -77,8 +77,14 @@ class ItemLoop(Loop):
 
     # --- subclass hooks --------------------------------------------------------------------
 
-    def window(self) -> int:
+    def parallelism(self) -> int:
+        """How many items the workflow asks to run at once."""
         raise NotImplementedError
+
+    def window(self) -> int:
+        """How many run at once: what the workflow asks, within the executor's slots (more
+        would only wait in the executor's queue, while the console claimed they ran)."""
+        return max(1, min(self.parallelism(), self.host.slots))
 
     def item_vars(self, index: int) -> dict[str, Any]:
         raise NotImplementedError
@@ -111,6 +117,11 @@ class ItemLoop(Loop):
     def item_id(self, index: int) -> str:
         return f"item_{index}"
 
+    def label(self, index: int) -> str:
+        """The item as people see it (work_items.item_label): in events, lines, the DLQ."""
+        assert self.items is not None
+        return item_label(self.items[index], index)
+
     def item_key(self, index: int) -> str:
         assert self.items is not None
         return checkpoint_key(self.host.template(self.body).digest,
@@ -119,8 +130,13 @@ class ItemLoop(Loop):
 
     def set_items(self, items: list[Any]) -> None:
         self.items, self.total = items, len(items)
+        # The window it claims is what runs: when `--jobs` holds it below what the workflow
+        # asks for, the event says both.
+        asked = self.parallelism()
         self.host.events.emit(EventType.LOOP_STARTED, node=self.gid, kind=self.kind,
                               label=self.node.label, total=self.total, window=self.window(),
+                              asked=asked if asked > self.window() else None,
+                              jobs=self.host.slots if asked > self.window() else None,
                               retry=len(self.retry_set) or None)
         self.pump()
 
@@ -192,9 +208,9 @@ class ItemLoop(Loop):
     def spawn_item(self, index: int, attempt: int, workdir: AgentDir) -> None:
         item_id = self.item_id(index)
         frame = self.spawn(self.body, item_id, self.item_vars(index), checkpoint=False,
-                           cwd=workdir.path, item=item_id, first_attempt=attempt,
-                           **self.frame_options(index, attempt))
-        self.running[frame] = ItemRun(index, attempt, time.monotonic(), time.time(), workdir)
+                           cwd=workdir.path, item=item_id, item_label=self.label(index),
+                           first_attempt=attempt, **self.frame_options(index, attempt))
+        self.running[frame] = ItemRun(index, attempt, time.time(), workdir)
 
     def frame_finished(self, frame: Frame) -> None:
         super().frame_finished(frame)

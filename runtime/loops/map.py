@@ -7,8 +7,9 @@
     items: the agent sub-plan once per item (`item`, `item_index`, `item_total`, `item_id`,
            `item_json`), at most max_parallel at once (items.py), each in its own working
            directory context (workdir.py), under agent_timeout_secs / timeout_config
-    end:   `map.results` (one entry per item, in item order: item_id, index, status, output,
-           exit_code, duration, error, failed_node, attempts, commits, item),
+    end:   `map.results` (one entry per item, in item order: item_id, index, status, label,
+           output, exit_code, duration (from its first command on), error, failed_node,
+           failed_step, stderr and log (of a failure), attempts, commits, item),
            `map.successful`, `map.failed`, `map.skipped`, `map.total`, and
            `map.results_file` (the same JSON array in the run dir: reduce commands given a
            large result set read that, since argv and environment are size-limited). The
@@ -51,7 +52,8 @@ from prodigy.runtime.frame import Frame
 from prodigy.runtime.git import agents
 from prodigy.runtime.git.repo import find_repo, head_of
 from prodigy.runtime.git.worktrees import WorktreeHome, agent_branch
-from prodigy.runtime.loops.base import FrameOutcome
+from prodigy.runtime.input_files import missing_file
+from prodigy.runtime.loops.base import FrameOutcome, tail_lines
 from prodigy.runtime.loops.dlq import make_entry
 from prodigy.runtime.loops.error_policy import CircuitBreaker, ErrorPolicy, ItemAction
 from prodigy.runtime.loops.items import ItemLoop, ItemRun
@@ -120,6 +122,10 @@ class MapLoop(ItemLoop):
                 return
             self._select(data)
             return
+        missing = missing_file(source, self.cwd)
+        if missing is not None:
+            self._fail(missing)
+            return
         self.note(f"$ {source}   # map input command")
         self.run_shell("input", source, INPUT_COMMAND_TIMEOUT_S, on_driver=True)
 
@@ -155,8 +161,8 @@ class MapLoop(ItemLoop):
 
     # --- agents ----------------------------------------------------------------------------
 
-    def window(self) -> int:
-        return max(1, min(int(self.params.max_parallel), self.host.capacity))
+    def parallelism(self) -> int:
+        return int(self.params.max_parallel)
 
     def item_vars(self, index: int) -> dict[str, Any]:
         assert self.items is not None
@@ -175,7 +181,8 @@ class MapLoop(ItemLoop):
             self.worktrees.remove(self.worktrees.agent_path(self.host.run_id, item_id),
                                   agent_branch(self.host.run_id, item_id), keep_meta=False)
         return {"item_id": self.item_id(index), "index": index, "status": "succeeded",
-                "output": "", "exit_code": 0, "duration": 0.0, "error": None,
+                "label": self.label(index), "output": "", "exit_code": 0, "duration": 0.0,
+                "error": None,
                 "failed_node": None, "attempts": 1, "commits": list(commits),
                 "branch": agent_branch(self.host.run_id, self.item_id(index)),
                 "merge_commit": merge_commit, "item": self.items[index]}
@@ -206,8 +213,7 @@ class MapLoop(ItemLoop):
                 self.check_stopped()  # it runs again on resume (its worktree is remade)
                 return
             if error is not None:
-                run = ItemRun(index, int(attempt_text), time.monotonic(), time.time(),
-                              SharedDir(self.cwd))
+                run = ItemRun(index, int(attempt_text), time.time(), SharedDir(self.cwd))
                 self.item_done(run, FrameOutcome(False, False, False,
                                                  f"cannot make the agent's worktree: {error}"))
                 return
@@ -242,14 +248,9 @@ class MapLoop(ItemLoop):
                                                              run.index, label), serial=True)
 
     def _label(self, index: int) -> str:
-        assert self.items is not None
-        item = self.items[index]
-        shown = item if isinstance(item, str | int | float) else None
-        if isinstance(item, dict):
-            shown = next((item[k] for k in ("id", "name", "title", "path", "file")
-                          if isinstance(item.get(k), str | int)), None)
-        text = self.item_id(index) + (f" ({shown})" if shown is not None else "")
-        return text[:120].replace("\n", " ")
+        """The item in its merge commit's message: its id, and its label when that says more."""
+        label, item_id = self.label(index), self.item_id(index)
+        return item_id if label == item_id else f"{item_id} ({label})"
 
     def may_start(self, now: float) -> bool:
         return self.breaker is None or self.breaker.allow(now)
@@ -337,33 +338,45 @@ class MapLoop(ItemLoop):
         assert self.items is not None
         previous = (self.host.store.dlq_get(self.host.run_id, self.gid, run.index)
                     if run.index in self.queued else None)
+        started_at, now = outcome.started_at or run.started_at, time.time()
         entry = make_entry(previous, run_id=self.host.run_id, loop=self.gid, index=run.index,
-                           item=self.items[run.index], message=outcome.message,
-                           timed_out=outcome.timed_out, exit_code=outcome.exit_code,
-                           node=outcome.node, label=outcome.label, attempts=run.attempt,
-                           output=outcome.failed_output, log=outcome.log,
-                           started_at=run.started_at, duration=time.monotonic() - run.started,
-                           now=time.time())
+                           item=self.items[run.index], item_label=self.label(run.index),
+                           message=outcome.message, timed_out=outcome.timed_out,
+                           exit_code=outcome.exit_code, node=outcome.node, label=outcome.label,
+                           attempts=run.attempt, output=outcome.failed_output,
+                           stderr=outcome.stderr, log=outcome.log, started_at=started_at,
+                           duration=max(0.0, now - started_at), now=now)
         self.host.writes.append(DlqPut(self.gid, run.index, self.host.masker.mask_data(entry)))
         self.queued.add(run.index)
         self.queued_now += 1
 
     def _failed_event(self, run: ItemRun, outcome: FrameOutcome, **extra: Any) -> None:
         self.host.events.emit(EventType.ITEM_FAILED, node=self.gid, kind=self.kind,
-                              item=self.item_id(run.index), attempt=run.attempt,
+                              label=self.node.label, item=self.item_id(run.index),
+                              item_label=self.label(run.index), attempt=run.attempt,
                               message=outcome.message, exit_code=outcome.exit_code,
-                              failed_node=outcome.node or None, timed_out=outcome.timed_out
-                              or None, **extra)
+                              failed_node=outcome.node or None,
+                              failed_step=outcome.label or None,
+                              stderr=tail_lines(outcome.stderr or outcome.failed_output),
+                              log=outcome.log or None,
+                              timed_out=outcome.timed_out or None, **extra)
 
     def _result(self, run: ItemRun, status: str, outcome: FrameOutcome) -> dict[str, Any]:
         assert self.items is not None
         # `commits` stays empty when agents share the run's checkout (in place): parallel
         # agents' commits cannot be told apart there. `_succeeded` fills it from the merge.
         spend = run.spend.to_json() if run.spend is not None and run.spend.agents else {}
+        # From its first command on: time spent waiting for a slot or a worktree is not its.
+        started = outcome.started_at or run.started_at
+        failed = not outcome.ok
         return {"item_id": self.item_id(run.index), "index": run.index, "status": status,
+                "label": self.label(run.index),
                 "output": outcome.output, "exit_code": 0 if outcome.ok else outcome.exit_code,
-                "duration": round(time.monotonic() - run.started, 3),
+                "duration": round(max(0.0, time.time() - started), 3),
                 "error": outcome.message or None, "failed_node": outcome.node or None,
+                "failed_step": outcome.label or None,
+                "stderr": outcome.stderr if failed else None,
+                "log": (outcome.log or None) if failed else None,
                 "attempts": run.attempt, "commits": [], "item": self.items[run.index],
                 **({"cost_usd": spend["cost_usd"], "tokens": spend["tokens"]} if spend else {})}
 

@@ -16,9 +16,12 @@ from typing import Any
 
 from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.expr import filter_items, select_json_path, sort_items
+from prodigy.runtime.input_files import missing_file
 from prodigy.runtime.plan import canonical_json
 
 INPUT_COMMAND_TIMEOUT_S = 300.0
+LABEL_FIELDS = ("id", "name", "path", "file")  # an item's fields that name it, first wins
+LABEL_WIDTH = 60
 
 
 class WorkItemError(ProdigyError):
@@ -45,6 +48,9 @@ def read_input(source: str, cwd: Path, env: Mapping[str, str]) -> Any:
             return json.loads(candidate.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise WorkItemError(f"map input {source!r} is not a JSON file: {exc}") from None
+    missing = missing_file(source, cwd)
+    if missing is not None:
+        raise WorkItemError(missing)
     try:
         done = subprocess.run(["sh", "-c", source], cwd=cwd, env=dict(env), capture_output=True,
                               text=True, timeout=INPUT_COMMAND_TIMEOUT_S)
@@ -131,3 +137,26 @@ def item_variables(item: Any, index: int, total: int) -> dict[str, Any]:
         item_json=canonical_json(dict(item) if isinstance(item, LineItem) else item),
     )
     return variables
+
+
+def item_label(item: Any, index: int) -> str:
+    """How people see an item (console lines, events' `item_label`, `dlq list`, `runs show`,
+    merge messages): `${item}` itself when it is a scalar (or a plain-text line), else its
+    first `id`, `name`, `path` or `file` field, else its id `item_<index>`; one line, short."""
+    shown: Any = None
+    if isinstance(item, LineItem):
+        shown = item.line
+    elif isinstance(item, Mapping):
+        shown = next((item[k] for k in LABEL_FIELDS if _scalar(item.get(k))), None)
+    elif _scalar(item):
+        shown = item
+    if isinstance(shown, bool):
+        shown = json.dumps(shown)  # as `${item}` renders it
+    text = " ".join(str(shown).split()) if shown is not None else ""
+    if not text:
+        return f"item_{index}"
+    return text if len(text) <= LABEL_WIDTH else text[:LABEL_WIDTH - 1] + "\u2026"
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and value != ""

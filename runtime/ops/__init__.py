@@ -1,29 +1,35 @@
-"""How each node kind runs: one op per kind, registered in OPS (kind -> Op).
+"""How each node kind runs: one op per kind, `OP` in the module named after it
+(`runtime/ops/<kind>.py`), gathered in OPS (kind -> Op) for every kind of `runtime/nodes.py`.
 
-The runtime refuses, before running anything, a plan with a kind that has no op here.
+A node kind without its op module is an internal error when this package is imported; the
+runtime refuses, before running anything, a plan with a kind that has no op here.
 """
 
-from prodigy.runtime.errors import PlanError
-from prodigy.runtime.ops import analyze, claude, control, loops, shell, verify, write_file
+from importlib import import_module
+
+from prodigy.runtime.errors import InternalError, PlanError
+from prodigy.runtime.nodes import NODE_KINDS
 from prodigy.runtime.ops.base import Context, Failure, NodeResult, Op, Prepared, Task
 from prodigy.runtime.plan import Plan
 
-OPS: dict[str, Op] = {
-    "shell": shell.OP,
-    "claude": claude.OP,
-    "write_file": write_file.OP,
-    "gate": control.GATE,
-    "handler": control.HANDLER,
-    "barrier": control.BARRIER,
-    "verify": verify.OP,
-    "analyze": analyze.OP,
-    "map": loops.MAP,
-    "foreach": loops.FOREACH,
-    "validate": loops.VALIDATE,
-    "goal_seek": loops.GOAL_SEEK,
-}
+
+def load_op(kind: str) -> Op:
+    """`OP` of `prodigy.runtime.ops.<kind>`."""
+    name = f"{__name__}.{kind}"
+    try:
+        module = import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        raise InternalError(f"node kind {kind!r} has no op: module {name} "
+                            f"(runtime/ops/{kind}.py, defining OP) is missing") from None
+    op = getattr(module, "OP", None)
+    if not isinstance(op, Op):
+        raise InternalError(f"{name} defines no OP (an ops.base.Op) for node kind {kind!r}")
+    return op
 
 
+OPS: dict[str, Op] = {kind: load_op(kind) for kind in NODE_KINDS}
 
 # The params of loop kinds that name the sub-plans they run.
 BODIES = {"map": ("agent",), "foreach": ("body",), "validate": ("commands", "on_incomplete"),
@@ -63,4 +69,5 @@ def check_kinds(plan: Plan) -> frozenset[str]:
     return frozenset(kinds)
 
 
-__all__ = ["OPS", "Context", "Failure", "NodeResult", "Op", "Prepared", "Task", "check_kinds"]
+__all__ = ["OPS", "Context", "Failure", "NodeResult", "Op", "Prepared", "Task", "check_kinds",
+           "load_op"]

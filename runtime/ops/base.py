@@ -138,6 +138,19 @@ class Op:
     pure_prepare: bool = False
 
 
+def loop_op(prepare: Callable[[NodeParams, Context], Prepared]) -> Op:
+    """The op of a loop kind. Its `prepare` renders what the loop itself reads, which goes into
+    the node's checkpoint key; the driver adds the digests of the node's sub-plans, so editing a
+    body changes the key too. The loop object is driver-side (`runtime/loops/`, `LOOPS`): ops
+    must not import the driver."""
+    return Op(prepare=prepare, run=_not_a_task, loop=True)
+
+
+def _not_a_task(task: Task) -> NodeResult:
+    # Loop nodes never reach an executor; reaching this is a driver bug, reported as a failure.
+    return NodeResult(ok=False, message=f"{task.kind} nodes are run by the driver, not as tasks")
+
+
 def resolve_dir(cwd: Path, working_dir: str | None) -> Path:
     if not working_dir:
         return cwd

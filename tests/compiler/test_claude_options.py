@@ -62,7 +62,9 @@ def plan_of(tmp_path: Path, text: str) -> Plan:
 
 def problems(tmp_path: Path, text: str) -> list[tuple[str, int, int]]:
     found = validate_file(_write(tmp_path, text))
-    return [(d.code, d.span.line, d.span.col) for d in found if d.span is not None]
+    # The map inputs here are placeholders no file backs: P602 is not what these tests are about.
+    return [(d.code, d.span.line, d.span.col) for d in found
+            if d.span is not None and d.code != "P602"]
 
 
 def claude(plan: Plan, node_id: str = "main.0") -> ClaudeParams:

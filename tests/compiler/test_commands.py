@@ -111,7 +111,9 @@ def test_every_shared_option_is_honoured_or_refused(spec: Any, option: str,
         bare = pipeline.compile_file(_write(tmp_path, [EXAMPLES[spec.key]]))
         assert plan.dumps() != bare.dumps(), f"{spec.key}: `{option}` compiled to nothing"
     else:
-        assert {d.code for d in found} == {"P119"}, (spec.key, option)
+        # The later stages still run (lint may warn about the example itself).
+        assert {d.code for d in found if d.severity.value == "error"} == {"P119"}, (
+            spec.key, option)
 
 
 def test_shared_step_params_are_on_every_process_kind() -> None:

@@ -59,11 +59,16 @@ def test_dot_styles_and_escaping(tmp_path: Path) -> None:
         """)
     text = to_dot(plan)
     assert 'digraph "quotes \\"and\\" \\\\ backslashes"' in text
-    assert '"map" [label="map: items.json\\n\u00d7 25 items\\n  shell: echo ${item}' in text
-    assert "map.agent.0" not in text.split("->")[0]  # the agent is collapsed into the map
-    assert 'style=dashed, color="#228822"' in text  # on_success: dashed green
-    assert "subgraph \"cluster_0_setup\"" in text and "subgraph \"cluster_2_reduce\"" in text
-    assert "shape=box3d" in text and "shape=diamond" not in text
+    assert '"map.input" [label="input: items.json\\nmax_items: 25", shape=cylinder' in text
+    assert '"map" [label="map\\nup to 10 agents at a time", shape=box3d' in text
+    assert '"map.agent.0.on_failure" [label="on_failure\\nthen goes on", shape=octagon' in text
+    assert 'style=dashed, color="#228822", fontcolor="#228822", label="on_success"' in text
+    assert 'subgraph "cluster_0_setup"' in text and 'subgraph "cluster_3_reduce"' in text
+    # The agent template is a cluster inside the map's, entered once per item.
+    agent = text.index('subgraph "cluster_2_map.agent"')
+    assert text.index('subgraph "cluster_1_map"') < agent < text.index('"map.agent.0" [')
+    assert 'label="each item", lhead="cluster_2_map.agent"' in text
+    assert "end of" not in text and "shape=diamond" not in text  # no phase barriers, no gates
 
 
 def test_dot_collapses_big_static_fan_outs(tmp_path: Path) -> None:
@@ -90,9 +95,15 @@ def test_mermaid_is_well_formed(tmp_path: Path) -> None:
     assert lines[0] == "flowchart TD"
     assert '#quot;quoted#quot; #35; not a comment #lt;tag#gt;' in text
     ids = set(re.findall(r"^\s+(\w+)[\[\(\{]", text, re.MULTILINE))
-    assert ids and all(re.fullmatch(r"n\d+", i) for i in ids)
+    assert ids and all(re.fullmatch(r"n\d+|lg\d+[ab]", i) for i in ids)
     assert text.count("subgraph") == text.count("\n  end")
-    assert "-. on_failure .->" in text and "linkStyle" in text
+    assert '-.->|"on_failure"|' in text
+    # linkStyle N colours the N-th link line, legend links included.
+    links = [line for line in lines if re.match(r"\s+\w+ (-->|-\.->|==>)", line)]
+    styled = {int(n): colour for n, colour in re.findall(r"linkStyle (\d+) stroke:(\S+)", text)}
+    red = [i for i, link in enumerate(links) if "on_failure" in link or "step fails" in link]
+    assert len(red) == 2 and all(styled[i] == "#cc2222" for i in red)  # the edge and its legend
+    assert not any(i in styled for i, link in enumerate(links) if " --> " in link)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)

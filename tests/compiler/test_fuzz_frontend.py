@@ -1,5 +1,5 @@
 """Property: however a real workflow is mangled, the front end answers with positioned
-diagnostics, never an exception.
+diagnostics, never an exception, also in the stages that run past earlier errors.
 
 Mutations of corpus files (or of the repo's own workflows/ when shared/ is absent): delete or
 duplicate lines, re-indent, give a value another type, insert garbage bytes, nest deeply.
@@ -7,15 +7,22 @@ duplicate lines, re-indent, give a value another type, insert garbage bytes, nes
 
 from __future__ import annotations
 
+import copy
+import random
 import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from prodigy.compiler.commands.registry import COMMAND_KEYS
+from prodigy.compiler.normalize_base import CLAUDE_KEYS, STEP_OPTIONS
+from prodigy.compiler.pipeline import compile_file, validate_file
 from prodigy.compiler.schema_check import check_schema
 from prodigy.compiler.source import SourceMap, load_file
+from prodigy.runtime.diagnostics import CompileError
 
 ROOT = Path(__file__).parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus" / "prodigy"
@@ -94,6 +101,72 @@ def test_mutated_workflows_give_positioned_diagnostics(raw: bytes) -> None:
         assert 1 <= diag.span.line <= line_count + 1, diag
         assert diag.span.col >= 1, diag
         assert diag.effective_hint
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(mutated())
+def test_every_stage_goes_on_past_errors_without_exceptions(raw: bytes) -> None:
+    """The whole pipeline, which now runs every stage on what earlier errors left usable."""
+    path = _WORKDIR / "mutant-stages.yml"
+    path.write_bytes(raw)
+    line_count = raw.count(b"\n") + 1
+    for diag in validate_file(str(path)):
+        assert diag.span is not None and 1 <= diag.span.line <= line_count + 1, diag
+
+
+def _documents() -> list[object]:
+    found = []
+    for raw in SOURCES:
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            continue
+        if isinstance(data, dict | list):
+            found.append(data)
+    return found
+
+
+DOCUMENTS = _documents()
+# Values that break a later stage rather than the schema (or both): bad expressions, ids,
+# conflicting captures, options a step kind does not take.
+ODD_VALUES: list[object] = ["${", "${x ==", "${item}", "${a.b}", "x = 'y'", "$.[", "${N}", 5,
+                            True, "id1", [], {}, None, {"shell": "x"}, [{"shell": "x"}]]
+ODD_KEYS = [*STEP_OPTIONS, *CLAUDE_KEYS, *COMMAND_KEYS, "max_parallel", "filter", "sort_by",
+            "json_path", "input"]
+
+
+def _mangle(node: object, rng: random.Random) -> None:
+    if isinstance(node, dict):
+        for key in list(node):
+            if rng.random() < 0.15:
+                node[key] = rng.choice(ODD_VALUES)
+            else:
+                _mangle(node[key], rng)
+        if rng.random() < 0.3:
+            node[rng.choice(ODD_KEYS)] = rng.choice(ODD_VALUES)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            if rng.random() < 0.1:
+                node[index] = rng.choice(ODD_VALUES)
+            else:
+                _mangle(item, rng)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(DOCUMENTS) if DOCUMENTS else st.just([]), st.randoms())
+def test_workflows_with_odd_keys_and_expressions_give_diagnostics(document: object,
+                                                                   rng: random.Random) -> None:
+    data = copy.deepcopy(document)
+    _mangle(data, rng)
+    path = _WORKDIR / "mangled.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    for diag in validate_file(str(path)):
+        assert diag.span is not None and diag.effective_hint, diag
+    try:
+        compile_file(str(path))
+    except CompileError as exc:
+        assert exc.diagnostics
 
 
 # Keys the schema knows (plus a few it does not), so random documents reach deep into it.

@@ -37,8 +37,8 @@ def test_validate_reports_and_compile_raises(tmp_path: Path) -> None:
     assert [d.code for d in caught.value.diagnostics] == ["P204", "P204"]
 
 
-def test_a_failing_stage_stops_the_pipeline(tmp_path: Path) -> None:
-    # a schema error: normalization and the checks never see this workflow
+def test_what_a_stage_rejects_the_later_stages_never_see(tmp_path: Path) -> None:
+    # a step the schema rejects is not normalized (its lack of a command is not reported)
     assert [d.code for d in pipeline.validate_file(write(tmp_path, "- shel: x\n"))] == ["P110"]
     assert [d.code for d in pipeline.validate_file(str(tmp_path / "missing.yml"))] == ["P001"]
 

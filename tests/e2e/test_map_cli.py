@@ -41,7 +41,8 @@ def test_failing_item_dlq_list_show_then_retry_after_the_fix(tmp_path: Path) -> 
     run = cli(tmp_path, "run", "wf.yml", "--run-id", "m1", "--jobs", "2")
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "reduce.txt").read_text() == "2/3 ok, 1 failed\n"
-    assert "1 item(s) of map in the dead-letter queue: prodigy dlq list m1" in run.stderr
+    assert "1 failed item in the dead-letter queue (prodigy dlq list m1):" in run.stderr
+    assert "    details: prodigy dlq show m1 item_1" in run.stderr
 
     listed = cli(tmp_path, "dlq", "list", "m1", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -133,3 +134,13 @@ def test_foreach_validate_goal_seek_and_analyze_through_the_cli(tmp_path: Path) 
     assert (tmp_path / "steps.txt").read_text() == "step\n" * 3  # 70, 70, 70: converged
     assert "4/4 items (3 ok, 1 failed), 0 running" in out.stderr
     assert "main.2.validate attempt 2: 100% complete (complete), threshold 90" in out.stderr
+
+
+def test_a_map_input_that_names_a_missing_file_says_so(tmp_path: Path) -> None:
+    (tmp_path / "wf.yml").write_text(
+        "mode: mapreduce\nmap:\n  input: items.json\n  agent_template:\n"
+        "    - shell: echo ${item}\n")
+    run = cli(tmp_path, "run", "wf.yml", "--run-id", "nofile")
+    assert run.returncode == 1
+    assert "map input file items.json does not exist in the run's directory" in run.stderr
+    assert "127" not in run.stderr

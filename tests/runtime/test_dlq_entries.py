@@ -15,10 +15,10 @@ from prodigy.runtime.ops.verify import satisfied
 
 
 def entry(previous: dict | None = None, message: str = "exit code 2", **kw: object) -> dict:
-    args = {"run_id": "r", "loop": "map", "index": 4, "item": {"p": 1}, "message": message,
-            "timed_out": False, "exit_code": 2, "node": "map.agent.0", "label": "shell: x",
-            "attempts": 1, "output": "o" * 5000, "log": "/l", "started_at": 1.0,
-            "duration": 2.5, "now": 10.0}
+    args = {"run_id": "r", "loop": "map", "index": 4, "item": {"p": 1}, "item_label": "item_4",
+            "message": message, "timed_out": False, "exit_code": 2, "node": "map.agent.0",
+            "label": "shell: x", "attempts": 1, "output": "o" * 5000, "stderr": "boom",
+            "log": "/l", "started_at": 1.0, "duration": 2.5, "now": 10.0}
     args.update(kw)
     return make_entry(previous, **args)  # type: ignore[arg-type]
 

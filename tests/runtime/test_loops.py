@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from prodigy.runtime.store import RunStatus
 
 ok, failed = RunStatus.SUCCEEDED, RunStatus.FAILED
@@ -213,10 +215,18 @@ def test_every_loop_kind_has_a_loop_class_and_only_those() -> None:
 
 
 def test_every_node_kind_has_an_op_and_every_op_a_node_kind() -> None:
+    from prodigy.runtime.errors import InternalError
     from prodigy.runtime.nodes import NODE_KINDS
-    from prodigy.runtime.ops import OPS
+    from prodigy.runtime.ops import OPS, load_op
 
     assert set(OPS) == set(NODE_KINDS)
+    # OPS is derived: a kind's op is `OP` in `runtime/ops/<kind>.py`, and a kind without that
+    # module is an error naming it (raised when `prodigy.runtime.ops` is imported).
+    with pytest.raises(InternalError, match=r"module prodigy\.runtime\.ops\.no_such_kind "
+                                            r"\(runtime/ops/no_such_kind\.py, defining OP\)"):
+        load_op("no_such_kind")
+    with pytest.raises(InternalError, match=r"prodigy\.runtime\.ops\.render defines no OP"):
+        load_op("render")
 
 
 def test_every_exception_prodigy_raises_is_rooted_in_prodigy_error() -> None:

@@ -32,7 +32,7 @@ def test_event_lines() -> None:
                        "message": "exit code 1"}) == "FAILED   L: exit code 1"
     assert event_line({"event": "node_skipped", "label": "L", "status": "skipped",
                        "reason": "upstream_failed", "cause": "a"}) == \
-        "skipped  L (upstream failed a)"
+        "skipped  L: an earlier step failed"
     assert event_line({"event": "node_retrying", "node": "n", "delay_s": 2,
                        "message": "exit code 1"}) == "retry    n in 2s: exit code 1"
     assert event_line({"event": "unknown"}) is None
@@ -109,7 +109,7 @@ def test_loop_lines() -> None:
         "progress map: in.json: 120/500 items (117 ok, 3 failed), 8 running")
     assert event_line({"event": "item_failed", "node": "map", "item": "item_7",
                        "message": "exit code 2", "dlq": True}) == (
-        "FAILED   map item_7: exit code 2; sent to the DLQ")
+        "FAILED   map [item_7]: exit code 2; sent to the DLQ")
     assert event_line({"event": "item_failed", "node": "map", "item": "item_7",
                        "message": "exit code 2", "retrying": 1.0}).endswith("retry in 1.0s")
     assert event_line({"event": "attempt_scored", "node": "v", "kind": "validate",
@@ -137,8 +137,15 @@ def test_big_loops_report_progress_and_failures_not_every_item_node() -> None:
     assert lines[1].startswith("map ") and lines[-1].startswith("progress map: 30/1000")
     failed = [line for line in lines if line.startswith("FAILED")]
     assert len(failed) == 21 and "more items failed" in failed[-1]
-    reporter.summary(RunOutcome("r", RunStatus.SUCCEEDED, {"succeeded": 5}, [], 1.0))
-    assert "30 item(s) of map in the dead-letter queue: prodigy dlq list r" in err.getvalue()
+    queued = [{"loop": "map", "item_id": f"item_{n}", "item_label": f"file{n}.py",
+               "error": "boom", "failed_step": "shell: x", "stderr": ""} for n in range(20)]
+    reporter.summary(RunOutcome("r", RunStatus.SUCCEEDED, {"succeeded": 5}, [], 1.0,
+                                failed_items=queued, failed_items_total=30))
+    text = err.getvalue()
+    assert "30 failed items in the dead-letter queue (prodigy dlq list r):" in text
+    assert "  FAILED item file3.py of map: boom in shell: x" in text
+    assert "    details: prodigy dlq show r item_3" in text
+    assert "  ... and 10 more: prodigy dlq list r" in text
 
 
 def test_live_view_shows_a_row_per_running_loop() -> None:
@@ -180,3 +187,20 @@ def test_the_output_tail_in_events_is_bounded(run_plan: Any) -> None:
     _, events, _ = run_plan(plan)
     finished = [e for e in events if e.get("event") == "node_finished"]
     assert finished[0]["output"].splitlines() == [str(n) for n in range(95, 101)]
+
+
+def test_the_live_view_counts_a_maps_agents_not_the_map_itself_as_running() -> None:
+    err = io.StringIO()
+    live = LiveReporter(err)
+    live.on_event({"event": "run_started", "steps": 3, "nodes": 5, "jobs": 3})
+    live.on_event({"event": "node_started", "node": "map", "label": "map: x", "kind": "map"})
+    live.on_event({"event": "loop_started", "node": "map", "kind": "map", "label": "map: x",
+                   "total": 3, "window": 3})
+    for n in range(3):
+        live.on_event({"event": "node_started", "node": f"map[item_{n}]/a", "label": "a",
+                       "kind": "shell", "item": f"item_{n}", "item_label": f"f{n}.py"})
+    rows = [str(cell) for cell in live._render().columns[1]._cells]
+    live.close()
+    assert rows[0] == "0/3 steps, 3 running"  # no agent shown queued behind the map node
+    assert rows[1] == "map: x: 0/3 items, 3 running"
+    assert "a [f0.py]" in rows[2:]

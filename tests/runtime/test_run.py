@@ -234,11 +234,15 @@ def test_force_reruns_a_node(run_plan: Any, tmp_path: Path) -> None:
 
 
 def test_a_handled_node_is_reused_as_handled(run_plan: Any, tmp_path: Path) -> None:
-    plan = build_plan([sh("n", "exit 1"), ("h", "handler", {}), sh("fix", "echo f >> f.count")],
-                      [("n", "h", "on_failure"), ("h", "fix", "sequence")])
-    run_plan(plan)
+    plan = build_plan([sh("n", "exit 1"), ("h", "handler", {}), sh("fix", "echo f >> f.count"),
+                       sh("later", "test -f ok")],
+                      [("n", "h", "on_failure"), ("h", "fix", "sequence"),
+                       ("n", "later", "sequence")])
+    assert run_plan(plan)[0].status is RunStatus.FAILED  # `later` fails: there is a resume
+    (tmp_path / "ok").touch()
     outcome, _, _ = run_plan(plan, resume=True)
-    assert outcome.counts == {"not_run": 2, "reused": 1} and count(tmp_path, "f") == 1
+    assert outcome.counts == {"not_run": 2, "reused": 1, "succeeded": 1}
+    assert count(tmp_path, "f") == 1
 
 
 def test_the_local_pool_gives_the_same_results(run_plan: Any, tmp_path: Path) -> None:
