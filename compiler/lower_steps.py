@@ -124,6 +124,8 @@ def _command_node(low: Lowering, step: Step, command: Command, base: str, scope:
         changes["bindings"] = exprs.bindings
     if changes:
         params = replace(params, **changes)
+    if step.id is not None and not step.label:  # the user's name for it, where people read it
+        label = f"{step.id.value}: {label}"
     low.add(base, params, scope, step.label or label, step.span)
     return after.bind(carried)
 
