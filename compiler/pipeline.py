@@ -1,6 +1,8 @@
 """The compiler, as the ordered list of its stages.
 
     load        compiler/source.py         YAML -> data + a span for every value
+    compose     compiler/compose*.py       extends, imports, sub-workflows, templates -> one
+                                           document, its source map pointing into every file
     schema      compiler/schema_check.py   data vs schemas/workflow.schema.json
     normalize   compiler/normalize*.py     data -> the canonical model (compiler/model.py)
     expressions compiler/lower_exprs.py    every template, condition, filter, sort, json_path
@@ -29,7 +31,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from prodigy.compiler.checks import check
+from prodigy.compiler.compose import Composed, compose
 from prodigy.compiler.lint import lint
+from prodigy.compiler.lint_refs import unbound
 from prodigy.compiler.lower import lower
 from prodigy.compiler.lower_core import Lowered
 from prodigy.compiler.lower_exprs import ExprCache, parse_all
@@ -54,6 +58,7 @@ class Unit:
     unbound: Severity = Severity.ERROR  # a value left to the command line that is missing
     diagnostics: list[Diagnostic] = field(default_factory=list)
     loaded: LoadedFile | None = None
+    composed: Composed | None = None
     usable: Usable | None = None  # the loaded data the schema accepts
     workflow: Workflow | None = None
     cache: ExprCache | None = None
@@ -69,6 +74,14 @@ def _load(unit: Unit) -> bool:
     unit.diagnostics.extend(unit.loaded.diagnostics)
     # A duplicate key still leaves a document; a syntax error or a scalar document does not.
     return isinstance(unit.loaded.data, dict | list)
+
+
+def _compose(unit: Unit) -> bool:
+    assert unit.loaded is not None
+    unit.composed = compose(unit.loaded)
+    unit.loaded = unit.composed.loaded
+    unit.diagnostics.extend(unit.composed.diagnostics)
+    return True  # what a missing file or a bad reference left out is reported; the rest goes on
 
 
 def _schema(unit: Unit) -> bool:
@@ -116,12 +129,16 @@ def _checks(unit: Unit) -> bool:
         lowered = replace(lowered, issues=issues)
     unit.diagnostics.extend(check(unit.workflow, lowered))
     unit.diagnostics.extend(lint(unit.workflow, unit.loaded.source_map))
+    assert unit.cache is not None
+    unit.diagnostics.extend(unbound(unit.workflow, lowered, unit.cache, unit.loaded.source_map,
+                                    unit.args))
     return True
 
 
 # Each stage returns whether the next one has anything to read.
 STAGES: tuple[tuple[str, Callable[[Unit], bool]], ...] = (
     ("load", _load),
+    ("compose", _compose),
     ("schema", _schema),
     ("normalize", _normalize),
     ("expressions", _expressions),
@@ -136,6 +153,9 @@ def _run(path: str, args: Mapping[str, str] | None, profile: str | None,
     for _, stage in STAGES:
         if not stage(unit):
             break
+    if unit.composed is not None and unit.composed.via:
+        # A problem in a file pulled in says which chain of references pulled it in.
+        unit.diagnostics = unit.composed.annotate(unit.diagnostics)
     return unit
 
 

@@ -20,6 +20,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import cache
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
@@ -47,6 +48,11 @@ if TYPE_CHECKING:
 __all__ = ["check_schema", "error_paths", "is_valid", "path_text"]
 
 
+# Schema errors translated per file. jsonschema takes milliseconds per error (it explains every
+# branch of an anyOf), so 100,000 broken steps took minutes; past this the check stops.
+MAX_ERRORS = 200
+
+
 @cache
 def _fast_validator() -> Any:
     # jsonschema-rs answers "valid or not" ~1000x faster than the pure-Python validator (2 ms
@@ -69,8 +75,12 @@ def check_schema(data: object, source_map: SourceMap) -> list[Diagnostic]:
     if is_valid(data):
         return []
     try:
-        errors = list(_validator().iter_errors(data))
-        found = [diag for err in errors for diag in _translate(err, source_map)]
+        errors = list(islice(_validator().iter_errors(data), MAX_ERRORS + 1))
+        found = [diag for err in errors[:MAX_ERRORS] for diag in _translate(err, source_map)]
+        if len(errors) > MAX_ERRORS:
+            found.append(Diagnostic(
+                "P105", f"more than {MAX_ERRORS} values break the schema; the rest of the "
+                "file is not checked", source_map.span(())))
     except (RecursionError, TypeError, ValueError) as exc:
         # Only pathological data gets here (nesting beyond Python's stack, non-JSON values).
         reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
@@ -91,9 +101,11 @@ def error_paths(data: object) -> list[DataPath]:
     """Where `data` breaks the schema: the path of each value at fault, and of each unknown key
     (an additionalProperties error sits at the mapping, but only the key is wrong)."""
     try:
-        errors = list(_validator().iter_errors(data))
+        errors = list(islice(_validator().iter_errors(data), MAX_ERRORS + 1))
     except (RecursionError, TypeError, ValueError):
         return [()]
+    if len(errors) > MAX_ERRORS:
+        return [()]  # too broken to prune step by step: nothing after the schema runs
     paths: list[DataPath] = []
     for err in errors:
         path: DataPath = tuple(err.absolute_path)
@@ -141,7 +153,8 @@ def _translate(err: ValidationError, smap: SourceMap) -> Iterator[Diagnostic]:
                          hint=str(hint) if hint else None)
     elif "propertyNames" in err.schema_path:
         # propertyNames errors carry the key itself as the instance, at the object's path.
-        yield Diagnostic("P116", f"{shown(err.instance)} is not a valid key in {at}: keys here "
+        yield Diagnostic(str(sub.get("x-code", "P116")), f"{shown(err.instance)} is not a valid "
+                         f"key in {at}: keys here "
                          f"must be {sub.get('x-accepts') or 'exit codes'}",
                          smap.key_span((*path, str(err.instance))),
                          hint=str(sub["x-hint"]) if sub.get("x-hint") else None)

@@ -37,6 +37,7 @@ _POSITIONAL = re.compile(r"ARG_[0-9]+|[0-9]+")
 # (`commands/registry.py`: PUBLISHED and KIND_ROOTS join the two).
 CONSTRUCT_ROOTS = frozenset({"handler", "validation", "map", "CAPTURED_OUTPUT"})
 ITEM_ROOTS = MAP_AGENT | FOREACH_BODY
+LAST = "last"  # the latest step's output and exit code; nothing before the first step
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +107,12 @@ def resolve(scope: Scope, root: str, node: str) -> tuple[str, str] | str | None:
     """
     current: Scope | None = scope
     consumer: str | None = node
+    # `${last.*}` is the step run just before, whatever its kind: every step publishes `step`.
+    name = "step" if root == LAST else root
     while current is not None and consumer is not None:
         if root in current.context:
             return PROVIDED
-        producer = current.names.get(root)
+        producer = current.names.get(name)
         if producer is not None:
             if producer in current.attached or producer == consumer:
                 return PROVIDED  # the body runs inside its owner's resolution

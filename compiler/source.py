@@ -26,11 +26,13 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from prodigy.compiler.source_events import (
     MAX_DEPTH,
     MAX_NODES,
+    SURROGATE,
     CoreResolver,
     compose_fast,
     scalar_value,
 )
 from prodigy.compiler.source_map import CONTAINER, STYLE_CODE, DataPath, ScalarSource, SourceMap
+from prodigy.runtime.bounded_read import MAX_WORKFLOW_BYTES, read_bounded
 from prodigy.runtime.diagnostics import Diagnostic
 from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.span import Span
@@ -176,7 +178,7 @@ class _Builder:
             raise _AliasError(node)
         ident = self._record(node)
         if isinstance(node, ScalarNode):
-            return scalar_value(node.tag, node.value), ident
+            return self._scalar(node), ident
         self.active.add(id(node))
         try:
             if isinstance(node, SequenceNode):
@@ -193,6 +195,34 @@ class _Builder:
             self.active.discard(id(node))
         return None, ident
 
+    def _scalar(self, node: ScalarNode) -> object:
+        """The scalar's value; a value its tag cannot hold is reported and kept as text."""
+        text = self._text(node)
+        try:
+            return scalar_value(node.tag, text)
+        except ValueError:
+            pass
+        tag = str(node.tag).rsplit(":", 1)[-1]
+        digits = len(text.lstrip("+-"))
+        message = (f"a number of {digits} digits is too long (at most 4300)"
+                   if tag == "int" and text.lstrip("+-").isdigit() else
+                   f"`!!{tag}` value {clip(text)!r} is not a{'n' if tag == 'int' else ''} {tag}")
+        hint = ("quote it to keep it as text" if message.startswith("a number") else
+                "write the value the tag names, or drop the tag")
+        self.diagnostics.append(Diagnostic("P111", message, _span(self.file, node), hint=hint))
+        return text
+
+    def _text(self, node: ScalarNode) -> str:
+        value = str(node.value)
+        match = SURROGATE.search(value) if node.style == '"' else None
+        if match is None:
+            return value
+        self.diagnostics.append(Diagnostic(
+            "P101", f"invalid YAML: escape \\u{ord(match.group(0)):04x} is half of a UTF-16 "
+            "pair, not a character", _span(self.file, node),
+            hint="write the character itself, or its \\U00XXXXXX escape"))
+        return SURROGATE.sub("\ufffd", value)
+
     def _mapping(self, node: MappingNode, ident: int) -> dict[str, object]:
         result: dict[str, object] = {}
         ids: dict[str, int] = {}
@@ -206,7 +236,7 @@ class _Builder:
                     Diagnostic("P111", "a mapping key must be a plain string", key_span)
                 )
                 continue
-            key = str(key_node.value)
+            key = self._text(key_node)
             if key in seen:
                 first = seen[key]
                 self.diagnostics.append(
@@ -245,11 +275,13 @@ class _Builder:
         yield from own
 
 
-def _check_expansion(root: Node) -> None:
-    """Raise _AliasError for a cyclic alias or one that expands past MAX_NODES.
+def _check_expansion(root: Node, budget: int = MAX_NODES) -> None:
+    """Raise _AliasError for a cyclic alias or one that expands past `budget`.
 
     Sizes are counted over the node graph with memoisation, so an alias bomb ("billion laughs")
-    is rejected in time proportional to its text, before anything is expanded.
+    is rejected in time proportional to its text, before anything is expanded. A scalar weighs
+    its length too: 100,000 aliases of one 1 MB string are few nodes but 100 GB of text for
+    every later stage to read.
     """
     sizes: dict[int, int] = {}
     active: set[int] = set()
@@ -263,13 +295,15 @@ def _check_expansion(root: Node) -> None:
         active.add(key)
         total = 1
         children: list[Node] = []
-        if isinstance(node, SequenceNode):
+        if isinstance(node, ScalarNode):
+            total += len(node.value)
+        elif isinstance(node, SequenceNode):
             children = node.value
         elif isinstance(node, MappingNode):
             children = [child for pair in node.value for child in pair]
         for child in children:
             total += size(child)
-            if total > MAX_NODES:
+            if total > budget:
                 raise _AliasError(node)
         active.discard(key)
         sizes[key] = total
@@ -323,7 +357,8 @@ def load_text_carefully(text: str, file: str) -> LoadedFile:
         return LoadedFile(file, text, None, empty, (diag,))
     builder = _Builder(file, text)
     try:
-        _check_expansion(root)
+        # Expanded, the document may be a few times its text (anchors are for reuse), no more.
+        _check_expansion(root, MAX_NODES + 4 * len(text))
         data, _ = builder.build(root)
     except _AliasError as exc:
         diag = Diagnostic("P104", "an alias refers to itself or expands too far",
@@ -343,7 +378,7 @@ def load_file(path: str | Path) -> LoadedFile:
     """Read and parse a workflow file; unreadable or non-text files become diagnostics."""
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = read_bounded(path, MAX_WORKFLOW_BYTES)
     except FileNotFoundError:
         return _failed(name, Diagnostic("P001", f"no such file: {name}", _file_span(name)))
     except OSError as exc:
@@ -365,6 +400,11 @@ def load_file(path: str | Path) -> LoadedFile:
         return _failed(name, Diagnostic("P002", "the file contains a NUL byte (binary data)",
                                         Span(name, line, col, line, col + 1)))
     return load_text(text, name)
+
+
+def clip(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters: a diagnostic never echoes a megabyte value."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _file_span(name: str) -> Span:

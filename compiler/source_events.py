@@ -63,8 +63,16 @@ for _tag, _pattern, _first in _CORE_RULES:
 CoreResolver.yaml_implicit_resolvers.setdefault("", []).append((NULL, re.compile(r"^$")))
 
 
+# A `\ud800` escape in a double-quoted string makes a lone surrogate: not a character, so the
+# plan could never be written as UTF-8. Only double-quoted scalars can hold one.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def scalar_value(tag: str | None, value: str) -> object:
-    """A scalar's Python value from its resolved tag (an unknown tag keeps the text)."""
+    """A scalar's Python value from its resolved tag (an unknown tag keeps the text).
+
+    Raises ValueError for an explicit tag the text does not fit (`!!int x`) and for an integer
+    past Python's 4300-digit conversion limit: `source._Builder` words both."""
     if tag == BOOL:
         return value.lower() == "true"
     if tag == INT:
@@ -85,7 +93,7 @@ def compose_fast(text: str, file: str) -> tuple[object, SourceMap] | None:
         return None
     try:
         return _compose(text, file)
-    except (yaml.YAMLError, RecursionError):
+    except (yaml.YAMLError, RecursionError, ValueError):
         return None
 
 
@@ -118,6 +126,8 @@ def _compose(text: str, file: str) -> tuple[object, SourceMap] | None:
             if event.anchor is not None or event.tag is not None:
                 return None
             start, end, value = event.start_mark, event.end_mark, event.value
+            if event.style == '"' and SURROGATE.search(value):
+                return None
             record((start.line, start.column, end.line, end.column, start.index, end.index))
             style_of(STYLE_CODE[event.style])
             node = len(styles) - 1

@@ -44,6 +44,10 @@ class SourceMap:
     # Children of a container node: key -> id for a mapping, ids by index for a sequence.
     children: dict[int, dict[str, int] | array[int]] = field(default_factory=dict)
     key_ids: dict[int, dict[str, int]] = field(default_factory=dict)  # a mapping's key nodes
+    # The last scalar `char_span` aligned: a command with 4,000 references asks 4,000 times,
+    # and aligning anew each time made it quadratic.
+    _aligned: tuple[int, str, list[tuple[int, int]]] | None = field(default=None, repr=False,
+                                                                    compare=False)
 
     def add(self, line: int, col: int, end_line: int, end_col: int, start: int, end: int,
             style: int) -> int:
@@ -108,7 +112,12 @@ class SourceMap:
         span = self.span(path)
         if scalar is None:
             return span
-        offsets = _align(value, scalar, self.text[scalar.start : scalar.end], span)
+        cached = self._aligned
+        if cached is not None and cached[0] == scalar.start and cached[1] is value:
+            offsets = cached[2]
+        else:
+            offsets = _align(value, scalar, self.text[scalar.start : scalar.end], span)
+            self._aligned = (scalar.start, value, offsets)
         if not offsets:
             return span
         start = min(max(start, 0), len(offsets) - 1)

@@ -10,6 +10,7 @@ stop, so a user sees every problem at once.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,10 +37,12 @@ class Code:
 CODES: dict[str, Code] = {
     "P001": Code("file not found", "check the path; pre-commit passes paths relative to the repo"),
     "P002": Code("file is not UTF-8 text", "save the workflow as UTF-8 text"),
+    "P003": Code("composition cycle", "a workflow cannot extend, import or use itself"),
     "P101": Code("YAML syntax error", "YAML uses spaces (not tabs) and consistent indentation"),
     "P102": Code("duplicate key", "remove one of the two keys; YAML keeps only the last one"),
     "P103": Code("not a workflow document", "a workflow is a list of steps or a mapping"),
     "P104": Code("recursive or oversized alias", "expand the anchor by hand"),
+    "P105": Code("too many problems", "fix the problems shown and validate again"),
     "P110": Code("unknown key", "remove the key or fix its spelling"),
     "P111": Code("wrong type", "see the schema for the accepted forms"),
     "P112": Code("missing required key", "add the key"),
@@ -53,6 +56,8 @@ CODES: dict[str, Code] = {
                  "`{secret: true, value: \"${TOKEN}\"}` or `secrets: {NAME: ENV_VAR}`"),
     "P118": Code("conflicting settings", "keep one of the two settings"),
     "P119": Code("unsupported feature", "see the README for the supported workflow syntax"),
+    "P120": Code("invalid environment variable name", "a name is letters, digits and `_`, "
+                 "not starting with a digit: `MY_VAR`"),
     "P201": Code("expression syntax error", "see the expression reference in the README"),
     "P202": Code("unknown function", "see the list of filter functions in the README"),
     "P203": Code("unknown step id", "reference an `id:` declared by an earlier step"),
@@ -66,15 +71,22 @@ CODES: dict[str, Code] = {
     "P209": Code("unresolved numeric setting", "define the variable under `env:`, pass "
                  "`--arg NAME=VALUE` or a `--profile` that sets it, or export it before "
                  "compiling"),
+    "P210": Code("unknown sub-workflow or import alias", "name a sub-workflow under "
+                 "`workflows:` or one of an imported file's, as NAME or ALIAS.NAME"),
+    "P211": Code("reference nothing binds at run time", "declare `id:` on the step that "
+                 "produces it, or pass `--args`/`--map` for `$ARG`"),
     "P301": Code("dependency cycle", "break the cycle: a step cannot depend on itself"),
     "P302": Code("unreachable handler", "attach the handler to a step that can fail"),
     "P303": Code("duplicate step id", "step ids must be unique within a workflow"),
     "P401": Code("invalid plan file", "regenerate it with `prodigy compile`"),
     "P402": Code("unsupported plan format_version", "recompile the workflow with this prodigy"),
-    "P601": Code("work-item data in a shell command, unquoted", 'pass it through the '
-                 'environment ("$PRODIGY_ITEM") or at least quote it'),
+    "P601": Code("item or captured data spliced into a shell command", "write "
+                 "`${item.x:sh}` (one quoted word) or read it from the environment: "
+                 '"$PRODIGY_ITEM", "$PRODIGY_VAR_<name>"'),
     "P602": Code("map input names a missing file", "commit the file or create it in `setup:`; "
                  "a run's worktree holds only committed files"),
+    "P603": Code("work-item data in working_dir", "keep the directory fixed and pass the item "
+                 "to the command (`cd ${item.dir:sh}` inside `shell:`)"),
     "P501": Code("invalid command-line value", "see `prodigy --help`"),
     "P502": Code("unknown profile", "pick one of the profiles the workflow defines"),
     "P505": Code("unknown run", "list the runs with `prodigy runs`"),
@@ -113,25 +125,83 @@ def sorted_unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     return sorted(set(diagnostics), key=Diagnostic.sort_key)
 
 
+# Diagnostics shown per file: past this, one P105 says how many more there are. A file with
+# 100,000 problems is one mistake repeated; listing them all took minutes.
+MAX_PER_FILE = 100
+
+
+def capped(ordered: Sequence[Diagnostic], limit: int = MAX_PER_FILE) -> list[Diagnostic]:
+    """The first `limit` diagnostics of each file (P105 notes are kept, and not counted), then
+    one P105 per file saying how many more were found."""
+    shown: dict[str, int] = {}
+    hidden: dict[str, list[Diagnostic]] = {}
+    kept: list[Diagnostic] = []
+    for diag in ordered:
+        file = diag.span.file if diag.span else ""
+        if diag.code != "P105" and shown.get(file, 0) >= limit:
+            hidden.setdefault(file, []).append(diag)
+            continue
+        kept.append(diag)
+        shown[file] = shown.get(file, 0) + (diag.code != "P105")
+    for file, rest in hidden.items():
+        errors = sum(d.severity is Severity.ERROR for d in rest)
+        kept.append(Diagnostic(
+            "P105", f"{len(rest)} more problems in this file are not shown ({errors} errors, "
+            f"{len(rest) - errors} warnings)", Span(file, 1, 1, 1, 1) if file else None,
+            severity=Severity.ERROR if errors else Severity.WARNING))
+    return kept
+
+
 def render_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> str:
-    """Compiler-style text: location, message, the source line with a caret run, the hint."""
+    """Compiler-style text: location, message, the source line with a caret run, the hint.
+
+    Control characters the workflow holds are shown escaped (`\\x1b`): printed raw, a hostile
+    file could clear or retitle the terminal of whoever validates it."""
     out: list[str] = []
+    split: dict[str, list[str]] = {}  # each file split once, not once per diagnostic
     for diag in diagnostics:
         span = diag.span
         where = f"{span.file}:{span.line}:{span.col}: " if span else ""
-        out.append(f"{where}{diag.severity}[{diag.code}]: {diag.message}")
+        out.append(visible(f"{where}{diag.severity}[{diag.code}]: {_clipped(diag.message)}"))
         text = sources.get(span.file) if span else None
         if span is not None and text is not None:
-            lines = text.splitlines()
+            lines = split.get(span.file)
+            if lines is None:
+                lines = split[span.file] = text.splitlines()
             if 1 <= span.line <= len(lines):
                 line = lines[span.line - 1].replace("\t", " ")
-                gutter = f"{span.line:>5}"
-                out.append(f"{gutter} | {line}")
                 end = span.end_col if span.end_line == span.line else len(line) + 1
-                width = max(1, end - span.col)
-                out.append(f"{'':>5} | {' ' * (span.col - 1)}{'^' * width}")
-        out.append(f"hint: {diag.effective_hint}")
+                # A long line is shown as a window around the span, never whole.
+                first = max(0, min(span.col - 1 - EXCERPT // 4, len(line) - EXCERPT))
+                shown = line[first:first + EXCERPT]
+                lead, trail = ("..." if first else ""), ("..." if first + EXCERPT < len(line)
+                                                         else "")
+                out.append(f"{span.line:>5} | {lead}{visible(shown)}{trail}")
+                # Columns count characters of the raw line; an escape takes four.
+                pad = len(lead) + len(visible(shown[:max(0, span.col - 1 - first)]))
+                width = len(visible(shown[max(0, span.col - 1 - first):max(0, end - 1 - first)]))
+                out.append(f"{'':>5} | {' ' * pad}{'^' * max(1, width)}")
+        out.append(visible(f"hint: {diag.effective_hint}"))
     return "\n".join(out) + ("\n" if out else "")
+
+
+# Characters of a source line shown under a diagnostic, and of a message: a hostile file's
+# 5 MB line (or a value a message quotes) is cut, with `...` where it was.
+EXCERPT = 160
+MESSAGE_LIMIT = 1000
+
+
+def _clipped(message: str) -> str:
+    return message if len(message) <= MESSAGE_LIMIT else f"{message[:MESSAGE_LIMIT]}..."
+
+
+# C0 and C1 controls and DEL, but for newline and tab.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """`text` with every control character (newline and tab excepted) written as `\\xNN`."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
 
 
 def render_json(diagnostics: Sequence[Diagnostic]) -> str:

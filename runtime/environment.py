@@ -39,15 +39,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prodigy.runtime.bounded_read import MIB, read_text_bounded
 from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.nodes import NODE_KINDS, StepParams
 from prodigy.runtime.ops.render import render, test
 
 MAX_VAR_BYTES = 64 * 1024
-# What every step node publishes (`shell.output`, `write_file.exit_code`, ...) and a tracked
-# step's git changes (`step.files_changed`, ...): not exported.
+SECRET_FILE_LIMIT = MIB  # a secrets or env file larger than this is refused, not read
+# What every step node publishes (`shell.output`, `write_file.exit_code`, `last.*`, ...) and
+# a tracked step's git changes (`step.files_changed`, ...): not exported.
 _AUTO = (*(f"{kind}." for kind, cls in NODE_KINDS.items() if issubclass(cls, StepParams)),
-         "step.")
+         "step.", "last.")
 _RUN_IDENTITY = frozenset({"PRODIGY_RUN_ID", "PRODIGY_RUN_TAG"})  # not in checkpoint keys
 _NOT_EXPORTED = frozenset({"map.results"})  # unbounded: never measured, never exported
 _SENSITIVE = re.compile(
@@ -129,12 +131,15 @@ def variable_env(variables: Mapping[str, Any]) -> dict[str, str]:
 
 def base_scope(workflow: Mapping[str, Any], run_env: RunEnvironment,
                run_vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Variables every node sees: workflow env (also as `env.NAME`), bound arguments, and
-    what the run itself binds (`run_vars`: `WORKTREE`, `PROJECT_ROOT`, the run's base commit
-    as `@run_base`). Secret values are never template variables; they reach commands only as
-    env vars."""
-    return {**run_env.overlay, "env": dict(run_env.overlay), **(workflow.get("args") or {}),
-            **(run_vars or {})}
+    """Variables every node sees: workflow env, bound arguments, the run's identity
+    (`workflow.name`, `workflow.id`: the run id) and what the run itself binds (`run_vars`:
+    `WORKTREE`, `PROJECT_ROOT`, the run's base commit as `@run_base`). `env.NAME` is the
+    environment a step starts from, as upstream means it: the process environment under
+    env_files and workflow env. Secret values are never template variables; they reach
+    commands only as env vars."""
+    return {**run_env.overlay, "env": {**os.environ, **run_env.overlay},
+            "workflow.name": workflow.get("name"), "workflow.id": run_env.run_id,
+            **(workflow.get("args") or {}), **(run_vars or {})}
 
 
 def build(workflow: Mapping[str, Any], run_id: str, cwd: Path, scope: Mapping[str, Any],
@@ -192,7 +197,7 @@ def read_secret(name: str, spec: Any, cwd: Path) -> str:
     if provider == "file":
         path = cwd / Path(key).expanduser()  # an absolute or ~ path stays as it is
         try:
-            return path.read_text(encoding="utf-8").rstrip("\n")
+            return read_text_bounded(path, SECRET_FILE_LIMIT).rstrip("\n")
         except OSError as exc:
             raise SetupError(f"secret {name}: cannot read {path}: {exc.strerror}") from None
     raise SetupError(f"secret {name}: unknown provider {provider!r} (use env or file)")
@@ -201,7 +206,7 @@ def read_secret(name: str, spec: Any, cwd: Path) -> str:
 def load_env_file(path: Path) -> dict[str, str]:
     """A dotenv file: KEY=VALUE lines, optional `export`, quotes, `#` comments."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path, SECRET_FILE_LIMIT)
     except OSError as exc:
         raise SetupError(f"env file {path}: {exc.strerror}") from None
     out: dict[str, str] = {}
@@ -215,7 +220,11 @@ def load_env_file(path: Path) -> dict[str, str]:
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
             if line.count('"') >= 2 and match.group(2).startswith('"'):
-                value = value.encode().decode("unicode_escape")
+                try:
+                    value = value.encode().decode("unicode_escape")
+                except UnicodeDecodeError as exc:
+                    raise SetupError(f"env file {path}: {key}: bad escape ({exc.reason})"
+                                     ) from None
         else:
             value = re.sub(r"\s+#.*$", "", value)
         out[key] = value

@@ -63,8 +63,7 @@ class EventLog:
         record: dict[str, Any] = {"ts": round(time.time(), 6), "run_id": self.run_id,
                                   "event": event.value}
         record.update({name: value for name, value in fields.items() if value is not None})
-        if self._masker:
-            record = self._masker.mask_data(record)
+        record = self._masker.mask_data(record)  # declared secrets and token shapes
         self._file.write(_ENCODE(record) + "\n")
         if self._sink is not None:
             self._sink(record)

@@ -99,6 +99,7 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
                 atomic_write(state.plan_path(run_id), plan_text or plan.dumps())
             state.write_run(record)
             store = CheckpointStore(state.cache_dir)
+            store.open_run(run_id, resuming=resume)  # a resume whose records were lost stops
             bound = {**_run_vars(workspace), **dict(run_vars or {})}
             limit = max(1, max_iterations or record.max_iterations
                         or int(plan.workflow.get("max_iterations") or 1))

@@ -39,6 +39,7 @@ from prodigy.runtime.decide import (
 from prodigy.runtime.events import EventType
 from prodigy.runtime.git import changes
 from prodigy.runtime.map_results import RESULTS_FILE, inject
+from prodigy.runtime.node_vars import published, reads_step, step_variables
 from prodigy.runtime.nodes import thaw
 from prodigy.runtime.ops import OPS, Context, Failure, NodeResult, Prepared, Task
 from prodigy.runtime.ops.handler import error_variables
@@ -193,6 +194,8 @@ class Frame:
         failure = self.failures.get(node.id)
         if failure is not None:
             variables.update(error_variables(failure))
+        if reads_step(node.fingerprint, node.params):
+            variables.update(step_variables(node.id, node.label))
         bindings = node.params.bindings
         if variables or bindings or self.spec.scope.get(RESULTS_FILE):
             scope = {**self.spec.scope, **variables, **thaw(bindings)}
@@ -308,6 +311,9 @@ class Frame:
     def complete(self, node_id: str, result: NodeResult, checkpoint: bool = True) -> None:
         node = self.tpl.nodes[node_id]
         checkpoint = checkpoint and OPS[node.kind].checkpointed and self.spec.checkpoint
+        if result.variables:  # a step's: `last.*`, `ID.exit_code` (`node_vars.py`)
+            result = replace(result, variables=published(node.params, node.kind,
+                                                         result.variables, result.exit_code))
         self.results[node_id] = result
         self.own[node_id] = result.variables
         if self.host.interrupted and not result.ok:

@@ -193,7 +193,7 @@ class StepParams(NodeParams):
     # Variable the typed result is captured into (`capture:`/`capture_output`), or null.
     capture: str | None = None
     # How captured stdout is parsed.
-    capture_format: Annotated[str, Schema(enum=("string", "json", "lines", "number",
+    capture_format: Annotated[str, Schema(enum=("string", "raw", "json", "lines", "number",
                                                  "boolean"))] = "string"
     # Which of stdout, stderr, exit_code, success, duration the capture stores.
     capture_streams: Mapping[str, bool] = dataclasses.field(default_factory=dict)

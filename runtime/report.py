@@ -50,16 +50,26 @@ class Reporter(Protocol):
     def close(self) -> None: ...
 
 
-def make_reporter(json_mode: bool, stream: IO[str] | None = None) -> Reporter:
+def make_reporter(json_mode: bool, stream: IO[str] | None = None,
+                  verbose: int = 0) -> Reporter:
     """--json: events on stdout. A terminal (stdout and stderr both; NO_COLOR and TERM=dumb
-    opt out): the live view. Anything else (CI, pipes, files): plain lines."""
+    opt out): the live view. Anything else (CI, pipes, files): plain lines. `verbose` (-v)
+    also prints what claude agents write as they write it."""
     if json_mode:
         return JsonReporter(sys.stdout)
     err = stream or sys.stderr
     interactive = sys.stdout.isatty() and err.isatty()
     if interactive and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
-        return LiveReporter(err)
-    return PlainReporter(err)
+        return LiveReporter(err, verbose)
+    return PlainReporter(err, verbose)
+
+
+def agent_text(record: dict[str, Any]) -> list[str]:
+    """-v: an agent's message as lines (`agent_message` events), its first line labelled."""
+    where = f" [{item_name(record)}]" if record.get("item") else ""
+    lines = str(record.get("text") or "").strip().splitlines() or [""]
+    return [f"says     {record.get('label')}{where}: {lines[0]}",
+            *(f"         | {line}" for line in lines[1:])]
 
 
 class JsonReporter:
@@ -123,13 +133,19 @@ class LoopView:
 
 
 class PlainReporter:
-    def __init__(self, err: IO[str]) -> None:
+    def __init__(self, err: IO[str], verbose: int = 0) -> None:
         self.err = err
         self.total = 0
         self.loops = LoopView()
+        self.verbose = verbose
 
     def on_event(self, record: dict[str, Any]) -> None:
         kind = record.get("event")
+        if kind == "agent_message":
+            if self.verbose:
+                self.err.write("".join(line + "\n" for line in agent_text(record)))
+                self.err.flush()
+            return
         if kind in ("run_started", "run_resumed"):
             self.total = int(record.get("steps") or record.get("nodes") or 0)
         if self.loops.quiet(record):
@@ -156,10 +172,11 @@ class PlainReporter:
 class LiveReporter:
     """rich Live: a progress bar and the running nodes; finished nodes scroll above it."""
 
-    def __init__(self, err: IO[str]) -> None:
+    def __init__(self, err: IO[str], verbose: int = 0) -> None:
         from rich.console import Console
         from rich.live import Live
 
+        self.verbose = verbose
         self.console = Console(file=err, stderr=True)
         self.total = 0
         self.jobs = 0  # the run's --jobs: at most that many of `running` really run
@@ -214,6 +231,11 @@ class LiveReporter:
         if kind in ("agent_tool_use", "agent_message"):
             if kind == "agent_tool_use":  # shown beside the agent's row, not scrolled
                 self.agent_doing[node] = f"{record.get('tool')} (turn {record.get('turn')})"
+            elif self.verbose:
+                from rich.text import Text
+
+                for said in agent_text(record):
+                    self.console.print(Text(said, style="dim"), highlight=False)
             return
         if kind in ("node_finished", "node_skipped"):
             self.agent_doing.pop(node, None)

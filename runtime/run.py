@@ -107,6 +107,7 @@ class RunOutcome:
     failed_items: list[dict[str, Any]] = field(default_factory=list)
     failed_items_total: int = 0
     unchanged: bool = False  # nothing ran: the run had already succeeded (`prodigy resume`)
+    signal: int | None = None  # what interrupted it (SIGINT, SIGTERM): the exit code says which
 
 
 class Run:
@@ -169,6 +170,7 @@ class Run:
         self.writes: list[Any] = []  # store records of this round (nodes, items, DLQ)
         self.unsaved_since: float | None = None  # when the oldest uncommitted result came
         self.interrupted = False
+        self.signal: int | None = None  # the signal that interrupted it
         limit = plan.workflow.get("timeout_s")
         self.deadline = time.monotonic() + float(limit) if limit else None
         self.timed_out = False
@@ -452,6 +454,7 @@ class Run:
 
         def handler(signum: int, frame: Any) -> None:
             self.interrupted = True
+            self.signal = signum
             if self._inline_node is not None:
                 raise KeyboardInterrupt  # an inline op blocks the loop: interrupt it directly
 

@@ -62,7 +62,7 @@ def outcome_of_run(run: Run, status: RunStatus, duration: float,
     return RunOutcome(run.run_id, status, dict(sorted(counts.items())), failed, duration,
                       message, run.workspace, run.spend if run.spend.agents else None,
                       steps=dict(sorted(steps.items())), items=item_counts(run),
-                      failed_items=queued, failed_items_total=total)
+                      failed_items=queued, failed_items_total=total, signal=run.signal)
 
 
 def item_counts(run: Run) -> dict[str, int]:

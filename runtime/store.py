@@ -92,6 +92,15 @@ class ItemStatus(StrEnum):
     SKIPPED = "skipped"  # failed, but the error policy says to skip it: not a failure
 
 
+class StoreLost(CheckpointError):
+    def __init__(self, directory: Path, run_id: str) -> None:
+        super().__init__(
+            f"the checkpoint store {directory} holds no records of run {run_id}, which its run "
+            "record says it has (the store was emptied, replaced or deleted), so every finished "
+            f"step would run again: restore {directory} from a backup, or forget the run "
+            f"(`prodigy clean`) and start the workflow afresh with `prodigy run`")
+
+
 class StateLocked(CheckpointError):
     def __init__(self, path: Path, run_id: str, holder: str) -> None:
         super().__init__(f"run {run_id} in {path} is in use by a running prodigy ({holder}); "
@@ -119,6 +128,10 @@ def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _unusable(path: Path, exc: OSError) -> str:
+    return f"{path}: {exc.strerror or exc}: the state dir must be a writable directory"
 
 
 def safe_name(node_id: str) -> str:
@@ -191,9 +204,13 @@ class StateDir:
         """Take `run_id`'s lock or raise StateLocked naming the holder. The lock guards one
         run, not the state dir: two runs of one project may go at once (the checkpoint store
         is a database that takes concurrent writers)."""
-        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
-        self.ignore_in_git()
-        fd = os.open(self.run_dir(run_id) / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        path = self.run_dir(run_id) / "lock"
+        try:
+            self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+            self.ignore_in_git()
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only state dir, a file in its place, a directory `lock`
+            raise CheckpointError(_unusable(path, exc)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -220,6 +237,8 @@ class StateDir:
             fd = os.open(self.run_dir(run_id) / "lock", os.O_RDWR)
         except FileNotFoundError:
             return False
+        except OSError as exc:
+            raise CheckpointError(_unusable(self.run_dir(run_id) / "lock", exc)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -240,8 +259,11 @@ class StateDir:
 
     def write_run(self, record: RunRecord) -> None:
         record.updated_at = time.time()
-        atomic_write(self.run_dir(record.run_id) / "run.json",
-                     json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n")
+        path = self.run_dir(record.run_id) / "run.json"
+        try:
+            atomic_write(path, json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n")
+        except OSError as exc:  # a full disk, a read-only state dir
+            raise CheckpointError(_unusable(path, exc)) from None
 
     def read_run(self, run_id: str) -> RunRecord | None:
         path = self.run_dir(run_id) / "run.json"
@@ -249,17 +271,44 @@ class StateDir:
             record = RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"run record {path} is unreadable: {exc}") from None
+        except OSError as exc:
+            raise CheckpointError(_unusable(path, exc)) from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"run record {path} is damaged ({exc}): delete the run's "
+                                  f"directory {path.parent} to forget the run") from None
         if record.status is RunStatus.RUNNING and not self.is_locked(run_id):
             record.status = RunStatus.INTERRUPTED  # its driver died without recording it
         return record
 
     def list_runs(self) -> list[RunRecord]:
-        if not self.runs.is_dir():
-            return []
-        records = [self.read_run(p.name) for p in self.runs.iterdir() if p.is_dir()]
-        return sorted((r for r in records if r is not None), key=lambda r: r.created_at)
+        """The runs whose records are readable (`scan_runs` also says which are not)."""
+        return self.scan_runs()[0]
+
+    def scan_runs(self) -> tuple[list[RunRecord], list[str]]:
+        """Every readable run record, oldest first, and why each damaged one is not: one
+        damaged run never hides the others."""
+        try:
+            dirs = [p for p in self.runs.iterdir() if p.is_dir()] if self.runs.is_dir() else []
+        except OSError as exc:
+            raise CheckpointError(_unusable(self.runs, exc)) from None
+        records: list[RunRecord] = []
+        damaged: list[str] = []
+        for entry in dirs:
+            try:
+                record = self.read_run(entry.name)
+            except CheckpointError as exc:
+                damaged.append(str(exc))
+                continue
+            if record is not None:
+                records.append(record)
+        return sorted(records, key=lambda r: r.created_at), damaged
+
+    def remove_run(self, run_id: str) -> None:
+        """Delete `run_id`'s directory (record, plan, events, logs); its checkpoint records
+        are `CheckpointStore.forget`'s. The caller holds the run's lock: no driver is in it."""
+        import shutil
+
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +405,7 @@ class CheckpointStore:
         elif version != STORE_VERSION:
             raise CheckpointError(f"checkpoint store {directory} has version {version}; this "
                                   f"prodigy reads {STORE_VERSION} (delete the cache dir)")
+        self.directory = directory
         self._in_files: set[str] = set()
         self._filed: dict[str, set[str]] = {}  # run id -> see _filed_keys
         # Shorter text values are stored inline in the table (diskcache's min_file_size).
@@ -369,13 +419,52 @@ class CheckpointStore:
         # Text keys and JSON text values: diskcache stores both raw, with no pickling.
         return f"node\x1f{run_id}\x1f{node_id}"
 
+    # --- the run marker: the store and the run records agree ------------------------------
+
+    @staticmethod
+    def _run_key(run_id: str) -> str:
+        return f"run\x1f{run_id}"
+
+    def open_run(self, run_id: str, resuming: bool) -> None:
+        """At the start of an attempt: a new run leaves its marker here; a resumed one must
+        find it, or the store lost the run's records (a `cache.db` emptied or replaced) and
+        every finished step would silently run again."""
+        if self.cache.get(self._run_key(run_id)) is not None:
+            return
+        if resuming:
+            raise StoreLost(self.directory, run_id)
+        try:
+            self.cache.set(self._run_key(run_id), _COMPACT({"at": time.time()}))
+        except (OSError, sqlite3.Error) as exc:
+            raise CheckpointError(f"cannot write the checkpoint store {self.directory}: "
+                                  f"{exc}") from None
+
+    def expect_run(self, run_id: str) -> None:
+        """StoreLost unless this store holds run `run_id`'s records (see open_run)."""
+        if self.cache.get(self._run_key(run_id)) is None:
+            raise StoreLost(self.directory, run_id)
+
+    @contextlib.contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """A record that does not decode is damage, reported with where it is, not a bug."""
+        try:
+            yield
+        except (ValueError, KeyError, TypeError, AttributeError, sqlite3.Error) as exc:
+            raise CheckpointError(f"checkpoint store {self.directory}: {what} is damaged "
+                                  f"({exc}): delete the run's records with `prodigy clean`, "
+                                  "or the whole cache dir to start over") from None
+
     def get(self, run_id: str, node_id: str) -> NodeRecord | None:
-        text = self.cache.get(self._key(run_id, node_id))
-        return NodeRecord.from_json(text) if text is not None else None
+        with self._reading(f"the record of node {node_id!r} of run {run_id}"):
+            text = self.cache.get(self._key(run_id, node_id))
+            return NodeRecord.from_json(text) if text is not None else None
 
     def load(self, run_id: str, node_ids: Iterable[str]) -> dict[str, NodeRecord]:
         """The records of these nodes of a run at once (a resume reads them all first)."""
-        wanted = list(node_ids)
+        with self._reading(f"a node record of run {run_id}"):
+            return self._load(run_id, list(node_ids))
+
+    def _load(self, run_id: str, wanted: list[str]) -> dict[str, NodeRecord]:
         texts = self._scan(self._key(run_id, "")) if len(wanted) > _SCAN_FROM else None
         found: list[tuple[str, str]] = []
         get = self.cache.get
@@ -431,6 +520,14 @@ class CheckpointStore:
                 dlq.append(r)
         if not batch and not dlq:
             return
+        try:
+            self._commit(run_id, batch, dlq)
+        except (OSError, sqlite3.Error) as exc:  # a full disk, a read-only cache dir
+            raise CheckpointError(f"cannot write the checkpoint store {self.directory}: "
+                                  f"{exc}") from None
+
+    def _commit(self, run_id: str, batch: list[tuple[str, str]],
+                dlq: list[DlqPut | DlqDrop]) -> None:
         with self.cache.transact():
             rest = self._upsert(run_id, batch)
             filed = self._filed.get(run_id)
@@ -487,8 +584,9 @@ class CheckpointStore:
         return f"item\x1f{run_id}\x1f{loop}\x1f{index}"
 
     def get_item(self, run_id: str, loop: str, index: int) -> ItemRecord | None:
-        text = self.cache.get(self._item_key(run_id, loop, index))
-        return ItemRecord.from_json(text) if text is not None else None
+        with self._reading(f"the record of item {index} of {loop!r} of run {run_id}"):
+            text = self.cache.get(self._item_key(run_id, loop, index))
+            return ItemRecord.from_json(text) if text is not None else None
 
     # --- the dead-letter queue -------------------------------------------------------------
 
@@ -535,20 +633,25 @@ class CheckpointStore:
 
     def dlq_indices(self, run_id: str) -> list[tuple[str, int]]:
         """(loop, item index) of every DLQ entry of a run, in loop then index order."""
-        meta: dict[str, list[int]] = json.loads(self.cache.get(self._meta_key(run_id)) or "{}")
-        out: list[tuple[str, int]] = []
-        for loop in sorted(meta):
-            for shard in meta[loop]:
-                text = self.cache.get(self._shard_key(run_id, loop, shard))
-                out.extend((loop, index) for index in json.loads(text or "[]"))
-        return out
+        with self._reading(f"the DLQ index of run {run_id}"):
+            meta: dict[str, list[int]] = json.loads(self.cache.get(self._meta_key(run_id))
+                                                    or "{}")
+            out: list[tuple[str, int]] = []
+            for loop in sorted(meta):
+                for shard in meta[loop]:
+                    text = self.cache.get(self._shard_key(run_id, loop, shard))
+                    out.extend((loop, int(index)) for index in json.loads(text or "[]"))
+            return out
 
     def dlq_get(self, run_id: str, loop: str, index: int) -> dict[str, Any] | None:
-        text = self.cache.get(self._dlq_key(run_id, loop, index))
-        if text is None:
-            return None
-        entry: dict[str, Any] = json.loads(text)
-        return entry
+        with self._reading(f"DLQ entry {index} of {loop!r} of run {run_id}"):
+            text = self.cache.get(self._dlq_key(run_id, loop, index))
+            if text is None:
+                return None
+            entry: dict[str, Any] = json.loads(text)
+            if not isinstance(entry, dict):
+                raise TypeError("not a JSON object")
+            return entry
 
     def dlq_entries(self, run_id: str) -> list[dict[str, Any]]:
         out = []
@@ -573,3 +676,24 @@ class CheckpointStore:
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.cache)
+
+    def forget(self, run_id: str) -> int:
+        """Delete every record of one run (nodes, items, DLQ entries, their index shards and
+        meta) in one transaction, for `prodigy clean`; returns how many there were. Keys are
+        found by a range query per kind (see `_scan`), so other runs' records are not read."""
+        prefixes = (self._key(run_id, ""), self._item_key(run_id, "", 0)[:-2],
+                    self._dlq_key(run_id, "", 0)[:-2], self._shard_key(run_id, "", 0)[:-2])
+        with self.cache.transact():
+            keys = [self._meta_key(run_id), self._run_key(run_id)]
+            try:
+                for prefix in prefixes:
+                    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+                    keys += [key for (key,) in self.cache._sql(
+                        "SELECT key FROM Cache WHERE raw = 1 AND key >= ? AND key < ?",
+                        (prefix, end)).fetchall()]
+            except (AttributeError, sqlite3.Error):  # another diskcache's table: read all
+                keys += [key for key in self.cache
+                         if isinstance(key, str) and key.startswith(prefixes)]
+            gone = sum(bool(self.cache.delete(key)) for key in keys)
+        self._filed.pop(run_id, None)
+        return gone

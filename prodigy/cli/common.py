@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import enum
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from prodigy.runtime.bounded_read import MAX_WORKFLOW_BYTES, read_text_bounded
 from prodigy.runtime.span import Span
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ class ExitCode(enum.IntEnum):
     INTERNAL = 3  # a bug (the message says so); never for bad input or bad state
     LOCKED = 4  # the run is locked by a live process
     INTERRUPTED = 130  # SIGINT; the run is resumable
+    TERMINATED = 143  # SIGTERM; the run is resumable too
 
 
 # --- the state dir -----------------------------------------------------------------------------
@@ -60,7 +63,7 @@ def invalid_input(message: str, code: str = "P501", span: Span | None = None) ->
     sources: dict[str, str] = {}
     if span is not None:
         with contextlib.suppress(OSError, UnicodeDecodeError):
-            sources[span.file] = Path(span.file).read_text(encoding="utf-8")
+            sources[span.file] = read_text_bounded(span.file, MAX_WORKFLOW_BYTES)
     sys.stderr.write(render_text([Diagnostic(code, message, span)], sources))
     return ExitCode.INVALID
 
@@ -73,9 +76,9 @@ def invalid_plan(exc: PlanError, source: str) -> ExitCode:
 
 def print_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str) -> None:
     """Every diagnostic at once, sorted: text with source excerpts on stderr, or JSON on stdout."""
-    from prodigy.runtime.diagnostics import render_json, render_text, sorted_unique
+    from prodigy.runtime.diagnostics import capped, render_json, render_text, sorted_unique
 
-    ordered = sorted_unique(diagnostics)
+    ordered = capped(sorted_unique(diagnostics))
     if fmt == "json":
         sys.stdout.write(render_json(ordered))
         return
@@ -83,7 +86,7 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str) -> None:
     for diag in ordered:
         if diag.span is not None and diag.span.file not in sources:
             try:
-                sources[diag.span.file] = Path(diag.span.file).read_text(encoding="utf-8")
+                sources[diag.span.file] = read_text_bounded(diag.span.file, MAX_WORKFLOW_BYTES)
             except (OSError, UnicodeDecodeError):
                 sources[diag.span.file] = ""
     sys.stderr.write(render_text(ordered, sources))
@@ -94,30 +97,85 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str) -> None:
 
 def add_binding_options(parser: argparse.ArgumentParser) -> None:
     """Options that bind workflow variables at compile time."""
-    parser.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
-                        help="bind ${NAME} (repeatable)")
+    parser.add_argument("--arg", "--param", action="append", default=[], dest="arg",
+                        metavar="NAME=VALUE", help="bind ${NAME} (repeatable; --param is "
+                                                   "the same option, upstream's name)")
+    parser.add_argument("--param-file", metavar="FILE",
+                        help="bind ${NAME} for each NAME: VALUE of a JSON or YAML mapping "
+                             "(--arg/--param values win)")
     parser.add_argument("--args", action="append", default=[], metavar="VALUE",
                         dest="positional_args", help="bind $ARG, $ARG_1.., $1.. (repeatable)")
     parser.add_argument("--profile", metavar="NAME", help="activate an env profile")
 
 
-def parse_bindings(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
-    """The --arg/--args values as variables; malformed ones are returned as error messages."""
-    bound: dict[str, str] = {}
+def parse_bindings(args: argparse.Namespace, positional: bool = True
+                   ) -> tuple[dict[str, str], list[str]]:
+    """The --param-file, --arg/--param (and with `positional`, --args) values as variables;
+    malformed ones are returned as error messages."""
     errors: list[str] = []
+    bound = _param_file(args.param_file, errors) if args.param_file else {}
     for raw in args.arg:
         name, sep, value = raw.partition("=")
         if not sep or not name.strip():
             errors.append(f"--arg expects NAME=VALUE, got {raw!r}")
             continue
         bound[name.strip()] = value
-    positional: list[str] = args.positional_args
-    if positional:
-        bound.setdefault("ARG", positional[0])
-        for index, value in enumerate(positional, start=1):
-            bound.setdefault(f"ARG_{index}", value)
-            bound.setdefault(str(index), value)
+    values: list[str] = args.positional_args if positional else []
+    if values:
+        bound.setdefault("ARG", values[0])
+    for index, value in enumerate(values, start=1):
+        bound.setdefault(f"ARG_{index}", value)
+        bound.setdefault(str(index), value)
     return bound, errors
+
+
+def _param_file(path: str, errors: list[str]) -> dict[str, str]:
+    """A JSON or YAML mapping of parameter values, as text: YAML reads JSON too, and infers
+    numbers and booleans (`true` -> "true", `3` -> "3"), which the compiler checks against
+    a parameter's type as it checks `--param` text."""
+    import json
+
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        errors.append(f"--param-file {path}: {getattr(exc, 'strerror', None) or exc}")
+        return {}
+    except yaml.YAMLError as exc:
+        errors.append(f"--param-file {path} is neither JSON nor YAML: {exc}")
+        return {}
+    if not isinstance(data, dict):
+        errors.append(f"--param-file {path} must hold a mapping of NAME: VALUE")
+        return {}
+    out: dict[str, str] = {}
+    for name, value in data.items():
+        if isinstance(value, bool):
+            out[str(name)] = "true" if value else "false"
+        elif isinstance(value, str):
+            out[str(name)] = value
+        elif value is None:
+            out[str(name)] = ""
+        elif isinstance(value, (int, float)):
+            out[str(name)] = str(value)
+        else:  # a list or mapping: its JSON text, as `${NAME}` would render it
+            out[str(name)] = json.dumps(value, separators=(",", ":"))
+    return out
+
+
+def enter_path(args: argparse.Namespace) -> ExitCode | None:
+    """`-p/--path DIR`: work as if started in DIR (relative paths, the state dir, the git
+    repository are all DIR's); an error code when DIR is not a directory."""
+    import os
+
+    folder = getattr(args, "path", None)
+    if not folder:
+        return None
+    try:
+        os.chdir(Path(folder).expanduser())
+    except OSError as exc:
+        return invalid_input(f"-p/--path {folder}: {exc.strerror or exc}")
+    return None
 
 
 # --- the run path (exec, run, resume, dlq retry) -----------------------------------------------
@@ -136,7 +194,7 @@ def run_and_report(plan: Plan, state: StateDir, options: RunOptions, *, run_id: 
                    events: Literal["human", "json", "none"], dry_run: bool = False,
                    plan_text: str | None = None, store_plan: bool = True,
                    in_place: bool = False, merge: MergeChoice | None = None,
-                   max_iterations: int | None = None) -> RunResult:
+                   max_iterations: int | None = None, verbose: int = 0) -> RunResult:
     """Run `plan` (or, with `dry_run`, say what would run), report it, map the result to a code.
 
     `events`: "human" is the live view (or plain lines) on stderr with a summary, "json" is
@@ -159,9 +217,10 @@ def run_and_report(plan: Plan, state: StateDir, options: RunOptions, *, run_id: 
                                   force=options.force, args=bound)
             sys.stdout.write(decisions_json(rows) if events == "json" else decisions_text(rows))
             return RunResult(ExitCode.OK)
-        reporter = None if events == "none" else make_reporter(events == "json")
+        reporter = None if events == "none" else make_reporter(events == "json",
+                                                                 verbose=verbose)
         try:
-            outcome = execute(plan, state=state, run_id=run_id or _new_run_id(), cwd=cwd,
+            outcome = execute(plan, state=state, run_id=run_id or new_run_id(), cwd=cwd,
                               options=options, source=source, resume=resume,
                               sink=reporter.on_event if reporter else None, args=bound,
                               plan_text=plan_text, store_plan=store_plan, in_place=in_place,
@@ -179,7 +238,9 @@ def run_and_report(plan: Plan, state: StateDir, options: RunOptions, *, run_id: 
     except (SetupError, ExecutorUnavailable, CheckpointError) as exc:
         return RunResult(invalid_input(f"{source}: {exc}", code="P506"))
     if outcome.status is RunStatus.INTERRUPTED:
-        return RunResult(ExitCode.INTERRUPTED, outcome)
+        # 128 + the signal, as a shell reports it; a budget stop (no signal) is a Ctrl-C's.
+        terminated = outcome.signal == signal.SIGTERM
+        return RunResult(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED, outcome)
     if outcome.status is not RunStatus.SUCCEEDED:
         if outcome.workspace is not None and outcome.workspace.isolated and events != "json":
             print(f"the run's worktree is kept: {outcome.workspace.worktree}", file=sys.stderr)
@@ -287,10 +348,51 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _new_run_id() -> str:
+def new_run_id() -> str:
     return f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def local_time(ts: float | None) -> str:
     """A recorded timestamp as the listings print it (`runs`, `dlq`): local, to the second."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts or 0))
+
+
+def stored_plan(state: StateDir, run_id: str) -> Plan | ExitCode:
+    """The plan a run keeps in its run dir (for resume, dlq retry, merging back), or the
+    diagnostic's exit code when it cannot be read. The stored copy was validated when the run
+    started: re-validating it would cost a large plan most of a no-op resume."""
+    import json
+
+    from prodigy.runtime.plan import Plan
+
+    path = state.plan_path(run_id)
+    try:
+        return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return invalid_input(f"the run's plan {path} is unreadable: {exc}", code="P401")
+
+
+def write_html_report(state: StateDir, record: RunRecord,
+                      out: Path | None = None) -> Path | ExitCode:
+    """`prodigy report` and `run --report`: write the run's HTML report, with its plan drawn by
+    the compiler's emitters (here, on the CLI side: the runtime never imports the compiler).
+    Its path, or the exit code of the diagnostic printed when it could not be written."""
+    import json
+
+    from prodigy.runtime.errors import CheckpointError
+    from prodigy.runtime.html_report import PlanPicture, write_report
+    from prodigy.runtime.plan import Plan
+
+    picture = None
+    try:
+        plan = Plan.from_json(json.loads(state.plan_path(record.run_id).read_text("utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        plan = None  # the report says the plan could not be read; the rest still stands
+    if plan is not None:
+        from prodigy.compiler.emit import to_dot, to_mermaid
+
+        picture = PlanPicture.draw(to_dot(plan), to_mermaid(plan))
+    try:
+        return write_report(state, record, out, picture)
+    except (OSError, CheckpointError) as exc:
+        return invalid_input(f"cannot write the report of {record.run_id}: {exc}", code="P501")

@@ -34,6 +34,7 @@ from prodigy.cli.common import (
     local_time,
     resolve_state_dir,
     run_and_report,
+    stored_plan,
 )
 
 
@@ -73,16 +74,17 @@ def _entries(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]] | int
     from prodigy.runtime.store import CheckpointStore
 
     state = resolve_state_dir(args)
-    if state.read_run(args.run_id) is None:
-        return invalid_input(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)")
-    try:
+    try:  # a damaged run record, store or entry is the state's fault: exit 2, naming it
+        if state.read_run(args.run_id) is None:
+            return invalid_input(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)")
         store = CheckpointStore(state.cache_dir)
+        try:
+            store.expect_run(args.run_id)  # an emptied store is not an empty queue
+            return state, store.dlq_entries(args.run_id)
+        finally:
+            store.close()
     except CheckpointError as exc:
         return invalid_input(str(exc))
-    try:
-        return state, store.dlq_entries(args.run_id)
-    finally:
-        store.close()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -205,16 +207,13 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace, state: Any, wanted: dict[str, set[int]]) -> ExitCode:
-    from prodigy.runtime.plan import Plan
     from prodigy.runtime.run import RunOptions
     from prodigy.runtime.store import CheckpointStore
 
     record = state.read_run(args.run_id)
-    path = state.plan_path(args.run_id)
-    try:
-        plan = Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return invalid_input(f"{path}: the run's plan is unreadable: {exc}")
+    plan = stored_plan(state, args.run_id)  # the same P401 as `resume` when it is unreadable
+    if isinstance(plan, ExitCode):
+        return plan
     options = RunOptions(jobs=args.jobs, executor=args.executor,
                          retry_items={loop: frozenset(ix) for loop, ix in wanted.items()})
     # --json prints one result object below, so no event lines on stdout before it.

@@ -1,7 +1,10 @@
-"""`prodigy runs [list|show RUN_ID]` and `prodigy events RUN_ID`: what runs did, read back.
+"""`prodigy runs [list|show RUN_ID]` and `prodigy events RUN_ID`: what runs did, read back;
+`prodigy clean`: delete the state of runs that are over. `checkpoints list|show|clean` is
+upstream's name for the three.
 
-Both only read the state dir (a run's record and its event log), so they work while the run
-is still going; `events --follow` keeps reading until the run ends.
+`runs` and `events` only read the state dir (a run's record and its event log), so they work
+while the run is still going; `events --follow` keeps reading until the run ends. What `clean`
+removes, and what never, is `runtime/run_cleanup.py`'s docstring.
 """
 
 from __future__ import annotations
@@ -43,29 +46,69 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="keep printing new events until the run ends")
     events.set_defaults(handler=cmd_events)
 
+    clean = commands.add_parser(
+        "clean", help="delete the state of finished runs",
+        description="Delete the state of runs that are over (succeeded, failed, or interrupted "
+                    "with no process left): run dir, checkpoint records, DLQ; and input groups "
+                    "with no run left. A running run is never touched; worktrees are `prodigy "
+                    "worktree clean`'s.")
+    _clean_options(clean)
+
+    # Upstream's names: `checkpoints list|show RUN_ID|clean` are `runs list|show` and `clean`.
+    checkpoints = commands.add_parser("checkpoints", help="runs list | show | clean, by "
+                                                          "upstream's name",
+                                      description="Aliases: `runs list`, `runs show RUN_ID`, "
+                                                  "`clean`.")
+    actions = checkpoints.add_subparsers(dest="checkpoints_action", metavar="ACTION",
+                                      required=True)
+    for name, aliases in (("list", ["ls"]), ("show", [])):
+        action = actions.add_parser(name, aliases=aliases, help=f"= prodigy runs {name}",
+                                    description=f"The same as `prodigy runs {name}`.")
+        if name == "show":
+            action.add_argument("run_id", metavar="RUN_ID")
+        action.add_argument("--state-dir", metavar="DIR")
+        action.add_argument("--json", action="store_true", help="print JSON")
+        action.set_defaults(handler=cmd_runs, action=name, **({"run_id": None}
+                                                              if name == "list" else {}))
+    _clean_options(actions.add_parser("clean", help="= prodigy clean",
+                                      description="The same as `prodigy clean`."))
+
+
+def _clean_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--older-than", metavar="DURATION",
+                        help="only runs that ended more than DURATION ago (30m, 12h, 7d; "
+                             "units s m h d)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would go; delete "
+                                                               "nothing")
+    parser.add_argument("--state-dir", metavar="DIR")
+    parser.add_argument("--json", action="store_true", help="print what went as JSON")
+    parser.set_defaults(handler=cmd_clean)
+
 
 def cmd_runs(args: argparse.Namespace) -> ExitCode:
     state = resolve_state_dir(args)
     if args.action == "show":
         return _show(args, state)
-    records = state.list_runs()
+    records, damaged = state.scan_runs()
+    for problem in damaged:  # listed after the readable runs' table: exit 2 says so
+        print(f"prodigy: {problem}", file=sys.stderr)
+    done = ExitCode.INVALID if damaged else ExitCode.OK
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=1))
-        return ExitCode.OK
+        return done
     if not records:
         print(f"no runs in {state.root}", file=sys.stderr)
-        return ExitCode.OK
+        return done
     print(f"{'RUN_ID':<32} {'STATUS':<12} {'STARTED':<20} {'TIME':>8}  WORKFLOW")
     for r in records:
         took = f"{_ended(state, r) - r.created_at:.1f}s"
         print(f"{r.run_id:<32} {r.status!s:<12} {local_time(r.created_at):<20} {took:>8}  "
               f"{r.workflow or r.source}")
-    return ExitCode.OK
+    return done
 
 
 def cmd_events(args: argparse.Namespace) -> ExitCode:
     from prodigy.runtime.events import follow, pid_alive, read_events
-    from prodigy.runtime.report_lines import event_line
     from prodigy.runtime.store import RunStatus
 
     state = resolve_state_dir(args)
@@ -78,7 +121,21 @@ def cmd_events(args: argparse.Namespace) -> ExitCode:
         current = state.read_run(args.run_id)
         return bool(current and current.status is RunStatus.RUNNING and pid_alive(current.pid))
 
-    stream = follow(path, alive) if args.follow else read_events(path)
+    try:
+        _print_events(follow(path, alive) if args.follow else read_events(path), args)
+    except UnicodeDecodeError as exc:
+        return invalid_input(_not_utf8(path, exc))
+    return ExitCode.OK
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    return (f"{path}: the event log is damaged (byte {exc.start} of a line is not UTF-8): "
+            "delete the run's directory to forget the run")
+
+
+def _print_events(stream: Any, args: argparse.Namespace) -> None:
+    from prodigy.runtime.report_lines import event_line
+
     for event in stream:
         if args.json:
             print(json.dumps(event, ensure_ascii=False), flush=args.follow)
@@ -87,6 +144,48 @@ def cmd_events(args: argparse.Namespace) -> ExitCode:
         if line is not None:
             print(f"{time.strftime('%H:%M:%S', time.localtime(event['ts']))} {line}",
                   flush=args.follow)
+
+
+def cmd_clean(args: argparse.Namespace) -> ExitCode:
+    from prodigy.runtime.errors import CheckpointError
+    from prodigy.runtime.git.cleanup import parse_duration
+    from prodigy.runtime.run_cleanup import clean
+
+    older_than = None
+    if args.older_than is not None:
+        older_than = parse_duration(args.older_than)
+        if older_than is None:
+            return invalid_input(f"--older-than {args.older_than!r} is not a duration: a "
+                                 "number and a unit (s, m, h, d), e.g. 30m, 12h, 7d or 1d12h")
+    state = resolve_state_dir(args)
+    try:
+        result = clean(state, older_than=older_than, dry_run=args.dry_run, now=time.time())
+    except CheckpointError as exc:  # an unreadable run record or checkpoint store
+        return invalid_input(f"{exc}; nothing was removed (delete that run's directory by "
+                             "hand, or fix it)")
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run,
+                          "runs": [{"run_id": c.run_id, "status": c.status, "ended": c.ended,
+                                    "worktree": c.worktree or None, "records": c.records}
+                                   for c in result.runs],
+                          "groups": list(result.groups),
+                          "kept": [{"run_id": r, "why": why} for r, why in result.kept]},
+                         indent=1))
+        return ExitCode.OK
+    verb = "would remove" if args.dry_run else "removed"
+    for c in result.runs:
+        print(f"{verb} {c.run_id:<32} {c.status:<12} ended {local_time(c.ended)}")
+        if c.worktree:
+            print(f"  its worktree {c.worktree} stays: `prodigy worktree clean {c.run_id}` "
+                  "removes it")
+    for group_id in result.groups:
+        print(f"{verb} input group {group_id}")
+    for run_id, why in result.kept:
+        print(f"kept {run_id}: {why}", file=sys.stderr)
+    count = len(result.runs)
+    print(f"{verb} {count} run{'s' * (count != 1)} of {state.root}"
+          + (f" and {len(result.groups)} input group{'s' * (len(result.groups) != 1)}"
+             if result.groups else ""), file=sys.stderr)
     return ExitCode.OK
 
 
@@ -102,13 +201,17 @@ def _show(args: argparse.Namespace, state: StateDir) -> ExitCode:
     record = state.read_run(args.run_id)
     if record is None:
         return invalid_input(f"no run {args.run_id!r} in {state.root}", code="P505")
-    seen = _digest(state.events_path(args.run_id))
-    usage = from_events(read_events(state.events_path(args.run_id)))
+    try:
+        seen = _digest(state.events_path(args.run_id))
+        usage = from_events(read_events(state.events_path(args.run_id)))
+    except UnicodeDecodeError as exc:
+        return invalid_input(_not_utf8(state.events_path(args.run_id), exc))
     for node_id, agent in usage["agents"].items():
         if node_id in seen.item_labels:
             agent["item_label"] = seen.item_labels[node_id]
     store = CheckpointStore(state.cache_dir)
     try:
+        store.expect_run(args.run_id)
         queued, total = failed_items(store, args.run_id)
     finally:
         store.close()

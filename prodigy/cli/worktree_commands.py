@@ -30,6 +30,7 @@ from prodigy.cli.common import (
     invalid_input,
     merge_back,
     resolve_state_dir,
+    stored_plan,
 )
 
 if TYPE_CHECKING:
@@ -119,7 +120,6 @@ def cmd_merge(args: argparse.Namespace) -> ExitCode:
     """Only a run that succeeded is merged back: a failed run's branch is kept for `prodigy
     resume`, and merging half a run is what the worktree exists to prevent."""
     from prodigy.runtime.errors import CheckpointError
-    from prodigy.runtime.plan import Plan
     from prodigy.runtime.store import RunStatus
 
     state = resolve_state_dir(args)
@@ -138,11 +138,9 @@ def cmd_merge(args: argparse.Namespace) -> ExitCode:
         return invalid_input(f"run {args.run_id} {record.status}: only a run that succeeded is "
                              f"merged back (continue it with `prodigy resume {args.run_id}`)",
                              code="P505")
-    path = state.plan_path(args.run_id)
-    try:
-        plan = Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return invalid_input(f"the run's plan {path} is unreadable: {exc}", code="P401")
+    plan = stored_plan(state, args.run_id)
+    if isinstance(plan, ExitCode):
+        return plan
     return merge_back(plan, state, args.run_id, MergeChoice(yes=args.yes))
 
 

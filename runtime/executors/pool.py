@@ -42,6 +42,7 @@ from prodigy.runtime.errors import ExecutorUnavailable
 from prodigy.runtime.executors import spawn, spawner
 from prodigy.runtime.executors.base import TaskFuture, run_task
 from prodigy.runtime.executors.process import groups_with, kill_running, stop_groups
+from prodigy.runtime.masking import scrub_log
 from prodigy.runtime.ops import OPS, NodeResult, Task
 from prodigy.runtime.ops.base import Command
 
@@ -292,6 +293,8 @@ class LocalExecutor:
                 continue
             op = OPS[job.task.kind]
             assert op.settle is not None
+            with contextlib.suppress(OSError):  # it wrote straight to its log, unmasked
+                scrub_log(job.task.log_path)
             try:
                 result = op.settle(job.task, report.result, report.started_at)
             except Exception as exc:  # a bug in the op: a failed node, never a hung run
@@ -348,15 +351,21 @@ class LocalExecutor:
 
     def _start_pool(self) -> None:
         """Start loky's pool and its serve loops. A pool whose worker was killed is flagged
-        broken by loky a moment later; if the serve loops die on such a pool, the second
-        attempt asks loky for a fresh one."""
+        broken by loky a moment later; if it refuses the serve loops or they die on it, the
+        second attempt asks loky for a fresh one."""
         import loky
 
         errors: list[str] = []
         for reuse in ("auto", False):
-            pool = loky.get_reusable_executor(max_workers=self.jobs, timeout=60, reuse=reuse,
-                                              initializer=_init_worker,
-                                              initargs=(os.getpid(),))
+            try:
+                pool = loky.get_reusable_executor(max_workers=self.jobs, timeout=60,
+                                                  reuse=reuse, initializer=_init_worker,
+                                                  initargs=(os.getpid(),))
+            except (OSError, RuntimeError) as exc:
+                # Resizing a reused pool that lost a worker can fail inside loky (a closed
+                # pipe, a broken pool): the second attempt starts a fresh one.
+                errors.append(repr(exc))
+                continue
             conns = _connect(pool, self.jobs, errors)
             if conns is not None:
                 self._workers = dict.fromkeys(conns)
@@ -372,7 +381,15 @@ def _connect(pool: Any, jobs: int, errors: list[str]) -> list[Connection] | None
     address = os.path.join(folder, "socket")
     authkey = secrets.token_bytes(32)
     listener = Listener(address, family="AF_UNIX", authkey=authkey)
-    serving = [pool.submit(serve, address, authkey) for _ in range(jobs)]
+    try:
+        serving = [pool.submit(serve, address, authkey) for _ in range(jobs)]
+    except RuntimeError as exc:
+        # loky can flag the pool it just handed out broken (a worker killed a moment ago:
+        # TerminatedWorkerError) or shut down; the caller then asks for a fresh pool.
+        listener.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        errors.append(repr(exc))
+        return None
     accepted: list[Connection] = []
 
     def accept() -> None:

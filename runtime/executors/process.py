@@ -5,8 +5,10 @@ interrupt the *group* gets SIGTERM, then SIGKILL after a grace period, so a chil
 ignores SIGTERM does not survive its step.
 
 Output goes to the node's log file as it arrives, never whole into memory: the log keeps
-everything, the result keeps a bounded tail, plus the full stdout only when the node captures
-it. When there is no secret to mask and nobody reads the output separately, the child writes
+its first and last LOG_LIMIT / 2 bytes per attempt (a note says how much was left out between),
+the result keeps a bounded tail, plus the full stdout only when the node captures it, up to
+CAPTURE_LIMIT (past it the step fails: a 200 MB capture once took the driver to 4 GB).
+When there is no secret to mask and nobody reads the output separately, the child writes
 straight into the log file (no pipe, no copying loop: most nodes); otherwise a selector loop
 copies both pipes through the masker.
 """
@@ -26,9 +28,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from prodigy.runtime.executors.spawner import TAIL_BYTES, group_alive
-from prodigy.runtime.masking import Masker
+from prodigy.runtime.masking import Masker, scrub_log
 
 KILL_GRACE_S = float(os.environ.get("PRODIGY_KILL_GRACE_S", "5"))
+# Bytes of stdout a step may capture (`capture:`, `output_file:`, `extract`), and of output one
+# attempt keeps in its log (the head and the tail, half each).
+CAPTURE_LIMIT = int(os.environ.get("PRODIGY_CAPTURE_MAX_BYTES", str(8 * 1024 * 1024)))
+LOG_LIMIT = int(os.environ.get("PRODIGY_LOG_MAX_BYTES", str(16 * 1024 * 1024)))
 # After the command exits, how long to keep reading pipes that a background child still holds.
 LINGER_S = 1.0
 # Process groups of the commands this process is running now (see kill_running).
@@ -101,15 +107,24 @@ def run_command(
             return ProcessResult(127, False, "", message, message,
                                  time.monotonic() - started, error=message)
         RUNNING.add(proc.pid)
+        error = ""
         try:
             if direct:
                 timed_out = _wait(proc, timeout, stop_signal)
                 log.flush()
+                compact_log(log_path, start)
+                scrub_log(str(log_path), start)  # token shapes: nothing masked it on the way
                 tail = _read_tail(log_path, start, TAIL_BYTES)
                 stdout = stderr = output = tail
             else:
-                timed_out, stdout, stderr, output = _pump(
-                    proc, log, masker, timeout, capture_stdout, sink, stop_signal)
+                capped = LogCap(log)
+                timed_out, stdout, stderr, output, whole = _pump(
+                    proc, capped, masker, timeout, capture_stdout, sink, stop_signal)
+                capped.close()
+                if not whole:
+                    error = (f"stdout is over the capture limit of {CAPTURE_LIMIT} bytes "
+                             "(PRODIGY_CAPTURE_MAX_BYTES), so it was not captured: write large "
+                             "output to a file and capture its path")
         except BaseException:
             # KeyboardInterrupt (inline executor) or anything else: never leave the group alive.
             kill_group(proc.pid, proc)
@@ -126,7 +141,7 @@ def run_command(
         stderr = (stderr + note)[-TAIL_BYTES:]
         output = (output + note)[-TAIL_BYTES:]
     return ProcessResult(exit_code, timed_out, stdout, stderr, output,
-                         time.monotonic() - started)
+                         time.monotonic() - started, error=error)
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float | None,
@@ -140,13 +155,15 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float | None,
 
 
 def _pump(
-    proc: subprocess.Popen[bytes], log: BinaryIO, masker: Masker, timeout: float | None,
-    capture_stdout: bool, sink: BinaryIO | None = None, stop_signal: int = signal.SIGTERM,
-) -> tuple[bool, str, str, str]:
+    proc: subprocess.Popen[bytes], log: BinaryIO | LogCap, masker: Masker,
+    timeout: float | None, capture_stdout: bool, sink: BinaryIO | None = None,
+    stop_signal: int = signal.SIGTERM,
+) -> tuple[bool, str, str, str, bool]:
     """Copy both pipes into the log (stdout into `sink` when given) through the masker until
-    EOF or the deadline."""
+    EOF or the deadline. The last value: whether all of stdout was kept when captured (False:
+    it passed CAPTURE_LIMIT, and only its tail was)."""
     assert proc.stdout is not None and proc.stderr is not None
-    target = {proc.stdout: sink or log, proc.stderr: log}
+    target: dict[object, BinaryIO | LogCap] = {proc.stdout: sink or log, proc.stderr: log}
     deadline = None if timeout is None else time.monotonic() + timeout
     streams = {proc.stdout: _Stream(masker, capture_stdout), proc.stderr: _Stream(masker, False)}
     combined = _Tail()
@@ -174,7 +191,7 @@ def _pump(
                 stream = streams[key.fileobj]  # type: ignore[index]
                 text = stream.feed(chunk) if chunk else stream.close()
                 if text:
-                    dest = target[key.fileobj]  # type: ignore[index]
+                    dest = target[key.fileobj]
                     dest.write(text.encode())
                     if dest is sink:
                         dest.flush()
@@ -194,7 +211,7 @@ def _pump(
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         timed_out = _wait(proc, remaining, stop_signal)
     out, err = streams[proc.stdout], streams[proc.stderr]
-    return timed_out, out.text(), err.text(), combined.text()
+    return timed_out, out.text(), err.text(), combined.text(), not out.over
 
 
 class _Tail:
@@ -223,6 +240,8 @@ class _Stream:
         self._masker = masker.stream()
         self._keep_all = keep_all
         self._all: list[str] = []
+        self._size = 0  # bytes in _all
+        self.over = False  # kept all, until it passed CAPTURE_LIMIT: then only the tail
         self._tail = _Tail()
         self._closed = False
 
@@ -237,12 +256,78 @@ class _Stream:
                           + self._masker.flush())
 
     def _keep(self, text: str) -> str:
-        if text:
-            (self._all.append if self._keep_all else self._tail.add)(text)
+        if not text:
+            return text
+        self._tail.add(text)
+        if self._keep_all:
+            self._size += len(text) if text.isascii() else len(text.encode())
+            if self._size > CAPTURE_LIMIT:
+                self._keep_all, self.over, self._all = False, True, []
+            else:
+                self._all.append(text)
         return text
 
     def text(self) -> str:
         return "".join(self._all) if self._keep_all else self._tail.text()
+
+
+class LogCap:
+    """A log written through this keeps its first LOG_LIMIT / 2 bytes as they come and holds
+    the latest LOG_LIMIT / 2 in memory; `close` writes a note of what was left out, then that
+    tail. A command printing 200 MB leaves a 16 MB log, with how it started and how it ended."""
+
+    def __init__(self, log: BinaryIO, limit: int | None = None) -> None:
+        limit = LOG_LIMIT if limit is None else limit
+        self._log, self._head, self._keep = log, limit - limit // 2, limit // 2
+        self._tail = bytearray()
+        self._dropped = 0
+
+    def write(self, data: bytes) -> int:
+        if self._head > 0:
+            now, data = data[: self._head], data[self._head :]
+            self._log.write(now)
+            self._head -= len(now)
+        if data:
+            self._tail += data
+            if len(self._tail) > 2 * self._keep:  # trim in batches, not on every write
+                self._dropped += len(self._tail) - self._keep
+                del self._tail[: len(self._tail) - self._keep]
+        return len(data)
+
+    def flush(self) -> None:
+        self._log.flush()
+
+    def close(self) -> None:
+        if len(self._tail) > self._keep:
+            self._dropped += len(self._tail) - self._keep
+            del self._tail[: len(self._tail) - self._keep]
+        if self._dropped:
+            self._log.write(_omitted(self._dropped))
+        self._log.write(bytes(self._tail))
+        self._tail.clear()
+        self._log.flush()
+
+
+def _omitted(size: int) -> bytes:
+    return (f"\n... prodigy: {size} bytes of output left out of this log "
+            "(PRODIGY_LOG_MAX_BYTES) ...\n").encode()
+
+
+def compact_log(path: Path, start: int, limit: int | None = None) -> None:
+    """Cut the attempt that starts at offset `start` of the log at `path` to its first and last
+    `limit` / 2 bytes, as LogCap does as it writes (a command that wrote the file itself)."""
+    limit = LOG_LIMIT if limit is None else limit
+    with path.open("r+b") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        if end - start <= limit:
+            return
+        keep = limit // 2
+        handle.seek(end - keep)
+        tail = handle.read(keep)
+        head_end = start + (limit - keep)
+        handle.seek(head_end)
+        handle.write(_omitted(end - keep - head_end) + tail)
+        handle.truncate()
 
 
 def _read_tail(path: Path, start: int, size: int) -> str:

@@ -177,10 +177,7 @@ class Spawner:
                 self.queue.append((message, self.envs[message[3]]))
             elif kind == "env":
                 _, env_id, clear, overlay = message
-                merged = {} if clear else dict(self.base)
-                merged.update((k.encode(), v.encode()) for k, v in overlay.items())
-                merged[MARKER.encode()] = self.marker
-                self.envs[env_id] = (merged, {})
+                self.envs[env_id] = self.environment(clear, overlay)
             elif kind == "forget":
                 del self.envs[message[1]]
             elif kind == "limit":
@@ -189,6 +186,21 @@ class Spawner:
                 dropped = [m[1] for m, _ in self.queue]
                 self.queue.clear()
                 self.send(("dropped", dropped))
+
+    def environment(self, clear: bool, overlay: dict[str, str]) -> tuple[Any, dict[str, str]]:
+        """(the environment, the PATH lookups made with it); a bad overlay becomes the reason
+        every command using it fails to start (this process serves every other node too, so
+        nothing a task carries may stop it)."""
+        merged = {} if clear else dict(self.base)
+        try:
+            for key, value in overlay.items():
+                if not key or "=" in key or "\0" in key:
+                    return f"invalid environment variable name {key!r}", {}
+                merged[os.fsencode(key)] = os.fsencode(value)
+        except (TypeError, ValueError) as exc:  # a NUL, a lone surrogate, not a string
+            return f"invalid environment: {exc}", {}
+        merged[MARKER.encode()] = self.marker
+        return merged, {}
 
     def send(self, message: Any) -> None:
         if not self.outbox:
@@ -219,6 +231,9 @@ class Spawner:
         (_, tag, argv, _, cwd, log_path, header, timeout), (env, found) = queued
         proc = Running(tag, log_path, header, timeout)
         name = argv[0]
+        if isinstance(env, str):
+            self.refuse(proc, f"cannot start {name!r}: {env}")
+            return
         executable = found.get(name)
         if executable is None:
             executable = found[name] = _which(name, (env.get(b"PATH") or b"").decode())
@@ -240,14 +255,10 @@ class Spawner:
                                               stdout=write_end, stderr=write_end,
                                               start_new_session=True)
                 proc.pid = proc.popen.pid
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:  # ValueError: a NUL in argv, say
             os.close(proc.out_fd)
-            message = f"cannot start {name!r}: {exc.strerror or exc}"
-            with contextlib.suppress(OSError):
-                self.write_log(proc, (message + "\n").encode())
-            self.close_log(proc)
-            self.send(("done", tag, 127, time.monotonic() - proc.started, "", "", message,
-                       proc.started_at))
+            proc.out_fd = -1
+            self.refuse(proc, f"cannot start {name!r}: {getattr(exc, 'strerror', None) or exc}")
             return
         finally:
             os.close(write_end)
@@ -258,6 +269,14 @@ class Spawner:
         self.running[proc.pidfd] = proc
         if proc.deadline is not None:
             self.timed.add(proc)
+
+    def refuse(self, proc: Running, message: str) -> None:
+        """Report a command that could not start: exit 127, the reason in its log."""
+        with contextlib.suppress(OSError):
+            self.write_log(proc, (message + "\n").encode())
+        self.close_log(proc)
+        self.send(("done", proc.tag, 127, time.monotonic() - proc.started, "", "", message,
+                   proc.started_at))
 
     # --- output ------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from prodigy.runtime.expr.ast import (
     Text,
 )
 from prodigy.runtime.expr.functions import compile_call
+from prodigy.runtime.expr.modifiers import SH, sh_word
 from prodigy.runtime.expr.modifiers import render as render_list
 from prodigy.runtime.expr.values import (
     MISSING,
@@ -137,8 +138,10 @@ def render_template(template: Template, scope: Mapping[str, Any]) -> str:
             out.append(stringify(value) if modifiers is None else render_list(value, modifiers))
         elif part.default is not None:
             out.append(part.default)
+        elif found:  # null: nothing, or with `:sh` an empty word, so `rm ${x:sh}` stays `rm ''`
+            out.append(sh_word(None) if part.modifiers == SH else "")
         else:
-            out.append("" if found else str(part))
+            out.append(str(part))
     return "".join(out)
 
 

@@ -4,24 +4,34 @@
 
 Each modifier is a glob filter (it holds `*`, `?` or `[`; commas separate alternatives, any of
 which may match) or a format: `json` (a JSON array), `lines`/`newline` (one per line),
-`csv`/`comma` (comma-separated). Without a format the items are space-separated. Filters apply
+`csv`/`comma` (comma-separated), `sh` (each item a POSIX single-quoted shell word,
+space-separated). Without a format the items are space-separated. Filters apply
 in turn, the format last; at most one format. Globs match whole paths as upstream's (the
 `glob` crate's defaults): `*` and `?` also match `/`, and a `**/` component matches any number
 of directories, none included, so `*.md` matches `docs/guide.md` and `src/**/*.rs` matches
 `src/lib.rs`.
+
+`:sh` also applies to any other value (`${item.path:sh}`): the compiler splits it off every
+reference, and a value that is not a list is quoted whole, as one word. POSIX single quotes
+leave every byte literal (only `'` itself needs the `'\\''` dance), so whatever the data holds,
+`$(...)`, backticks, `"`, `'`, newlines, `\\`, `$HOME` or globs, the shell sees one word whose
+text is the value, byte for byte.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 from prodigy.runtime.expr.values import stringify
 
-FORMATS = {"json": "json", "lines": "lines", "newline": "lines", "csv": "csv", "comma": "csv"}
+FORMATS = {"json": "json", "lines": "lines", "newline": "lines", "csv": "csv", "comma": "csv",
+           "sh": "sh"}
+SH = ("sh",)
 _GLOB_CHARS = frozenset("*?[")
 _SEPARATORS = {"space": " ", "lines": "\n", "csv": ","}
 
@@ -43,7 +53,10 @@ def problem(modifiers: Sequence[str]) -> str | None:
 
 def render(value: Any, modifiers: Sequence[str]) -> str:
     """A list value filtered and formatted. A string counts as a space-separated list (as
-    upstream's values are), any other scalar as a list of itself, null as an empty list."""
+    upstream's values are), any other scalar as a list of itself, null as an empty list; but
+    with `:sh` alone, any value but a list is quoted whole (`sh_word`)."""
+    if tuple(modifiers) == SH and not isinstance(value, list | tuple):
+        return sh_word(value)
     items = _items(value)
     fmt = "space"
     for modifier in modifiers:
@@ -54,7 +67,14 @@ def render(value: Any, modifiers: Sequence[str]) -> str:
             items = [item for item in items if match(item)]
     if fmt == "json":
         return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+    if fmt == "sh":
+        return " ".join(shlex.quote(item) for item in items)
     return _SEPARATORS[fmt].join(items)
+
+
+def sh_word(value: Any) -> str:
+    """`value` rendered as text (null as empty), as one POSIX shell word: `''` when empty."""
+    return shlex.quote(stringify(value))
 
 
 def _items(value: Any) -> list[str]:

@@ -184,4 +184,6 @@ def parse_capture(text: str, fmt: str, success: bool) -> tuple[Any, str]:
     if fmt == "boolean":
         word = text.strip().lower()
         return (word == "true") if word in ("true", "false") else success, ""
-    return text, ""
+    # `string` drops trailing newlines as shell `$(...)` does (`echo abc` captures `abc`);
+    # `raw` keeps stdout as printed.
+    return (text if fmt == "raw" else text.rstrip("\n")), ""

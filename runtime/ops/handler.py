@@ -21,6 +21,9 @@ def error_variables(failure: Failure) -> dict[str, Any]:
     return {"error": error, "error.message": failure.message,
             "error.exit_code": failure.exit_code, "error.step": failure.label,
             "error.attempt": failure.attempt, f"{failure.kind}.output": failure.output,
+            # Upstream's names in a `test:` command's handler (any handler here).
+            "test.output": failure.output, "test.exit_code": failure.exit_code,
+            "test.attempt": failure.attempt,
             "CAPTURED_OUTPUT": failure.output}
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from prodigy.runtime.executors.process import ProcessResult
@@ -46,6 +47,8 @@ def step_op(prepare: OwnPrepare, run: Callable[[Task], Outcome], *,
         return prepare_step(params, ctx, prepare(params, ctx))
 
     def run_node(task: Task) -> NodeResult:
+        if task.inputs.get("refused"):
+            return publish(task, _refused(task), None)
         tracked = task.inputs.get("track_changes")
         head = git_head(task.cwd) if task.inputs.get("commit_required") or tracked else None
         bounded = not runs_process and task.inputs.get("timeout") is not None
@@ -57,8 +60,11 @@ def step_op(prepare: OwnPrepare, run: Callable[[Task], Outcome], *,
         return result
 
     def as_command(task: Task) -> Command | None:
-        # A tracked step reads git around its work: only `run_node` does that.
-        return None if command is None or task.inputs.get("track_changes") else command(task)
+        # A tracked step reads git around its work, a refused one reports why: only
+        # `run_node` does that.
+        if command is None or task.inputs.get("track_changes") or task.inputs.get("refused"):
+            return None
+        return command(task)
 
     def settle(task: Task, proc: ProcessResult, started_at: float) -> NodeResult:
         return publish(task, from_process(proc, started_at))
@@ -70,7 +76,12 @@ def step_op(prepare: OwnPrepare, run: Callable[[Task], Outcome], *,
 
 def prepare_step(params: StepParams, ctx: Context, inputs: dict[str, Any]) -> Prepared:
     """Render the policy every step carries; `inputs` holds the kind's own rendered params."""
-    cwd = resolve_dir(ctx.cwd, render_optional(params.working_dir, ctx.scope))
+    working_dir = render_optional(params.working_dir, ctx.scope)
+    cwd = resolve_dir(ctx.cwd, working_dir)
+    refused = outside(ctx.cwd, cwd, working_dir)
+    if refused:  # started nowhere: the step fails, saying why (`run_node`)
+        inputs["refused"] = refused
+        cwd = ctx.cwd
     step_env = {name: render(value, ctx.scope) for name, value in params.env.items()}
     if params.clear_env:
         overlay = {**step_env, **ctx.env.identity()}
@@ -90,6 +101,30 @@ def prepare_step(params: StepParams, ctx: Context, inputs: dict[str, Any]) -> Pr
     if params.track_changes:  # only when set: the other steps' checkpoint keys stay as they were
         inputs["track_changes"] = True
     return Prepared(inputs, overlay, str(cwd))
+
+
+def outside(root: Path, cwd: Path, working_dir: str | None) -> str | None:
+    """Why `working_dir` is refused, or None: as a `write_file` path, it must stay inside the
+    run's directory (the worktree in a git repository), symlinks resolved; an absolute path
+    may name a directory in there (`${WORKTREE}/sub`)."""
+    if not working_dir:
+        return None
+    if "\0" in working_dir:
+        return f"working_dir {working_dir!r} holds a NUL character"
+    if cwd.is_relative_to(root.resolve()):
+        return None
+    return (f"working_dir {working_dir!r} is outside the run's directory {root} "
+            "(steps may only work inside it)")
+
+
+def _refused(task: Task) -> Outcome:
+    message = f"prodigy: {task.inputs['refused']}"
+    started = time.time()
+    log = Path(task.log_path)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(task.masker.mask(message + "\n"))
+    return Outcome(1, 0.0, started, stderr=message, output=message + "\n", error=message)
 
 
 def _within(run: Callable[[Task], Outcome], task: Task, limit: float) -> Outcome:

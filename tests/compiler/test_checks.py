@@ -37,10 +37,12 @@ def test_p203_suggests_the_closest_step_id(tmp_path: Path) -> None:
 
 def test_unknown_roots_far_from_any_step_id_are_left_for_the_shell(tmp_path: Path) -> None:
     assert check(tmp_path, """
-        - shell: "echo ${HOME} $PATH ${env.DEPLOY} ${SOME_ENV_VAR.x} ${name##*.}"
+        - shell: "echo ${HOME} $PATH ${env.DEPLOY} ${name##*.}"
           id: build
         - shell: "for f in *; do echo $f $item; done"
         """) == []
+    # A dotted one reaches the shell as a bad substitution: a warning (P211), never an error.
+    assert found(tmp_path, '- shell: "echo ${SOME_ENV_VAR.x}"\n') == [("P211", 1, 18)]
 
 
 def test_p204_item_outside_map_or_foreach(tmp_path: Path) -> None:
@@ -168,20 +170,22 @@ def test_expression_errors_stop_before_lowering(tmp_path: Path) -> None:
 
 def test_example_workflows_are_clean() -> None:
     for path in sorted((ROOT / "workflows").glob("*.yml")):
-        assert validate_file(str(path)) == [], path.name
+        # Those reading `$ARG` are run with `--args` (without it, P211 says so).
+        assert validate_file(str(path), args={"ARG": "1"}) == [], path.name
 
 
 @pytest.mark.parametrize(
     ("command", "flagged"),
     [
         ("ruff check ${item.path}", ["${item.path}"]),
-        ("ruff check '${item.path}'", []),
-        ('ruff check "${item}" && echo ${item_json}', ["${item_json}"]),
+        ("ruff check '${item.path}'", ["${item.path}"]),  # quotes do not stop `'`
+        ('ruff check "${item}" && echo ${item_json}', ["${item}", "${item_json}"]),
+        ("ruff check ${item.path:sh}", []),
         ('black "$PRODIGY_ITEM"', []),
         ("echo $item", ["$item"]),
     ],
 )
-def test_lint_flags_item_data_outside_quotes(
+def test_lint_flags_item_data_quoted_or_not(
     tmp_path: Path, command: str, flagged: list[str]
 ) -> None:
     text = f"""

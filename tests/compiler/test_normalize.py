@@ -620,8 +620,10 @@ def test_parameters_defaults_and_types() -> None:
     assert codes(text, args={"target": "x", "mode": "medium"}) == ["P504"]
 
 
-def test_composition_is_reported() -> None:
-    assert codes("extends: base\ncommands: [{shell: a}]\n") == ["P119"]
+def test_file_local_templates_are_reported() -> None:
+    # Composition proper is compiled away before normalization (tests/compiler/test_compose.py).
+    assert codes("templates: {t: {commands: [{shell: a}]}}\ncommands: [{shell: a}]\n") == [
+        "P119"]
 
 
 def test_checkpoint_and_worktree_settings() -> None:

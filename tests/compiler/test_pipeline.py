@@ -25,7 +25,7 @@ def write(tmp_path: Path, text: str) -> str:
 
 def test_the_stages_in_order() -> None:
     assert [name for name, _ in pipeline.STAGES] == [
-        "load", "schema", "normalize", "expressions", "lower", "checks"]
+        "load", "compose", "schema", "normalize", "expressions", "lower", "checks"]
 
 
 def test_validate_reports_and_compile_raises(tmp_path: Path) -> None:
@@ -54,7 +54,8 @@ def test_arguments_and_profiles_reach_the_plan(tmp_path: Path) -> None:
     assert plan.node("main.0").params.bindings == {"ARG": "7", "MODE": "dev"}
     with pytest.raises(CompileError) as caught:
         pipeline.compile_file(path, profile="prod")
-    assert [d.code for d in caught.value.diagnostics] == ["P502"]
+    # (and a warning: `$ARG` without --args, P211)
+    assert [d.code for d in caught.value.diagnostics] == ["P502", "P211"]
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "workflows").glob("*.yml"))

@@ -68,7 +68,7 @@ ERRORS: list[tuple[str, str, str, int, int, str, str]] = [
     ("no-steps", "name: empty\nenv: {A: b}\n",
      "P112", 1, 1, "the workflow has no steps", ""),
     ("bad-capture-format", "- shell: a\n  capture_format: xml\n",
-     "P113", 2, 19, "must be one of: string, text, json, lines, number, boolean (got 'xml')",
+     "P113", 2, 19, "must be one of: string, text, raw, json, lines, number, boolean (got 'xml')",
      "use one of"),
     ("bad-backoff", "- shell: a\n  retry: {backoff: exponentiall}\n",
      "P113", 2, 20, "`[0].retry.backoff` must be one of: fixed, linear, exponential, fibonacci",

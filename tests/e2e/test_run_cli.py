@@ -240,9 +240,9 @@ def test_map_runs_the_workflow_once_per_file(tmp_path: Path) -> None:
     (tmp_path / "wf.yml").write_text('commands:\n  - shell: "echo ${ARG} >> seen.txt"\n')
     out = cli(tmp_path, "run", "wf.yml", "--map", "in/*.txt", "--executor", "inline")
     assert out.returncode == 0, out.stderr
-    assert sorted((tmp_path / "seen.txt").read_text().split()) == ["in/a.txt", "in/b.txt"]
+    assert sorted((tmp_path / "seen.txt").read_text().split()) == ["a", "b"]  # the stems
     runs = json.loads(cli(tmp_path, "runs", "--json").stdout)
-    assert sorted(r["args"]["ARG"] for r in runs) == ["in/a.txt", "in/b.txt"]
+    assert sorted(r["args"]["ARG_PATH"] for r in runs) == ["in/a.txt", "in/b.txt"]
 
 
 def test_events_follow_streams_until_the_run_ends(tmp_path: Path) -> None:

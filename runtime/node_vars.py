@@ -1,0 +1,55 @@
+"""Variables the frame binds around each step, beyond what the step's op publishes.
+
+- `${step.name}` (the step's label, as the terminal shows it) and `${step.index}` (its 0-based
+  position in its list of steps), bound into the scope of a node whose params read them. They
+  share the `step` root with the git change values (`${step.files_changed}`, `git/changes.py`),
+  which are flat keys of their own.
+- `${last.output}`, `${last.exit_code}`, `${last.success}`: the step that ran just before,
+  whatever its kind, published by every step next to `<kind>.*` (the compiler draws the DATA
+  edge from that step, so its output is kept).
+- `${ID.exit_code}` and `${ID.success}` of a step with `id:`, next to the `${ID.output}` the
+  publish step gives it (`ops/capture.py`); a `capture:` of the same name keeps its own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prodigy.runtime.nodes import NodeParams, StepParams, params_to_json
+from prodigy.runtime.plan import canonical_json
+
+# How a template reference to `step.name` / `step.index` looks in the params' JSON encoding.
+_READS_STEP = re.compile(r'\["step","(?:name|index)"')
+_SEEN: dict[str, bool] = {}  # fingerprint -> reads them; the same params, the same answer
+
+
+def reads_step(fingerprint: str, params: NodeParams) -> bool:
+    hit = _SEEN.get(fingerprint)
+    if hit is None:
+        if len(_SEEN) > 8192:
+            _SEEN.clear()
+        hit = _SEEN[fingerprint] = bool(
+            _READS_STEP.search(canonical_json(params_to_json(params))))
+    return hit
+
+
+def step_variables(node_id: str, label: str) -> dict[str, Any]:
+    """`step.name` and `step.index` of the node `node_id` (`main.3`, `map.agent.0`,
+    `main.4.on_failure.1`: the last number is its place in its list)."""
+    index = next((int(part) for part in reversed(node_id.split(".")) if part.isdigit()), 0)
+    return {"step.name": label, "step.index": index}
+
+
+def published(params: NodeParams, kind: str, variables: dict[str, Any],
+              exit_code: int | None) -> dict[str, Any]:
+    """A step's variables with `last.*` and `ID.exit_code`/`ID.success` added."""
+    if not isinstance(params, StepParams):
+        return variables
+    code = exit_code or 0
+    out = {**variables, "last.output": variables.get(f"{kind}.output", ""),
+           "last.exit_code": code, "last.success": code == 0}
+    if params.step_id:
+        out.setdefault(f"{params.step_id}.exit_code", code)
+        out.setdefault(f"{params.step_id}.success", code == 0)
+    return out
