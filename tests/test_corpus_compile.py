@@ -8,6 +8,7 @@ bytes. The corpus lives outside the repository; without it these tests skip.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -42,14 +43,19 @@ def _id(path: Path) -> str:
     return str(path.relative_to(CORPUS)) if CORPUS in path.parents else path.name
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not available")
 def test_the_corpus_is_there() -> None:
+    """A user's clone has no corpus beside it (skip); CI has, and says so (fail if missing)."""
+    if not CORPUS.is_dir():
+        if os.environ.get("PRODIGY_REQUIRE_CORPUS"):
+            pytest.fail(f"PRODIGY_REQUIRE_CORPUS is set but {CORPUS} is missing")
+        pytest.skip("shared corpus not available")
     assert len(_corpus()) > 30
 
 
 @pytest.mark.parametrize("path", CASES, ids=_id)
 def test_a_valid_workflow_compiles_to_a_valid_stable_plan(path: Path) -> None:
-    if validate_file(str(path)):
+    # Warnings (unbound $ARG, item splices) do not stop a compile: only errors skip.
+    if any(d.severity is Severity.ERROR for d in validate_file(str(path))):
         pytest.skip("the workflow does not validate (invalid YAML or rejected syntax)")
     plan = compile_file(str(path))
     text = plan.dumps()
