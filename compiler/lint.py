@@ -11,6 +11,9 @@ the shell expands as data. Numbers and booleans a capture carries (`.exit_code`,
 `.duration`) cannot inject and are not reported. Item data in `working_dir` is P603.
 
 P602, a map input that names a missing file (`lint_input.py`).
+
+P604, `allow_outside: true`: the step opts out of containment on purpose, but whoever runs the
+workflow should see, once, before it runs, that a step may work outside the project.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ def lint(workflow: Workflow, source_map: SourceMap) -> list[Diagnostic]:
             found.extend(_unsafe_splices(step.command.command, roots, source_map))
         if id(step) in fed and step.working_dir is not None:
             found.extend(_item_dirs(step.working_dir, source_map))
+        if step.allow_outside:
+            found.append(Diagnostic(
+                "P604", "allow_outside: this step's working_dir or write_file path may lie "
+                "outside the run's directory", step.span, severity=Severity.WARNING))
     found.extend(missing_input(workflow, source_map))
     return found
 

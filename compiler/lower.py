@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from prodigy.compiler.lower_core import Lowered, Lowering, Subplan
 from prodigy.compiler.lower_exprs import ExprCache, freeze, parse_all
+from prodigy.compiler.lower_loops import gate_reduce_on_items
 from prodigy.compiler.lower_refs import settle
 from prodigy.compiler.lower_steps import lower_steps
 from prodigy.compiler.model_workflow import EnvText, MapPhase, Phase, Workflow
@@ -53,6 +54,8 @@ def lower(workflow: Workflow, source_map: SourceMap, cache: ExprCache | None = N
     if workflow.map is not None:
         state.map(workflow.map, workflow)
     state.steps(workflow.reduce)
+    if workflow.map is not None and workflow.reduce is not None and workflow.reduce.steps:
+        gate_reduce_on_items(low, "map.done")  # skipped when the map had no items
     state.steps(workflow.merge)
     issues = settle(low)
     low.mark_tracked()

@@ -129,3 +129,44 @@ def _retarget(low: Lowering, mark: int, hole: str, join: str) -> None:
     for name, (node, plan) in list(low.captures.items()):
         if node.startswith(hole):
             low.captures[name] = (join, plan)
+
+
+def gate_reduce_on_items(low: Lowering, barrier: str) -> None:
+    """Reduce runs only when the map had items: the map node's result is a gate (its
+    `gate`: items > 0) on every node of the reduce steps' main paths, entered from the
+    `map.done` barrier. Every node, not only the first: a node skipped by its gate lets the
+    next step run, as a `when: false` step does. Handler bodies hang off those nodes and are
+    not needed when they are skipped; merge, after `reduce.done`, still runs."""
+    graph = low.graph
+    seen: set[str] = set()
+    stack = [dst for dst in graph.successors(barrier)]
+    while stack:
+        node = stack.pop()
+        lnode = graph.nodes[node].get("node")
+        if node in seen or lnode is None or lnode.phase != "reduce" or lnode.plan:
+            continue
+        seen.add(node)
+        if lnode.expansion is None:
+            low.edge("map", node, EdgeKind.GATE)
+        else:  # a foreach expanded per item: every copy is gated, not only the first
+            graph.nodes[node]["node"] = replace(lnode, expansion=_gated(lnode.expansion))
+        stack.extend(dst for dst in graph.successors(node)
+                     if not _HANDLER_EDGES & set(graph.edges[node, dst]))
+
+
+# Edges into a body that runs only on its parent's outcome: not part of its main path.
+_HANDLER_EDGES = {EdgeKind.ON_FAILURE.value, EdgeKind.ON_SUCCESS.value,
+                  EdgeKind.ON_EXIT_CODE.value}
+
+
+def _gated(expansion: Expansion) -> Expansion:
+    """`expansion` with the map's gate on each main-path node of its body (every copy)."""
+    main, stack = set(), [expansion.entry]
+    while stack:
+        node = stack.pop()
+        if node not in main:
+            main.add(node)
+            stack.extend(dst for src, dst, kinds in expansion.edges
+                         if src == node and not _HANDLER_EDGES & set(kinds))
+    gates = tuple(("map", node, (EdgeKind.GATE.value,)) for node in sorted(main))
+    return replace(expansion, inbound=tuple(sorted((*expansion.inbound, *gates))))

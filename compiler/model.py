@@ -221,6 +221,7 @@ class Step:
     env: tuple[tuple[str, Text], ...] = ()
     working_dir: Text | None = None
     clear_env: bool = False
+    allow_outside: bool = False  # working_dir / write_file path may leave the run's dir
     timeout_s: float | None = None
     capture: Capture | None = None
     output_file: Text | None = None

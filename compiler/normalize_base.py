@@ -26,9 +26,9 @@ from prodigy.runtime.span import Span
 # to `Fields` themselves (`STEP_FIELDS` in normalize_steps.py).
 STEP_OPTIONS = ("name", "args", "options", "metadata", "id", "description", "timeout", "when",
                 "capture_output", "capture", "capture_format", "capture_streams", "output_file",
-                "output", "env", "working_dir", "clear_env", "temporary", "commit_required",
-                "commit_config", "auto_commit", "outputs", "analysis", "on_success",
-                "on_failure", "on_exit_code", "retry", "validate", "step_validate",
+                "output", "env", "working_dir", "clear_env", "allow_outside", "temporary",
+                "commit_required", "commit_config", "auto_commit", "outputs", "analysis",
+                "on_success", "on_failure", "on_exit_code", "retry", "validate", "step_validate",
                 "skip_validation", "validation_timeout", "ignore_validation_failure",
                 "allow_failure", "continue_on_error", "fail_workflow", "max_attempts",
                 "retry_config")

@@ -20,7 +20,6 @@ from prodigy.compiler.commands.registry import COMMAND_KEYS, spec_of
 from prodigy.compiler.model import (
     Capture,
     Command,
-    CommitConfig,
     ExitHandler,
     Handler,
     Output,
@@ -34,6 +33,7 @@ from prodigy.compiler.normalize_base import (
     scalar_text,
     seconds,
 )
+from prodigy.compiler.normalize_commit import commit_config
 from prodigy.compiler.normalize_policies import (
     ReadSteps,
     handler,
@@ -84,6 +84,7 @@ def options(fields: Fields, command: Command | None, test_handler: Handler | Non
         env=tuple(env.items()),
         working_dir=fields.text("working_dir"),
         clear_env=fields.flag("clear_env", False),
+        allow_outside=fields.flag("allow_outside", False),
         # `temporary: true` asks that env changes not leak into later steps; step `env` never
         # does here, so the flag has nothing left to do.
         timeout_s=seconds(fields, "timeout") if fields.has("timeout") else (
@@ -93,7 +94,8 @@ def options(fields: Fields, command: Command | None, test_handler: Handler | Non
         commit_required=fields.flag("commit_required", meta is not None
                                     and meta.flag("commit_required", False)),
         auto_commit=fields.flag("auto_commit", False),
-        commit_config=_commit_config(fields.child("commit_config", "commitConfig")),
+        commit_config=commit_config(fields.child("commit_config", "commitConfig"),
+                                    fields.flag("auto_commit", False)),
         outputs=_outputs(fields),
         analysis=_analysis(fields.child("analysis", "analysisConfig")),
         retry=step_retry,
@@ -226,19 +228,6 @@ def _output_file(fields: Fields) -> Text | None:
         fields.ctx.error("P118", "`output` and `output_file` both name the output file",
                          fields.key_span("output"), hint="keep `output_file`")
     return fields.text("output_file") or fields.text("output")
-
-
-def _commit_config(fields: Fields | None) -> CommitConfig | None:
-    if fields is None:
-        return None
-
-    def names(key: str) -> tuple[str, ...]:
-        raw = fields.get(key)
-        return tuple(str(v) for v in raw) if isinstance(raw, list) else ()
-
-    return CommitConfig(fields.string("message_template"), fields.string("message_pattern"),
-                        fields.flag("sign", False), fields.string("author"), names("include_files"),
-                        names("exclude_files"), fields.flag("squash", False), fields.span)
 
 
 def _outputs(fields: Fields) -> tuple[Output, ...]:

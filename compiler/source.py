@@ -28,6 +28,7 @@ from prodigy.compiler.source_events import (
     MAX_NODES,
     SURROGATE,
     CoreResolver,
+    TooLarge,
     compose_fast,
     scalar_value,
 )
@@ -307,9 +308,16 @@ def _check_expansion(root: Node, budget: int = MAX_NODES) -> None:
                 raise _AliasError(node)
         active.discard(key)
         sizes[key] = total
+        if len(sizes) > MAX_NODES:  # written out, not expanded: no alias is to blame
+            raise TooLarge(node.start_mark.line, node.start_mark.column)
         return total
 
     size(root)
+
+
+def _too_large(file: str, line: int, column: int) -> Diagnostic:
+    return Diagnostic("P106", f"the document holds more than {MAX_NODES:,} values",
+                      Span(file, line + 1, column + 1, line + 1, column + 2))
 
 
 class _AliasError(ProdigyError):
@@ -319,7 +327,11 @@ class _AliasError(ProdigyError):
 
 def load_text(text: str, file: str) -> LoadedFile:
     """Parse YAML text; every problem becomes a diagnostic on the returned LoadedFile."""
-    fast = compose_fast(text, file)
+    try:
+        fast = compose_fast(text, file)
+    except TooLarge as exc:
+        return LoadedFile(file, text, None, SourceMap(file, text),
+                          (_too_large(file, exc.line, exc.column),))
     if fast is not None:
         return LoadedFile(file, text, fast[0], fast[1], ())
     return load_text_carefully(text, file)
@@ -360,6 +372,8 @@ def load_text_carefully(text: str, file: str) -> LoadedFile:
         # Expanded, the document may be a few times its text (anchors are for reuse), no more.
         _check_expansion(root, MAX_NODES + 4 * len(text))
         data, _ = builder.build(root)
+    except TooLarge as exc:
+        return LoadedFile(file, text, None, builder.map, (_too_large(file, exc.line, exc.column),))
     except _AliasError as exc:
         diag = Diagnostic("P104", "an alias refers to itself or expands too far",
                           _span(file, exc.node))

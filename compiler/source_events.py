@@ -5,9 +5,10 @@ again to build the data: for a 100,000-item list that was most of a second and m
 compile's memory. Here one loop over libyaml's events builds the data and the compact
 `SourceMap` at once. It takes only the plain road: on anything unusual (a YAML error, an anchor,
 alias, explicit tag or merge key, a duplicate or non-scalar key, a root that is not a mapping or
-a sequence, nesting deeper than MAX_DEPTH, more than MAX_NODES values) it answers None and
+a sequence, nesting deeper than MAX_DEPTH) it answers None and
 `source.load_text` composes the careful way, which words every diagnostic. So a document
-either loads here exactly as the careful path would load it, or not at all.
+either loads here exactly as the careful path would load it, or not at all. More than
+MAX_NODES values raise TooLarge (P106), as the careful path's count of distinct nodes does.
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ def compose_fast(text: str, file: str) -> tuple[object, SourceMap] | None:
         return None
 
 
+class TooLarge(ProdigyError):
+    """More than MAX_NODES values written out (no alias involved): the careful path would
+    take tens of seconds to say the same, so the fast path reports it itself."""
+
+    def __init__(self, line: int, column: int) -> None:
+        self.line, self.column = line, column
+
+
 class _Refused(ProdigyError):
     """The document needs the careful path."""
 
@@ -175,7 +184,7 @@ def _compose(text: str, file: str) -> tuple[object, SourceMap] | None:
         else:
             return None  # an alias, or anything else: the careful path words it
         if count > MAX_NODES:
-            return None
+            raise TooLarge(event.start_mark.line, event.start_mark.column)
         if top is None:
             root = data
         elif top[2] is None:

@@ -42,6 +42,8 @@ CODES: dict[str, Code] = {
     "P102": Code("duplicate key", "remove one of the two keys; YAML keeps only the last one"),
     "P103": Code("not a workflow document", "a workflow is a list of steps or a mapping"),
     "P104": Code("recursive or oversized alias", "expand the anchor by hand"),
+    "P106": Code("document too large", "keep bulk data out of the workflow: put it in a file "
+                 "a map reads (`input: items.json`)"),
     "P105": Code("too many problems", "fix the problems shown and validate again"),
     "P110": Code("unknown key", "remove the key or fix its spelling"),
     "P111": Code("wrong type", "see the schema for the accepted forms"),
@@ -87,6 +89,8 @@ CODES: dict[str, Code] = {
                  "a run's worktree holds only committed files"),
     "P603": Code("work-item data in working_dir", "keep the directory fixed and pass the item "
                  "to the command (`cd ${item.dir:sh}` inside `shell:`)"),
+    "P604": Code("step allowed outside the run's directory", "drop `allow_outside` unless the "
+                 "step must work outside the project"),
     "P501": Code("invalid command-line value", "see `prodigy --help`"),
     "P502": Code("unknown profile", "pick one of the profiles the workflow defines"),
     "P505": Code("unknown run", "list the runs with `prodigy runs`"),

@@ -217,6 +217,9 @@ class StepParams(NodeParams):
     # A later node refers to this step's git changes (`${step.files_changed}`, ...): HEAD is
     # read before it runs, and what it changed is published as `step.*` (runtime/git/changes.py).
     track_changes: bool = late(False)
+    # `working_dir` and a `write_file` path may lie outside the run's directory (the step's
+    # `allow_outside: true`); late, so plans of workflows that do not set it are unchanged.
+    allow_outside: bool = late(False)
 
 
 @node_kind("shell")

@@ -96,6 +96,8 @@ def event_line(record: dict[str, Any]) -> str | None:
     if kind == "node_skipped":
         reason = str(record.get("reason") or "")
         why = _NOT_RUN.get(reason, reason.replace("_", " "))
+        if reason == "gate_closed" and record.get("cause") == "map":  # the reduce steps' gate
+            why = "the map had no items"
         word = "not run " if record.get("status") == "not_run" else "skipped "
         return f"{word} {label}: {why}"
     if kind == "node_retrying":

@@ -21,8 +21,9 @@ It ends as one of:
 
 A failed node with an on_failure handler goes to HANDLING: the handler and its body run, then
 the node is attempted again until it has run `max_attempts` times in total, and only then
-becomes HANDLED (or FAILED with `fail_workflow`). on_exit_code bodies never change whether
-the node failed.
+becomes HANDLED (or FAILED with `fail_workflow`). The handler runs between attempts, not after
+the last one (N attempts, N-1 handler runs), unless there is only one attempt. on_exit_code
+bodies never change whether the node failed.
 """
 
 from __future__ import annotations
@@ -268,6 +269,11 @@ class Scheduler:
         self._close(self.graph.on_success.get(node, ()), Reason.ON_SUCCESS_NOT_NEEDED)
         self._pick_exit_entry(node, exit_code)
         handler = self.graph.on_failure.get(node)
+        if handler is not None and self.stopped is None and self._last_attempt(node, handler):
+            # Upstream's retry loop: the handler runs between attempts, not after the last
+            # one (N attempts, N-1 handler runs); with one attempt it runs once.
+            self._end_attempts(node, handler)
+            return self.state[node]
         if handler is not None and self.stopped is None:
             self.state[node] = NodeState.HANDLING
             self._handling[handler] = node
@@ -381,6 +387,17 @@ class Scheduler:
         self._pending[member] = sum(
             1 for d in self.graph.deps[member] if self.state[d] not in RESOLVED)
 
+    def _last_attempt(self, node: str, handler: str) -> bool:
+        policy = self.graph.policies.get(handler, HandlerPolicy())
+        return policy.max_attempts > 1 and self.attempts[node] >= policy.max_attempts
+
+    def _end_attempts(self, owner: str, handler: str) -> None:
+        """`owner` has had all its attempts: FAILED with `fail_workflow`, else HANDLED."""
+        if self.graph.policies.get(handler, HandlerPolicy()).fail_workflow:
+            self._fail_unhandled(owner, Reason.ATTEMPTS_EXHAUSTED, handler)
+        else:
+            self._resolve(owner, NodeState.HANDLED, Reason.ATTEMPTS_EXHAUSTED, handler)
+
     def _member_done(self, node: str) -> None:
         entry = self.graph.owner_entry.get(node)
         if entry is None or entry not in self._handling:
@@ -395,10 +412,8 @@ class Scheduler:
             self.state[owner] = NodeState.READY
             self._ready.append(owner)
             self._transitions.append(Transition(owner, NodeState.READY, None, entry))
-        elif policy.fail_workflow:
-            self._fail_unhandled(owner, Reason.ATTEMPTS_EXHAUSTED, entry)
         else:
-            self._resolve(owner, NodeState.HANDLED, Reason.ATTEMPTS_EXHAUSTED, entry)
+            self._end_attempts(owner, entry)
 
     def _tolerate(self, node: str) -> None:
         """A handler body member failed, and the handler tolerates it: skip the rest of its

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 # output_file, commit_required), so a command honours them unless it has no node of its own
 # to apply them to (a loop). A step whose command does not honour an option it sets is a
 # compile error (P119), never a silently ignored key.
-PROCESS_OPTIONS = ("env", "working_dir", "clear_env", "timeout", "capture", "capture_output",
-                   "capture_format", "capture_streams", "output_file", "output",
+PROCESS_OPTIONS = ("env", "working_dir", "clear_env", "allow_outside", "timeout", "capture",
+                   "capture_output", "capture_format", "capture_streams", "output_file", "output",
                    "commit_required", "auto_commit", "commit_config", "outputs", "retry",
                    "retry_config", "max_attempts", "metadata")
 COMMAND_OPTIONS = ("on_failure", "on_success", "on_exit_code", "step_validate", "analysis")
@@ -79,6 +79,7 @@ class Site:
             "env": {name: exprs.template(value) for name, value in step.env},
             "working_dir": exprs.template(step.working_dir),
             "clear_env": step.clear_env,
+            "allow_outside": step.allow_outside,
             "timeout_s": step.timeout_s,
             "retry": None if step.retry is None else freeze(step.retry.to_json()),
             "capture": capture.name if capture else None,

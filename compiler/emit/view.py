@@ -147,7 +147,11 @@ def _place(plan: Plan) -> tuple[list[_Placed], list[ViewCluster], list[Edge]]:
     plus the map's: input -> map (DATA) and map -> the agent template's entries (PER_ITEM)."""
     placed: list[_Placed] = []
     agents: dict[str, ViewCluster] = {}
-    edges = [(e.src, e.dst, str(e.kind)) for e in plan.edges]
+    # The map's GATE on each reduce node (no items, no reduce) is left out: the PHASE edge
+    # already says reduce follows the map, and a gate per reduce node would hide it.
+    maps = {node.id for node in plan.nodes if node.kind == "map"}
+    edges = [(e.src, e.dst, str(e.kind)) for e in plan.edges
+             if not (e.src in maps and str(e.kind) == "gate")]
     for node in plan.nodes:
         placed.append(_Placed(node, node.phase, plan.subplans))
         key = str(getattr(node.params, "agent", "")) if node.kind == "map" else ""

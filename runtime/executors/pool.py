@@ -36,12 +36,18 @@ from collections import deque
 from collections.abc import Collection, Iterable
 from concurrent.futures import CancelledError
 from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
 from typing import Any
 
 from prodigy.runtime.errors import ExecutorUnavailable
 from prodigy.runtime.executors import spawn, spawner
 from prodigy.runtime.executors.base import TaskFuture, run_task
-from prodigy.runtime.executors.process import groups_with, kill_running, stop_groups
+from prodigy.runtime.executors.process import (
+    compact_log,
+    groups_with,
+    kill_running,
+    stop_groups,
+)
 from prodigy.runtime.masking import scrub_log
 from prodigy.runtime.ops import OPS, NodeResult, Task
 from prodigy.runtime.ops.base import Command
@@ -295,6 +301,8 @@ class LocalExecutor:
             assert op.settle is not None
             with contextlib.suppress(OSError):  # it wrote straight to its log, unmasked
                 scrub_log(job.task.log_path)
+            with contextlib.suppress(OSError):  # ... and uncapped (a silent one wrote none)
+                compact_log(Path(job.task.log_path), 0)
             try:
                 result = op.settle(job.task, report.result, report.started_at)
             except Exception as exc:  # a bug in the op: a failed node, never a hung run

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from prodigy.runtime.executors.spawner import TAIL_BYTES, group_alive
+from prodigy.runtime.executors.spawner import TAIL_BYTES, group_alive, start_failure
 from prodigy.runtime.masking import Masker, scrub_log
 
 KILL_GRACE_S = float(os.environ.get("PRODIGY_KILL_GRACE_S", "5"))
@@ -92,7 +92,7 @@ def run_command(
                 start_new_session=True,
             )
         except OSError as exc:
-            message = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+            message = start_failure(argv[0], cwd, exc)
             # The Claude CLI is what a fresh machine lacks: say how to get it or point to it.
             # (`filename` tells the program from a missing cwd, which fails the same way.)
             chosen = os.environ.get("PRODIGY_CLAUDE_BIN")

@@ -258,7 +258,7 @@ class Spawner:
         except (OSError, ValueError, TypeError) as exc:  # ValueError: a NUL in argv, say
             os.close(proc.out_fd)
             proc.out_fd = -1
-            self.refuse(proc, f"cannot start {name!r}: {getattr(exc, 'strerror', None) or exc}")
+            self.refuse(proc, start_failure(name, cwd, exc))
             return
         finally:
             os.close(write_end)
@@ -443,6 +443,21 @@ class Spawner:
         for proc in self.running.values():
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(proc.pid, 0)
+
+
+def start_failure(name: str, cwd: str | None, exc: BaseException) -> str:
+    """Why a command could not start. A missing directory fails exactly as a missing program
+    does (ENOENT from the child's chdir), so `filename` tells which one it was: only then is
+    the step's working_dir to blame, not the program."""
+    if isinstance(exc, OSError) and cwd is not None and exc.filename == cwd:
+        import errno
+
+        if exc.errno == errno.ENOENT:
+            return f"working_dir {cwd} does not exist"
+        if exc.errno == errno.ENOTDIR:
+            return f"working_dir {cwd} is not a directory"
+        return f"cannot enter working_dir {cwd}: {exc.strerror or exc}"
+    return f"cannot start {name!r}: {getattr(exc, 'strerror', None) or exc}"
 
 
 def _which(name: str, path: str) -> str:

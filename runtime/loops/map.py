@@ -401,6 +401,10 @@ class MapLoop(ItemLoop):
             self.finish(False, f"map stopped: {self.halt}", variables, summary)
         else:
             self.finish(True, "", variables, summary)
+        # The map is the gate of the reduce steps (`compiler/lower_loops.py`): no items, no
+        # reduce. Kept in its checkpoint, so a resume decides the same.
+        assert self.result is not None
+        self.result = replace(self.result, gate=self.total > 0)
 
 
 def _decode(encoded: Any) -> Any:

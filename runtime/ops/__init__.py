@@ -38,10 +38,9 @@ BODIES = {"map": ("agent",), "foreach": ("body",), "validate": ("commands", "on_
 
 def check_kinds(plan: Plan) -> frozenset[str]:
     """Refuse, before anything runs, a plan this runtime cannot run faithfully: node kinds it
-    has no op for, loop nodes whose sub-plans are missing, and features it would otherwise
-    silently drop. Returns the kinds the plan (with its sub-plans) holds."""
+    has no op for and loop nodes whose sub-plans are missing. Returns the kinds the plan
+    (with its sub-plans) holds."""
     kinds: set[str] = set()
-    unsupported: set[str] = set()
     names: set[str] = set()
     wanted: list[tuple[str, str]] = []
     stack = [plan]
@@ -54,8 +53,6 @@ def check_kinds(plan: Plan) -> frozenset[str]:
                 body = getattr(node.params, field, None)
                 if body is not None:
                     wanted.append((node.id, body))
-            if getattr(node.params, "auto_commit", False):
-                unsupported.add(f"auto_commit (node {node.id})")
         stack.extend(current.subplans.values())
     missing = sorted(kinds - OPS.keys())
     if missing:
@@ -64,8 +61,6 @@ def check_kinds(plan: Plan) -> frozenset[str]:
     lost = [f"{body!r} (of node {node})" for node, body in wanted if body not in names]
     if lost:
         raise PlanError(f"the plan has no sub-plan {', '.join(lost)}")
-    if unsupported:
-        raise PlanError(f"this runtime does not support {', '.join(sorted(unsupported))} yet")
     return frozenset(kinds)
 
 

@@ -7,6 +7,7 @@ its work and returns an `Outcome` (what it printed, its exit code, any variables
   outputs, extract, commit_required, rendered into the node's inputs (its checkpoint key);
 - run: the timeout, for kinds that do not start a process (which `run_command` bounds), and
   the git HEAD before the work, when the step must commit or its changes are read later;
+- auto_commit (`auto_commit.py`): what a successful step left behind, committed before publish;
 - publish (`capture.publish`): capture, outputs, extract, output_file, commit_required; and
   with `track_changes`, what the step changed in git as `step.*` (`git/changes.py`).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from prodigy.runtime.executors.process import ProcessResult
 from prodigy.runtime.git import changes
 from prodigy.runtime.nodes import NodeParams, StepParams
+from prodigy.runtime.ops import auto_commit
 from prodigy.runtime.ops.base import Command, Context, NodeResult, Op, Prepared, Task, resolve_dir
 from prodigy.runtime.ops.capture import Outcome, git_head, publish
 from prodigy.runtime.ops.render import render, render_optional
@@ -50,19 +52,22 @@ def step_op(prepare: OwnPrepare, run: Callable[[Task], Outcome], *,
         if task.inputs.get("refused"):
             return publish(task, _refused(task), None)
         tracked = task.inputs.get("track_changes")
-        head = git_head(task.cwd) if task.inputs.get("commit_required") or tracked else None
+        reads_head = task.inputs.get("commit_required") or task.inputs.get("auto_commit")
+        head = git_head(task.cwd) if reads_head or tracked else None
         bounded = not runs_process and task.inputs.get("timeout") is not None
         outcome = _within(run, task, task.inputs["timeout"]) if bounded else run(task)
-        result = publish(task, outcome, head)
+        # Before publish: a `commit_required` on the same step sees the commit.
+        result = publish(task, auto_commit.commit(task, outcome, head), head)
         if tracked:
             found = changes.since(head, task.cwd).variables("step")
             result = replace(result, variables={**result.variables, **found})
         return result
 
     def as_command(task: Task) -> Command | None:
-        # A tracked step reads git around its work, a refused one reports why: only
-        # `run_node` does that.
-        if command is None or task.inputs.get("track_changes") or task.inputs.get("refused"):
+        # A tracked or auto-committing step reads git around its work, a refused one reports
+        # why: only `run_node` does that.
+        if command is None or task.inputs.get("track_changes") or task.inputs.get("refused") \
+                or task.inputs.get("auto_commit"):
             return None
         return command(task)
 
@@ -77,8 +82,12 @@ def step_op(prepare: OwnPrepare, run: Callable[[Task], Outcome], *,
 def prepare_step(params: StepParams, ctx: Context, inputs: dict[str, Any]) -> Prepared:
     """Render the policy every step carries; `inputs` holds the kind's own rendered params."""
     working_dir = render_optional(params.working_dir, ctx.scope)
-    cwd = resolve_dir(ctx.cwd, working_dir)
-    refused = outside(ctx.cwd, cwd, working_dir)
+    # A NUL names no directory (resolving it raises), whatever `allow_outside` says; that key
+    # is the step's explicit opt-out of containment (validate reports it, P604).
+    refused = _nul(working_dir)
+    cwd = ctx.cwd if refused else resolve_dir(ctx.cwd, working_dir)
+    if not refused and not params.allow_outside:
+        refused = outside(ctx.cwd, cwd, working_dir)
     if refused:  # started nowhere: the step fails, saying why (`run_node`)
         inputs["refused"] = refused
         cwd = ctx.cwd
@@ -100,7 +109,19 @@ def prepare_step(params: StepParams, ctx: Context, inputs: dict[str, Any]) -> Pr
     })
     if params.track_changes:  # only when set: the other steps' checkpoint keys stay as they were
         inputs["track_changes"] = True
+    if params.auto_commit:  # (the same: only when set)
+        inputs["auto_commit"] = _commit_inputs(params.commit_config or {})
+    if params.allow_outside:  # (the same: only when set)
+        inputs["allow_outside"] = True
     return Prepared(inputs, overlay, str(cwd))
+
+
+def _commit_inputs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`commit_config` as `auto_commit.commit` reads it (the compiler refused `squash`)."""
+    return {"message": config.get("message_template"), "pattern": config.get("message_pattern"),
+            "author": config.get("author"), "sign": bool(config.get("sign")),
+            "include": list(config.get("include_files") or ()),
+            "exclude": list(config.get("exclude_files") or ())}
 
 
 def outside(root: Path, cwd: Path, working_dir: str | None) -> str | None:
@@ -109,12 +130,16 @@ def outside(root: Path, cwd: Path, working_dir: str | None) -> str | None:
     may name a directory in there (`${WORKTREE}/sub`)."""
     if not working_dir:
         return None
-    if "\0" in working_dir:
-        return f"working_dir {working_dir!r} holds a NUL character"
     if cwd.is_relative_to(root.resolve()):
         return None
     return (f"working_dir {working_dir!r} is outside the run's directory {root} "
             "(steps may only work inside it)")
+
+
+def _nul(working_dir: str | None) -> str | None:
+    if working_dir is not None and "\0" in working_dir:
+        return f"working_dir {working_dir!r} holds a NUL character"
+    return None
 
 
 def _refused(task: Task) -> Outcome:

@@ -1,6 +1,7 @@
 """`write_file:` nodes: render path and content, write atomically under the working dir.
 
-The path must stay inside the working directory (resolved at run time, symlinks included);
+The path must stay inside the working directory (resolved at run time, symlinks included),
+unless the step sets `allow_outside: true`;
 `format: json` re-emits the content as 2-space JSON (invalid JSON fails the step), `yaml`
 re-emits YAML; `mode` is octal text; `create_dirs` creates missing parents.
 """
@@ -41,10 +42,14 @@ def run(task: Task) -> Outcome:
 
 def _write(root: Path, inputs: dict[str, Any]) -> tuple[bool, str]:
     rel = inputs["path"]
-    if not rel or "\0" in rel or Path(rel).is_absolute():
+    if "\0" in rel:  # (no file can be named by it: resolving it would raise)
+        return False, f"write_file: path {rel!r} holds a NUL character"
+    # `allow_outside: true` on the step is the explicit opt-out (validate reports it, P604).
+    free = bool(inputs.get("allow_outside"))
+    if not rel or (Path(rel).is_absolute() and not free):
         return False, f"write_file: path {rel!r} must be relative to the working directory"
     target = (root / rel).resolve()
-    if not target.is_relative_to(root.resolve()):
+    if not free and not target.is_relative_to(root.resolve()):
         return False, f"write_file: path {rel!r} escapes the working directory (traversal)"
     content = inputs["content"]
     fmt = inputs["format"]

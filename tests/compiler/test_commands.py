@@ -35,10 +35,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 }
 # A value for each shared option, valid on its own.
 OPTION_VALUES: dict[str, Any] = {
-    "env": {"A": "1"}, "working_dir": "sub", "clear_env": True, "timeout": 5,
+    "env": {"A": "1"}, "working_dir": "sub", "clear_env": True, "allow_outside": True,
+    "timeout": 5,
     "capture": "x", "capture_output": "x", "capture_format": "json",
     "capture_streams": {"stderr": True}, "output_file": "out.txt", "output": "out.txt",
-    "commit_required": True, "auto_commit": True, "commit_config": {"squash": True},
+    "commit_required": True, "auto_commit": True, "commit_config": {"sign": True},
     "outputs": {"spec": {"file_pattern": "*.md"}}, "retry": {"attempts": 2},
     "retry_config": {"attempts": 2}, "max_attempts": 2, "metadata": {"retries": 1},
     "on_failure": "echo failed", "on_success": [{"shell": "true"}],
@@ -104,6 +105,8 @@ def test_every_shared_option_is_honoured_or_refused(spec: Any, option: str,
     step = {**EXAMPLES[spec.key], option: OPTION_VALUES[option]}
     if option in ("capture_format", "capture_streams"):
         step["capture"] = "x"  # they say how a capture is stored: they need one
+    if option == "commit_config":
+        step["auto_commit"] = True  # it configures auto_commit's commits: it needs them
     found = pipeline.validate_file(_write(tmp_path, [step]))
     if option in spec.options:
         assert [d for d in found if d.severity.value == "error"] == [], (spec.key, option)

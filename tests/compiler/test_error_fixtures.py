@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from prodigy.cli.main import main
+from prodigy.compiler import source_events
 from prodigy.runtime.diagnostics import CODES
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "errors"
@@ -69,6 +70,9 @@ CLI_CASES = {
     "P401": lambda tmp: ["exec", _plan(tmp, "{nope")],
     "P402": lambda tmp: ["exec", _plan(tmp, '{"format_version": 99}')],
     "P501": lambda tmp: ["compile", str(_bytes(tmp, b"- shell: x\n")), "--arg", "NOVALUE"],
+    # (with MAX_NODES lowered to 1,000 below: the real bound makes a 4 MB file)
+    "P106": lambda tmp: ["validate", str(_bytes(tmp, b"- shell: x\n  env: {L: ["
+                                                    + b"1," * 1001 + b"]}\n"))],
     "P505": lambda tmp: ["resume", "no-such-run", "--state-dir", str(tmp / "state")],
     "P506": lambda tmp: ["run", str(_bytes(tmp, b"secrets:\n  T: PRODIGY_TEST_UNSET_SECRET\n"
                                               b"commands:\n  - shell: echo\n")),
@@ -87,6 +91,7 @@ def test_cli_level_code(code: str, tmp_path: Path, capsys: pytest.CaptureFixture
                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PRODIGY_TEST_UNSET_SECRET", raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(source_events, "MAX_NODES", 1000)
     rows = _reported(CLI_CASES[code](tmp_path), capsys)
     assert code in {r["code"] for r in rows}
 

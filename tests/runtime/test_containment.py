@@ -61,3 +61,33 @@ def test_a_directory_inside_the_project_still_works(project: Path) -> None:
                         f"- shell: touch also\n  working_dir: '{project}/sub'\n")
     assert done.returncode == 0, done.stderr
     assert (project / "sub" / "made").exists() and (project / "sub" / "also").exists()
+
+
+@pytest.mark.parametrize("kind", sorted(ESCAPES))
+@pytest.mark.parametrize("command", ["shell: touch made",
+                                     "write_file: {path: made, content: x}"])
+def test_allow_outside_lets_the_step_leave_on_purpose(project: Path, kind: str,
+                                                      command: str) -> None:
+    outside = project.parent / "outside"
+    where = ESCAPES[kind].format(outside=outside)
+    done = run(project, f"- {command}\n  working_dir: '{where}'\n  allow_outside: true\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (outside / "made").exists()
+
+
+def test_allow_outside_lets_a_write_file_path_leave(project: Path) -> None:
+    outside = project.parent / "outside"
+    done = run(project, f"- write_file: {{path: '{outside}/abs', content: x}}\n"
+                        "  allow_outside: true\n"
+                        "- write_file: {path: ../outside/rel, content: y}\n"
+                        "  allow_outside: true\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (outside / "abs").read_text() == "x" and (outside / "rel").read_text() == "y"
+
+
+def test_a_nul_in_working_dir_is_refused_even_when_allowed(project: Path) -> None:
+    done = run(project, "- shell: touch made\n  working_dir: \"sub\\0x\"\n"
+                        "  allow_outside: true\n")
+    assert done.returncode == 1
+    assert "holds a NUL character" in done.stdout + done.stderr
+    assert not (project / "sub" / "made").exists()

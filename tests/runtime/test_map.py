@@ -77,12 +77,25 @@ def test_a_failing_agent_goes_to_the_dlq_and_reduce_sees_the_counts(run_plan: An
     assert [(e["item"], e["dlq"]) for e in failures] == [("item_1", True)]
 
 
-def test_zero_items_still_run_reduce(run_plan: Any, tmp_path: Path) -> None:
+def test_zero_items_skip_reduce_saying_why(run_plan: Any, tmp_path: Path) -> None:
+    from prodigy.runtime.report_lines import event_line
+
     outcome, events, _ = run_map(run_plan, tmp_path, [], "true")
     assert outcome.status is ok
-    assert (tmp_path / "reduce.txt").read_text() == "0 0 0\n"
+    assert not (tmp_path / "reduce.txt").exists()  # upstream skips reduce too
     started = [e for e in events if e["event"] == "loop_started"]
     assert started[0]["total"] == 0
+    skipped = [e for e in events if e["event"] == "node_skipped"]
+    assert [e["node"] for e in skipped] == [f"reduce.{i}" for i in range(4)]
+    assert str(event_line(skipped[0])).endswith(": the map had no items")
+    assert str(event_line(skipped[0])).startswith("skipped  ")
+
+
+def test_reduce_runs_when_the_map_had_items_even_if_all_failed(run_plan: Any,
+                                                               tmp_path: Path) -> None:
+    outcome, _, _ = run_map(run_plan, tmp_path, ["a"], "false")
+    assert outcome.status is ok
+    assert (tmp_path / "reduce.txt").read_text() == "0 1 1\n"
 
 
 def test_max_failures_stops_the_map_and_fails_the_run(run_plan: Any, tmp_path: Path) -> None:

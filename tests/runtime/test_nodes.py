@@ -16,7 +16,8 @@ from prodigy.runtime.nodes import (
 from prodigy.runtime.plan import fingerprint
 
 CLAUDE_LATE = {"model", "max_turns", "allowed_tools", "disallowed_tools", "permission_mode",
-               "append_system_prompt", "max_cost_usd", "max_tokens", "track_changes"}
+               "append_system_prompt", "max_cost_usd", "max_tokens", "track_changes",
+               "allow_outside"}
 
 
 def _round_trip(params: ClaudeParams | MapParams) -> object:

@@ -4,6 +4,7 @@ gates, checkpoints and resume, masking. The real CLI and the process pool are in
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -263,11 +264,68 @@ def test_the_workflow_timeout_stops_the_run_as_failed(run_plan: Any, tmp_path: P
     assert outcome.duration < 10 and not (tmp_path / "after").exists()
 
 
-def test_features_it_would_silently_drop_are_refused(run_plan: Any, tmp_path: Path) -> None:
-    plan = build_plan([sh("n", "touch ran", auto_commit=True)])
-    with pytest.raises(PlanError, match="does not support"):
-        run_plan(plan)
-    assert not (tmp_path / "ran").exists()
+def _repo(path: Path) -> Path:
+    """A git checkout with one commit."""
+    path.mkdir()
+    for args in (("init", "-q"), ("config", "commit.gpgsign", "false")):
+        subprocess.run(["git", *args], cwd=path, check=True)
+    (path / "README").write_text("x\n")
+    subprocess.run(["git", "add", "-A"], cwd=path, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+                   cwd=path, check=True)
+    return path
+
+
+def _log(repo: Path) -> list[str]:
+    """Each commit, newest first, as `subject|file,file`."""
+    out = subprocess.run(["git", "log", "--format=%x00%s|", "--name-only"], cwd=repo,
+                         check=True, capture_output=True, text=True).stdout
+    entries = [entry.partition("|") for entry in out.split("\0")[1:]]
+    return [f"{subject}|{','.join(files.split())}" for subject, _, files in entries]
+
+
+def test_auto_commit_commits_what_the_step_left_before_commit_required_checks(
+        run_plan: Any, tmp_path: Path) -> None:
+    repo = _repo(tmp_path / "repo")
+    config = {"message_template": "${step.name} changed ${step.files_changed}",
+              "exclude_files": ["*.log"], "author": "Bot <bot@example.com>"}
+    plan = build_plan([sh("n", "touch ran noise.log", auto_commit=True, commit_required=True,
+                          commit_config=config),
+                       sh("m", "rm noise.log", auto_commit=True)],
+                      chain("n", "m"), workflow={"in_place": True})
+    outcome, _, _ = run_plan(plan, cwd=repo)
+    assert outcome.status is ok, outcome.message
+    # One commit for `n` (its message rendered from what it changed, the excluded file left
+    # out), none for `m`: removing the untracked file left nothing to commit.
+    assert _log(repo) == ["shell: n changed noise.log, ran|ran", "init|README"]
+    assert subprocess.run(["git", "log", "-1", "--format=%an <%ae>"], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout == "Bot <bot@example.com>\n"
+
+
+def test_auto_commit_without_an_identity_commits_as_prodigy(
+        run_plan: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = _repo(tmp_path / "repo")
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
+                 "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    plan = build_plan([sh("n", "touch ran", auto_commit=True)], workflow={"in_place": True})
+    outcome, _, _ = run_plan(plan, cwd=repo)
+    assert outcome.status is ok, outcome.failed
+    assert subprocess.run(["git", "log", "-1", "--format=%s|%an"], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout == "prodigy: shell: n|prodigy\n"
+
+
+def test_auto_commit_fails_the_step_when_the_message_breaks_its_pattern(
+        run_plan: Any, tmp_path: Path) -> None:
+    repo = _repo(tmp_path / "repo")
+    plan = build_plan([sh("n", "touch ran", auto_commit=True,
+                          commit_config={"message_pattern": "^feat: "})],
+                      workflow={"in_place": True})
+    outcome, _, _ = run_plan(plan, cwd=repo)
+    assert outcome.status is failed and "does not match" in str(outcome.failed)
+    assert _log(repo) == ["init|README"]
 
 
 def test_max_iterations_outside_git_runs_every_iteration_with_its_number(
@@ -343,3 +401,23 @@ def test_a_phase_timeout_bounds_the_phase_from_its_first_command(run_plan: Any,
     assert [f["node"] for f in outcome.failed] == ["slow"]
     assert "timed out" in outcome.failed[0]["message"]
     assert not (tmp_path / "after").exists()
+
+
+@pytest.mark.parametrize(("attempts", "runs", "handled"), [(3, 3, 2), (1, 1, 1)])
+def test_on_failure_runs_between_attempts_not_after_the_last(
+        run_plan: Any, tmp_path: Path, attempts: int, runs: int, handled: int) -> None:
+    from prodigy.compiler.pipeline import compile_file
+
+    (tmp_path / "wf.yml").write_text(
+        "commands:\n"
+        "  - shell: \"echo run >> runs; false\"\n"
+        f"    on_failure: {{shell: \"echo fix >> fixes\", max_attempts: {attempts}}}\n"
+        "  - shell: \"touch after\"\n")
+    outcome, events, _ = run_plan(compile_file(str(tmp_path / "wf.yml")))
+    # Upstream's retry loop: N attempts, N-1 handler runs; with no retries, the handler once.
+    assert (tmp_path / "runs").read_text() == "run\n" * runs
+    assert (tmp_path / "fixes").read_text() == "fix\n" * handled
+    assert outcome.status is ok and (tmp_path / "after").exists()
+    [finished] = [e for e in events if e["event"] == "node_finished"
+                  and e.get("status") == "handled"]
+    assert finished["attempts"] == runs

@@ -133,13 +133,21 @@ def test_reusing_a_handled_node_does_not_start_its_body() -> None:
     assert s.state["b"] is S.NOT_RUN
 
 
-def test_max_attempts_counts_every_run_of_the_original() -> None:
+def test_max_attempts_counts_every_run_of_the_original_with_handlers_between() -> None:
     nodes, edges = HANDLED_PLAN
     s = sched([sh("n", "x"), handler("h", max_attempts=3), *nodes[2:]], edges)
     order = drain(s, fail={"n": 1})
-    assert order == ["n", "h", "b", "n", "h", "b", "n", "h", "b", "s"]
+    # Upstream's retry loop: 3 attempts, the handler between them (twice), not after the last.
+    assert order == ["n", "h", "b", "n", "h", "b", "n", "s"]
     assert s.attempts["n"] == 3 and s.state["n"] is S.HANDLED
-    assert s.reason["n"] is Reason.ATTEMPTS_EXHAUSTED
+    assert s.reason["n"] is Reason.ATTEMPTS_EXHAUSTED and s.cause["n"] == "h"
+
+
+def test_a_handler_of_a_step_without_retries_runs_once() -> None:
+    nodes, edges = HANDLED_PLAN
+    s = sched([sh("n", "x"), handler("h", max_attempts=1), *nodes[2:]], edges)
+    assert drain(s, fail={"n": 1}) == ["n", "h", "b", "s"]
+    assert s.attempts["n"] == 1 and s.state["n"] is S.HANDLED
 
 
 def test_second_attempt_succeeds_after_the_handler() -> None:
@@ -159,7 +167,7 @@ def test_fail_workflow_fails_the_run_once_attempts_are_exhausted() -> None:
     s = sched([sh("n", "x"), handler("h", max_attempts=2, fail_workflow=True), *nodes[2:]],
               edges)
     order = drain(s, fail={"n": 1})
-    assert order == ["n", "h", "b", "n", "h", "b"]
+    assert order == ["n", "h", "b", "n"]  # no handler after the last attempt
     assert s.failed and s.reason["n"] is Reason.ATTEMPTS_EXHAUSTED
     assert s.state["s"] is S.SKIPPED and s.cause["s"] == "n"
 
