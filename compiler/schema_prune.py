@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prodigy.compiler.compose_map import get as _at
 from prodigy.compiler.schema_check import error_paths, is_valid
 from prodigy.compiler.source import DataPath
 
@@ -56,17 +57,6 @@ def usable_part(data: object) -> Usable | None:
                 return None  # the placeholder itself, or the whole document, is at fault
             current = _put(current, owner, _DELETE)
     return None
-
-
-def _at(data: object, path: DataPath) -> object:
-    for part in path:
-        if isinstance(data, dict) and isinstance(part, str):
-            data = data.get(part)
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        else:
-            return None
-    return data
 
 
 def _step_list(data: object, path: DataPath) -> DataPath | None:

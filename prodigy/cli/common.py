@@ -396,3 +396,30 @@ def write_html_report(state: StateDir, record: RunRecord,
         return write_report(state, record, out, picture)
     except (OSError, CheckpointError) as exc:
         return invalid_input(f"cannot write the report of {record.run_id}: {exc}", code="P501")
+
+
+def recorded_run(state: StateDir, run_id: str) -> RunRecord | ExitCode:
+    """`run_id`'s record, or the diagnostic's exit code (no such run, an unreadable record)."""
+    from prodigy.runtime.errors import CheckpointError
+
+    try:
+        record = state.read_run(run_id)
+    except CheckpointError as exc:
+        return invalid_input(str(exc), code="P505")
+    if record is None:
+        return invalid_input(f"no run {run_id!r} in {state.root} (see `prodigy runs`)",
+                             code="P505")
+    return record
+
+
+def older_than_seconds(text: str | None) -> float | ExitCode | None:
+    """`--older-than`: seconds (None when not given), or the diagnostic's exit code."""
+    from prodigy.runtime.git.cleanup import parse_duration
+
+    if text is None:
+        return None
+    seconds = parse_duration(text)
+    if seconds is None:
+        return invalid_input(f"--older-than {text!r} is not a duration: a number and a unit "
+                             "(s, m, h, d), e.g. 30m, 12h, 7d or 1d12h")
+    return seconds

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prodigy.cli.common import (
     ExitCode,
-    invalid_input,
+    recorded_run,
     resolve_state_dir,
     write_html_report,
 )
@@ -31,16 +31,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def cmd_report(args: argparse.Namespace) -> ExitCode:
-    from prodigy.runtime.errors import CheckpointError
 
     state = resolve_state_dir(args)
-    try:
-        record = state.read_run(args.run_id)
-    except CheckpointError as exc:
-        return invalid_input(str(exc), code="P505")
-    if record is None:
-        return invalid_input(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)",
-                             code="P505")
+    record = recorded_run(state, args.run_id)
+    if isinstance(record, ExitCode):
+        return record
     written = write_html_report(state, record, Path(args.output) if args.output else None)
     if isinstance(written, ExitCode):
         return written

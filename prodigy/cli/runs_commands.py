@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prodigy.cli.common import ExitCode, invalid_input, local_time, resolve_state_dir
+from prodigy.cli.common import (
+    ExitCode,
+    invalid_input,
+    local_time,
+    older_than_seconds,
+    resolve_state_dir,
+)
 
 if TYPE_CHECKING:
     from prodigy.runtime.store import RunRecord, StateDir
@@ -148,15 +154,11 @@ def _print_events(stream: Any, args: argparse.Namespace) -> None:
 
 def cmd_clean(args: argparse.Namespace) -> ExitCode:
     from prodigy.runtime.errors import CheckpointError
-    from prodigy.runtime.git.cleanup import parse_duration
     from prodigy.runtime.run_cleanup import clean
 
-    older_than = None
-    if args.older_than is not None:
-        older_than = parse_duration(args.older_than)
-        if older_than is None:
-            return invalid_input(f"--older-than {args.older_than!r} is not a duration: a "
-                                 "number and a unit (s, m, h, d), e.g. 30m, 12h, 7d or 1d12h")
+    older_than = older_than_seconds(args.older_than)
+    if isinstance(older_than, ExitCode):
+        return older_than
     state = resolve_state_dir(args)
     try:
         result = clean(state, older_than=older_than, dry_run=args.dry_run, now=time.time())

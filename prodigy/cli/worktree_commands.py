@@ -29,6 +29,8 @@ from prodigy.cli.common import (
     MergeChoice,
     invalid_input,
     merge_back,
+    older_than_seconds,
+    recorded_run,
     resolve_state_dir,
     stored_plan,
 )
@@ -119,17 +121,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> ExitCode:
     """Only a run that succeeded is merged back: a failed run's branch is kept for `prodigy
     resume`, and merging half a run is what the worktree exists to prevent."""
-    from prodigy.runtime.errors import CheckpointError
     from prodigy.runtime.store import RunStatus
 
     state = resolve_state_dir(args)
-    try:
-        record = state.read_run(args.run_id)
-    except CheckpointError as exc:
-        return invalid_input(str(exc), code="P505")
-    if record is None:
-        return invalid_input(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)",
-                             code="P505")
+    record = recorded_run(state, args.run_id)
+    if isinstance(record, ExitCode):
+        return record
     if record.status is RunStatus.RUNNING:
         print(f"prodigy: run {args.run_id} is still running; merge it when it has finished",
               file=sys.stderr)
@@ -146,17 +143,14 @@ def cmd_merge(args: argparse.Namespace) -> ExitCode:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     from prodigy.runtime.errors import ProdigyError
-    from prodigy.runtime.git.cleanup import parse_duration, plan_clean, survey
+    from prodigy.runtime.git.cleanup import plan_clean, survey
 
     home = _home()
     if isinstance(home, ExitCode):
         return home
-    older_than = None
-    if args.older_than is not None:
-        older_than = parse_duration(args.older_than)
-        if older_than is None:
-            return invalid_input(f"--older-than {args.older_than!r} is not a duration: a "
-                                 "number and a unit (s, m, h, d), e.g. 30m, 12h, 7d or 1d12h")
+    older_than = older_than_seconds(args.older_than)
+    if isinstance(older_than, ExitCode):
+        return older_than
     found = survey(home)
     if args.run_id is not None and not any(f.info.run_id == args.run_id for f in found):
         return invalid_input(f"no worktree of run {args.run_id!r} for {home.repo.main_root} "
