@@ -26,23 +26,30 @@ MESSAGE_CHARS = 2000  # an assistant text in an event is cut to this
 
 
 class _Followed:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, transcript: bool = True) -> None:
         self.path = path
+        self.transcript = transcript  # stream-json; else a plain log, passed on line by line
         self.offset = path.stat().st_size if path.exists() else 0  # earlier attempts: old news
         self.reader = StreamReader()
         self.partial = b""
 
 
 class AgentWatch:
-    def __init__(self, events: EventLog) -> None:
+    """`logs` (-v): every other task's log is followed too, each new line a `node_output`
+    event: the command as run (the log's first line) and what it prints, as it prints it."""
+
+    def __init__(self, events: EventLog, logs: bool = False) -> None:
         self.events = events
+        self.logs = logs
         self.followed: dict[str, _Followed] = {}
         self.last = 0.0
 
     def start(self, task: Task) -> None:
-        """A claude task is about to be sent: remember where its transcript ends now."""
+        """A task is about to be sent: remember where its transcript (or log) ends now."""
         if task.kind == "claude":
             self.followed[task.node_id] = _Followed(transcript_path(task.log_path))
+        elif self.logs:
+            self.followed[task.node_id] = _Followed(Path(task.log_path), transcript=False)
 
     def poll(self, running: Iterable[tuple[Any, str, Task]], force: bool = False) -> None:
         if not self.followed:
@@ -78,6 +85,11 @@ class AgentWatch:
         lines = data.split(b"\n")
         followed.partial = lines.pop()  # not ended yet: read again next time
         for line in lines:
+            if not followed.transcript:
+                self.events.emit(EventType.NODE_OUTPUT, node=task.node_id, label=task.label,
+                                 item=item, item_label=label,
+                                 text=line.decode("utf-8", errors="replace")[:MESSAGE_CHARS])
+                continue
             for live in followed.reader.feed(line.decode("utf-8", errors="replace")):
                 if live.kind == "tool_use":
                     self.events.emit(EventType.AGENT_TOOL_USE, node=task.node_id,

@@ -42,6 +42,7 @@ class EventType(StrEnum):
     # A running claude agent's tool call (`tool`: `Edit src/x.py`, `turn`) and its text.
     AGENT_TOOL_USE = "agent_tool_use"
     AGENT_MESSAGE = "agent_message"
+    NODE_OUTPUT = "node_output"  # -v: a line of a running command's log, as it is written
     ITEM_MERGED = "item_merged"  # an agent's commits merged into the run branch (commits, branch)
     # validate / goal_seek: one per measurement (attempt, completion or score, threshold).
     ATTEMPT_SCORED = "attempt_scored"

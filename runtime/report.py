@@ -64,6 +64,12 @@ def make_reporter(json_mode: bool, stream: IO[str] | None = None,
     return PlainReporter(err, verbose)
 
 
+def output_line(record: dict[str, Any]) -> str:
+    """-v: a line a running command printed (`node_output`), labelled by its step."""
+    where = f" [{item_name(record)}]" if record.get("item") else ""
+    return f"out      {record.get('label')}{where}: {record.get('text')}"
+
+
 def agent_text(record: dict[str, Any]) -> list[str]:
     """-v: an agent's message as lines (`agent_message` events), its first line labelled."""
     where = f" [{item_name(record)}]" if record.get("item") else ""
@@ -141,9 +147,10 @@ class PlainReporter:
 
     def on_event(self, record: dict[str, Any]) -> None:
         kind = record.get("event")
-        if kind == "agent_message":
+        if kind in ("agent_message", "node_output"):
             if self.verbose:
-                self.err.write("".join(line + "\n" for line in agent_text(record)))
+                lines = agent_text(record) if kind == "agent_message" else [output_line(record)]
+                self.err.write("".join(line + "\n" for line in lines))
                 self.err.flush()
             return
         if kind in ("run_started", "run_resumed"):
@@ -228,6 +235,12 @@ class LiveReporter:
 
     def on_event(self, record: dict[str, Any]) -> None:
         kind, node = record.get("event"), str(record.get("node"))
+        if kind == "node_output":
+            if self.verbose:
+                from rich.text import Text
+
+                self.console.print(Text(output_line(record), style="dim"), highlight=False)
+            return
         if kind in ("agent_tool_use", "agent_message"):
             if kind == "agent_tool_use":  # shown beside the agent's row, not scrolled
                 self.agent_doing[node] = f"{record.get('tool')} (turn {record.get('turn')})"

@@ -86,6 +86,7 @@ class RunOptions:
     # `--max-cost-usd` / `--max-tokens`: the run's limits in place of the workflow's.
     max_cost_usd: float | None = None
     max_tokens: int | None = None
+    verbose: int = 0  # -v: running commands' output followed as it is written
 
 
 @dataclass(slots=True)
@@ -185,7 +186,8 @@ class Run:
         self.spend = Spend()  # what the run's agents cost so far (reused nodes included)
         self.budget = Budget.of(plan.workflow).raised(options.max_cost_usd, options.max_tokens)
         self.budget_stop: str | None = None  # why a spend limit stopped the run
-        self.agents = AgentWatch(self.events)  # live tool use of running claude nodes
+        # Running agents' tool use (and with -v every running command's output), live.
+        self.agents = AgentWatch(self.events, logs=self.options.verbose > 0)
         self._pools: dict[bool, ThreadPoolExecutor] = {}
 
     # --- what frames and loops use ---------------------------------------------------------

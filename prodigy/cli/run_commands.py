@@ -96,7 +96,8 @@ def _run_options(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
         parser.add_argument("--run-id", metavar="ID", help="id for a new run (default: generated)")
     parser.add_argument("--json", action="store_true", help="events as JSON lines on stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="also print what claude agents write, as they write it")
+                        help="also print each running command and its output, and what claude "
+                             "agents write, as it happens")
     parser.add_argument("--dry-run", action="store_true",
                         help="print what would run, be reused or skipped, and why; run nothing")
     parser.add_argument("--force", action="append", default=[], metavar="ID",
@@ -387,7 +388,8 @@ def _execute(plan: Plan, args: argparse.Namespace, *, source: str, run_id: str |
         print(f"note: {note}", file=sys.stderr)
     options = RunOptions(jobs=args.jobs, executor=args.executor,
                          dask_scheduler=args.dask_scheduler, force=forced.nodes,
-                         max_cost_usd=args.max_cost_usd, max_tokens=args.max_tokens)
+                         max_cost_usd=args.max_cost_usd, max_tokens=args.max_tokens,
+                         verbose=args.verbose)
     result = run_and_report(plan, state, options, run_id=run_id, source=source, cwd=cwd,
                             resume=resume, bound=bound,
                             events="json" if args.json else "human", verbose=args.verbose,
