@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prodigy.cli.common import (
+    RUN_ID,
     ExitCode,
     MergeChoice,
     enter_path,
@@ -30,8 +30,6 @@ from prodigy.cli.common import (
 if TYPE_CHECKING:
     from prodigy.runtime.store import StateDir
 
-# As run_commands checks a run id: it names a directory and files in the state dir.
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,7 +61,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     batch.add_argument("--run-id", metavar="ID", help="id for the run (default: generated)")
     batch.add_argument("--json", action="store_true", help="events as JSON lines on stdout")
     batch.add_argument("-v", "--verbose", action="count", default=0,
-                       help="also print what claude agents write, as they write it")
+                       help="also print each running command and its output, and what claude "
+                            "agents write, as it happens")
     batch.add_argument("--in-place", action="store_true",
                        help="work in the checkout itself, not in a git worktree of the run's own")
     batch.add_argument("-y", "--yes", action="store_true",
@@ -92,7 +91,7 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
         return invalid_input(f"batch {args.pattern!r} matches no file (in {Path.cwd()}); quote "
                              "the pattern so the shell leaves `*` and `**` to prodigy")
     run_id = args.run_id or new_run_id()
-    if not _RUN_ID.match(run_id):
+    if not RUN_ID.match(run_id):
         return invalid_input(f"run id {run_id!r}: use letters, digits, '.', '_' and '-'")
     state = resolve_state_dir(args)
     if state.read_run(run_id) is not None:

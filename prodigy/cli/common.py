@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import enum
+import re
 import secrets
 import signal
 import sys
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from prodigy.runtime.plan import Plan
     from prodigy.runtime.run import RunOptions, RunOutcome
     from prodigy.runtime.store import RunRecord, StateDir
+
+
+# A run id names a directory and files in the state dir, and a git branch.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 
 
 class ExitCode(enum.IntEnum):

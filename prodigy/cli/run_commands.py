@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prodigy.cli.common import (
+    RUN_ID,
     ExitCode,
     MergeChoice,
     add_binding_options,
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from prodigy.runtime.plan import Plan
     from prodigy.runtime.run_inputs import RunGroup, RunInput
 
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -179,7 +178,7 @@ def _exec_command(args: argparse.Namespace) -> ExitCode:
     if args.retry and args.retry > 1:
         step["retry"] = {"attempts": args.retry, "backoff": "fixed", "initial_delay": "1s"}
     run_id = args.run_id or new_run_id()
-    if not _RUN_ID.match(run_id):
+    if not RUN_ID.match(run_id):
         return invalid_input(f"run id {run_id!r}: use letters, digits, '.', '_' and '-'")
     source = resolve_state_dir(args).root / "exec" / f"{run_id}.yml"
     source.parent.mkdir(parents=True, exist_ok=True)
@@ -256,7 +255,7 @@ def _start_group(args: argparse.Namespace, inputs: list[RunInput], plans: list[P
     state = resolve_state_dir(args)
     group = RunGroup(args.run_id or new_run_id(), args.file, str(Path.cwd()), inputs,
                      keep_going=args.keep_going)
-    if not _RUN_ID.match(group.group_id):
+    if not RUN_ID.match(group.group_id):
         return invalid_input(f"run id {group.group_id!r}: use letters, digits, '.', '_' and '-'")
     if read_group(state, group.group_id) or state.read_run(group.group_id):
         return invalid_input(f"run {group.group_id!r} exists; continue it with "
@@ -368,7 +367,7 @@ def _execute(plan: Plan, args: argparse.Namespace, *, source: str, run_id: str |
         return invalid_input("--jobs must be at least 1")
     if args.max_iterations is not None and args.max_iterations < 1:
         return invalid_input("--max-iterations must be at least 1")
-    if run_id is not None and not _RUN_ID.match(run_id):
+    if run_id is not None and not RUN_ID.match(run_id):
         return invalid_input(f"run id {run_id!r}: use letters, digits, '.', '_' and '-'")
     state = resolve_state_dir(args)
     cwd = cwd or Path.cwd()
