@@ -26,6 +26,7 @@ from prodigy.compiler.compose_inline import bind_template, expand
 from prodigy.compiler.compose_map import ComposedMap, Layer, get, is_ref
 from prodigy.compiler.compose_merge import COMPOSITION_KEYS, merge, strip
 from prodigy.compiler.compose_templates import find_template, is_path
+from prodigy.compiler.compose_unused import check_unused
 from prodigy.compiler.schema_check import check_schema
 from prodigy.compiler.source import DataPath, LoadedFile, SourceMap, load_file
 from prodigy.runtime.diagnostics import Diagnostic
@@ -97,12 +98,14 @@ def compose(loaded: LoadedFile) -> Composed:
     composer = Composer()
     composer.stack.append(os.path.realpath(loaded.path))
     root = composer.unit(loaded, ())
+    check_unused(composer, [root, *(u for u in composer.units.values() if u is not None)])
     data: object = root.layer.data
     if isinstance(loaded.data, list) and set(root.layer.data) == {"commands"}:
         data = root.layer.data["commands"]  # a bare list stays one
         root.layer.mounts = {(*p[1:],) if p[:1] == ("commands",) else p: o
                              for p, o in root.layer.mounts.items() if p != ()}
-    smap = ComposedMap.over(loaded.source_map, root.layer.mounts)
+        root.layer.groups = {p[1:]: g for p, g in root.layer.groups.items()}
+    smap = ComposedMap.over(loaded.source_map, root.layer.mounts, root.layer.groups)
     return Composed(replace(loaded, data=data, source_map=smap),
                     tuple(composer.diagnostics), composer.via)
 
@@ -114,6 +117,16 @@ class Composer:
         self.via: dict[str, Via] = {}
         self.stack: list[str] = []  # real paths of the files being composed, outermost first
         self.reported: set[object] = set()
+        self.inlined: set[object] = set()  # (layer id, path) of each step list inlined
+        self.uses: dict[tuple[str, ...], int] = {}  # group labels given out, per enclosing
+        self.inside: list[str] = []  # the groups of the sub-workflow being inlined
+
+    def group_label(self, label: str) -> str:
+        """`label`, numbered from its second use in the same enclosing group on: each use of a
+        sub-workflow is its own group (cluster), even right after another use of it."""
+        key = (*self.inside, label)
+        count = self.uses[key] = self.uses.get(key, 0) + 1
+        return label if count == 1 else f"{label} #{count}"
 
     def once(self, key: object) -> bool:
         """True the first time `key` is seen: a definition used twice is reported once."""
@@ -149,11 +162,13 @@ class Composer:
                     unit.defs[str(name)] = SubDef(unit, own, (key, str(name)))
         for path in STEP_LISTS:
             expand(self, unit, own, path, ())
-        layer = Layer(dict(own.data), dict(own.mounts))
+        layer = own.copy()
         if template is not None:
             layer = merge(template[0].layer, self._override(own))
+            given = next((layer.data[k] for k in ("commands", "steps") if k in layer.data), [])
             layer = merge(layer, own, concat=True)
             self._bind_with(layer, template[0], own, template[1])
+            self._group_template(layer, len(given) if isinstance(given, list) else 0, own)
         if base is not None:
             layer = merge(base.layer, layer)
         unit.layer = strip(layer)
@@ -256,6 +271,18 @@ class Composer:
         override = get(own.data, ("template", "override"))
         return Layer.of(dict(override) if isinstance(override, Mapping) else {},
                         own.origin(())[0], ("template", "override"))
+
+    def _group_template(self, layer: Layer, count: int, own: Layer) -> None:
+        """The template's `count` steps, first in the merged step list, form the group
+        `template NAME`."""
+        key = next((k for k in ("commands", "steps") if k in layer.data), None)
+        if not count or key is None:
+            return
+        ref = get(own.data, ("template", "source")) or get(own.data, ("template", "name")) \
+            or own.data.get("template")
+        label = self.group_label(f"template {ref}")
+        for i in range(count):
+            layer.groups[(key, i)] = (label, *layer.groups.get((key, i), ()))
 
     def _bind_with(self, layer: Layer, template: FileUnit, own: Layer,
                    with_: Mapping[str, object]) -> None:

@@ -18,8 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from prodigy.compiler.compose_map import Layer, Origin, get, is_ref
-from prodigy.compiler.compose_templates import as_text, declared, type_problem
+from prodigy.compiler.compose_map import Group, Layer, Origin, get, is_ref
+from prodigy.compiler.compose_templates import ParamDecl, as_text, declared, type_problem
 from prodigy.compiler.source_map import DataPath, SourceMap
 from prodigy.runtime.span import Span
 
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 _REF_KEYS = ("workflow", "with", "env")
 _DEF_KEYS = ("commands", "steps", "env", "parameters", "description", "working_dir", "source")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_-]*)\}")
-# A step, where it came from, and where its added options came from.
-Entry = tuple[object, Layer, DataPath, dict[DataPath, Origin]]
+# A step, where it came from, where its added options came from, and the groups it is in.
+Entry = tuple[object, Layer, DataPath, dict[DataPath, Origin], Group]
 # Whose scope the steps resolve in, the layer and path of the step list, the definition's.
 Target = tuple["FileUnit", Layer, DataPath, Layer | None, DataPath]
 
@@ -49,18 +49,20 @@ def expand(composer: Composer, unit: FileUnit, layer: Layer, path: DataPath,
     if not isinstance(steps, list) or not isinstance(parent, dict) or \
             not any(map(is_ref, steps)):
         return
-    before = Layer(layer.data, dict(layer.mounts))
+    before = Layer(layer.data, dict(layer.mounts), dict(layer.groups))
     entries: list[Entry] = []
     for i, step in enumerate(steps):
         if is_ref(step):
             entries += _inline(composer, unit, before, (*path, i), step, stack)
         else:
-            entries.append((step, before, (*path, i), {}))
+            entries.append((step, before, (*path, i), {}, before.groups.get((*path, i), ())))
     parent[path[-1]] = [entry[0] for entry in entries]
     layer.graft(path, before, path)
-    for j, (_, source, at, extra) in enumerate(entries):
+    for j, (_, source, at, extra, group) in enumerate(entries):
         layer.graft((*path, j), source, at)
         layer.mounts.update({(*path, j, *k): found for k, found in extra.items()})
+        if group:
+            layer.groups[(*path, j)] = group
 
 
 def _inline(composer: Composer, unit: FileUnit, layer: Layer, at: DataPath,
@@ -74,34 +76,41 @@ def _inline(composer: Composer, unit: FileUnit, layer: Layer, at: DataPath,
                                 "the sub-workflow's steps")
     ref = step["workflow"]
     where = span(layer, (*at, "workflow"))
-    target = _resolve(composer, unit, str(ref), where) if isinstance(ref, str) else None
+    target = resolve(composer, unit, str(ref), where) if isinstance(ref, str) else None
     if not isinstance(ref, str):
         composer.error("P111", "`workflow:` names a sub-workflow: a string", where)
     if target is None:
         return []
     scope, steps_layer, steps_path, def_layer, def_path = target
     seen = (id(steps_layer), steps_path)
+    composer.inlined.add(seen)
     if seen in stack:
         composer.error("P003", f"composition cycle: sub-workflow '{ref}' uses itself", where,
                        hint="a sub-workflow cannot use itself, even through others")
         return []
     entries: list[Entry] = []
     steps = get(steps_layer.data, steps_path)
-    for k, sub in enumerate(steps if isinstance(steps, list) else []):
-        if is_ref(sub):
-            entries += _inline(composer, scope, steps_layer, (*steps_path, k), sub,
-                               (*stack, seen))
-        else:
-            entries.append((sub, steps_layer, (*steps_path, k), {}))
+    label = composer.group_label(f"workflow {ref}")
+    composer.inside.append(label)
+    try:
+        for k, sub in enumerate(steps if isinstance(steps, list) else []):
+            if is_ref(sub):
+                entries += _inline(composer, scope, steps_layer, (*steps_path, k), sub,
+                                   (*stack, seen))
+            else:
+                entries.append((sub, steps_layer, (*steps_path, k), {},
+                                steps_layer.groups.get((*steps_path, k), ())))
+    finally:
+        composer.inside.pop()
     bound = _bind(composer, def_layer, def_path, step, layer, at, str(ref))
     added: list[tuple[Layer, DataPath]] = [(layer, (*at, "env"))]
     if def_layer is not None:
         added = [(def_layer, (*def_path, "env")), (def_layer, (*def_path, "working_dir")),
                  *added]
-    return [_adapt(entry, bound, added) for entry in entries]
+    return [_adapt((*entry[:4], (label, *entry[4])), bound, added) for entry in entries]
 
 
-def _resolve(composer: Composer, unit: FileUnit, ref: str, where: Span) -> Target | None:
+def resolve(composer: Composer, unit: FileUnit, ref: str, where: Span) -> Target | None:
     alias, dot, name = ref.partition(".")
     if dot:
         imported = unit.aliases.get(alias)
@@ -169,10 +178,11 @@ def _bind(composer: Composer, def_layer: Layer | None, def_path: DataPath,
                            hint=_suggest(name, decls, "parameters"))
             continue
         problem = type_problem(decl, value) if decl is not None else None
-        if problem:
+        if problem and decl is not None:
             composer.error("P504", f"parameter '{name}' = {value!r} {problem}",
-                           span(layer, (*at, "with", name)))
-            continue
+                           span(layer, (*at, "with", name)),
+                           hint=f"sub-workflow '{ref}' declares it as {decl.type}")
+        # Substituted even when refused: reported once, not again as missing (P503).
         values[name] = as_text(value)
     for decl in decls.values():
         if decl.required and decl.name not in values:
@@ -195,10 +205,10 @@ def _substitute(value: object, bound: Mapping[str, str]) -> object:
 def _adapt(entry: Entry, bound: Mapping[str, str],
            added: list[tuple[Layer, DataPath]]) -> Entry:
 
-    value, source, path, extra = entry
+    value, source, path, extra, group = entry
     value = _substitute(copy.deepcopy(value), bound) if bound else copy.deepcopy(value)
     if not isinstance(value, dict):
-        return value, source, path, extra
+        return value, source, path, extra, group
     extra = dict(extra)
     for layer, at in added:
         found = get(layer.data, at)
@@ -214,7 +224,7 @@ def _adapt(entry: Entry, bound: Mapping[str, str],
             if name not in env:
                 env[name] = _substitute(text, bound)
                 extra[("env", name)] = layer.origin((*at, name))
-    return value, source, path, extra
+    return value, source, path, extra, group
 
 
 def bind_template(composer: Composer, layer: Layer, template: FileUnit, own: Layer,
@@ -235,16 +245,22 @@ def bind_template(composer: Composer, layer: Layer, template: FileUnit, own: Lay
             composer.error("P504", f"parameter '{name}' = {value!r} {problem}", span(own, at),
                            hint=f"the template declares it as {decl.type} "
                                 f"({decl.description or 'no description'})")
+            # Reported here, once: the parameter is not also missing a value (P503).
+            _declare(params, decl, "required", False)
             continue
-
-        holder = get(params, decl.path[1:-1])
-        entry = get(params, decl.path[1:])
-        if isinstance(entry, dict):
-            entry["default"] = value
-        elif isinstance(holder, list) and isinstance(decl.path[-1], int):
-            holder[decl.path[-1]] = {"name": name, "default": value}  # a bare name in a list
-        elif isinstance(holder, dict):
-            holder[decl.path[-1]] = {"default": value}
+        _declare(params, decl, "default", value)
         layer.mounts[(*decl.path, "default")] = own.origin(at)
     if params is not None:
         layer.data["parameters"] = params
+
+
+def _declare(params: object, decl: ParamDecl, key: str, value: object) -> None:
+    """Set `key` of the declaration of `decl` in `params`, whatever form it is written in."""
+    holder = get(params, decl.path[1:-1])
+    entry = get(params, decl.path[1:])
+    if isinstance(entry, dict):
+        entry[key] = value
+    elif isinstance(holder, list) and isinstance(decl.path[-1], int):
+        holder[decl.path[-1]] = {"name": decl.name, key: value}  # a bare name in a list
+    elif isinstance(holder, dict):
+        holder[decl.path[-1]] = {key: value}

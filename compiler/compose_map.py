@@ -17,6 +17,7 @@ from prodigy.compiler.source_map import DataPath, ScalarSource, SourceMap
 from prodigy.runtime.span import Span
 
 Origin = tuple[SourceMap, DataPath]
+Group = tuple[str, ...]
 
 
 def get(data: object, path: DataPath) -> object:
@@ -35,6 +36,11 @@ def is_ref(step: object) -> bool:
     return isinstance(step, Mapping) and "workflow" in step
 
 
+def group_of(smap: SourceMap, path: DataPath) -> Group:
+    """The groups the step at `path` of a (possibly composed) document was inlined in."""
+    return smap.group(path) if isinstance(smap, ComposedMap) else ()
+
+
 def _origin(mounts: dict[DataPath, Origin], path: DataPath) -> Origin:
     for cut in range(len(path), -1, -1):
         found = mounts.get(path[:cut])
@@ -50,10 +56,16 @@ class Layer:
 
     data: dict[str, object]
     mounts: dict[DataPath, Origin]
+    # Per step inlined from a sub-workflow or a template: the groups it is in, outermost first
+    # (`workflow build`, `template ci`); the plan's pictures draw each group as a cluster.
+    groups: dict[DataPath, Group] = field(default_factory=dict)
 
     @classmethod
     def of(cls, data: dict[str, object], smap: SourceMap, at: DataPath = ()) -> Layer:
         return cls(data, {(): (smap, at)})
+
+    def copy(self) -> Layer:
+        return Layer(dict(self.data), dict(self.mounts), dict(self.groups))
 
     def origin(self, path: DataPath) -> Origin:
         return _origin(self.mounts, path)
@@ -68,6 +80,11 @@ class Layer:
         for mounted, found in source.mounts.items():
             if len(mounted) > cut and mounted[:cut] == source_path:
                 self.mounts[(*path, *mounted[cut:])] = found
+        for grouped in [p for p in self.groups if p[:len(path)] == path]:
+            del self.groups[grouped]
+        for grouped, group in source.groups.items():
+            if grouped[:cut] == source_path:
+                self.groups[(*path, *grouped[cut:])] = group
 
 
 @dataclass(slots=True)
@@ -76,11 +93,21 @@ class ComposedMap(SourceMap):
     the maps of the files their values came from."""
 
     mounts: dict[DataPath, Origin] = field(default_factory=dict)
+    groups: dict[DataPath, Group] = field(default_factory=dict)
 
     @classmethod
-    def over(cls, root: SourceMap, mounts: dict[DataPath, Origin]) -> ComposedMap:
+    def over(cls, root: SourceMap, mounts: dict[DataPath, Origin],
+             groups: dict[DataPath, Group] | None = None) -> ComposedMap:
         return cls(root.file, root.text, root.marks, root.styles, root.children, root.key_ids,
-                   mounts=mounts)
+                   mounts=mounts, groups=groups or {})
+
+    def group(self, path: DataPath) -> Group:
+        """The groups the step at `path` (or the step holding it) was inlined in."""
+        for cut in range(len(path), 0, -1):
+            found = self.groups.get(path[:cut])
+            if found is not None:
+                return found
+        return ()
 
     def span(self, path: DataPath) -> Span:
         smap, at = _origin(self.mounts, path)

@@ -19,7 +19,7 @@ _STEPS = ("commands", "steps")
 
 
 def merge(base: Layer, child: Layer, concat: bool = False) -> Layer:
-    out = Layer(dict(base.data), dict(base.mounts))
+    out = base.copy()
     for key in base.data:
         out.graft((key,), base, (key,))
     out.mounts[()] = child.origin(())
@@ -62,6 +62,8 @@ def _drop(layer: Layer, key: str) -> None:
     layer.data.pop(key, None)
     for path in [p for p in layer.mounts if p[:1] == (key,)]:
         del layer.mounts[path]
+    for path in [p for p in layer.groups if p[:1] == (key,)]:
+        del layer.groups[path]
 
 
 def strip(layer: Layer) -> Layer:

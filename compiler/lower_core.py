@@ -105,9 +105,12 @@ class Lowering:
     roots_read: set[str] = field(default_factory=set)
     back_refs: dict[tuple[str, str], Span] = field(default_factory=dict)
     tracked: set[str] = field(default_factory=set)  # steps whose git changes a node reads
+    group: tuple[str, ...] = ()  # of the step being lowered: every node it adds is in it
 
     def add(self, node_id: str, params: NodeParams, scope: Scope, label: str,
             span: Span | None, expansion: Expansion | None = None) -> None:
+        if self.group:
+            params = replace(params, group=self.group)
         self.graph.add_node(node_id, node=LNode(params, scope.phase, label, span, scope.plan,
                                                 expansion))
 

@@ -68,6 +68,15 @@ class _Chain:
 def lower_step(low: Lowering, step: Step, base: str, scope: Scope, preds: tuple[str, ...],
                kind: EdgeKind) -> tuple[str, tuple[str, ...], Scope]:
     """Returns (entry node, exit nodes, scope after the step)."""
+    outer, low.group = low.group, step.group or low.group
+    try:
+        return _lower_step(low, step, base, scope, preds, kind)
+    finally:
+        low.group = outer
+
+
+def _lower_step(low: Lowering, step: Step, base: str, scope: Scope, preds: tuple[str, ...],
+                kind: EdgeKind) -> tuple[str, tuple[str, ...], Scope]:
     chain = _Chain(low, preds, kind)
     if step.when is not None:
         gate = f"{base}.when"

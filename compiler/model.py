@@ -237,6 +237,8 @@ class Step:
     validation: Validation | None = None
     verify: Verify | None = None
     extracts: tuple[Extract, ...] = ()
+    # The sub-workflows and templates it was inlined from, outermost first (compose*.py).
+    group: tuple[str, ...] = ()
 
 
 def substeps(step: Step) -> Iterator[Step]:

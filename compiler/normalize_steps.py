@@ -10,10 +10,12 @@ commands) and legacy `name:` command objects with `args`/`options`. The step's o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from prodigy.compiler.commands.base import CLAUDE_OPTIONS
 from prodigy.compiler.commands.claude import Claude, configure
 from prodigy.compiler.commands.registry import COMMAND_KEYS, COMMANDS
+from prodigy.compiler.compose_map import group_of
 from prodigy.compiler.model import Command, DataPath, Handler, Step, Text
 from prodigy.compiler.normalize_base import STEP_OPTIONS, Ctx, Fields, scalar_text
 from prodigy.compiler.normalize_options import options
@@ -43,6 +45,12 @@ def _reader(ctx: Ctx) -> ReadSteps:
 
 
 def read_step(value: object, path: DataPath, ctx: Ctx, strings: str = "legacy") -> Step | None:
+    step = _read_step(value, path, ctx, strings)
+    group = group_of(ctx.source_map, path) if step is not None else ()
+    return replace(step, group=group) if group and step is not None else step
+
+
+def _read_step(value: object, path: DataPath, ctx: Ctx, strings: str) -> Step | None:
     if path in ctx.skip:
         return None
     if isinstance(value, str):

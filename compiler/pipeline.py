@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from prodigy.compiler.checks import check
 from prodigy.compiler.compose import Composed, compose
@@ -40,12 +41,13 @@ from prodigy.compiler.lower_exprs import ExprCache, parse_all
 from prodigy.compiler.model_workflow import Workflow
 from prodigy.compiler.normalize import normalize
 from prodigy.compiler.partial import consequences_dropped, declared_names, without_broken_steps
-from prodigy.compiler.plan_build import build_plan
 from prodigy.compiler.schema_check import check_schema
 from prodigy.compiler.schema_prune import Usable, usable_part
 from prodigy.compiler.source import LoadedFile, load_file
 from prodigy.runtime.diagnostics import CompileError, Diagnostic, Severity, sorted_unique
-from prodigy.runtime.plan import Plan
+
+if TYPE_CHECKING:
+    from prodigy.runtime.plan import Plan
 
 
 @dataclass(slots=True)
@@ -169,6 +171,8 @@ def validate_file(path: str, args: Mapping[str, str] | None = None,
 def compile_file(path: str, args: Mapping[str, str] | None = None,
                  profile: str | None = None) -> Plan:
     """The plan of the workflow at `path`; raises CompileError carrying every error."""
+    from prodigy.compiler.plan_build import build_plan  # here: `validate` builds no plan
+
     unit = _run(path, args, profile, Severity.ERROR)
     if unit.failed:
         raise CompileError(unit.diagnostics)

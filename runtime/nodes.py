@@ -67,6 +67,9 @@ class NodeParams:
     # literal env values the node reads); laid over the run's variables and part of the
     # fingerprint.
     bindings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # The sub-workflows and templates the step was inlined from, outermost first (`workflow
+    # build`, `template ci`): the pictures draw each as a cluster; the run does not read it.
+    group: tuple[str, ...] = dataclasses.field(default=(), metadata={"late": True})
 
 
 NODE_KINDS: dict[str, type[NodeParams]] = {}

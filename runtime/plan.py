@@ -299,9 +299,13 @@ def canonical_json(value: object) -> str:
 
 
 def fingerprint(params: NodeParams) -> str:
-    """Hash of a node's canonical params (all of them, defaults included): the basis of its
-    content-addressed checkpoint key."""
-    body = canonical_json({"kind": params.kind, "params": params_to_json(params)})
+    """Hash of a node's canonical params (all of them, defaults included, but `group`): the
+    basis of its content-addressed checkpoint key. `group` only says which sub-workflow or
+    template a step was inlined from (for pictures): moving a step into one is no reason to
+    run it again."""
+    fields = params_to_json(params)
+    fields.pop("group", None)
+    body = canonical_json({"kind": params.kind, "params": fields})
     return hashlib.sha256(body.encode()).hexdigest()
 
 

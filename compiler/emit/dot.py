@@ -1,7 +1,8 @@
 """Graphviz DOT: shapes and colours by node kind, handlers on dashed coloured edges, phases and
-a map's agent template as clusters, and a legend cluster drawing each edge style used. Every id
-and label is a quoted, escaped DOT string; the text is deterministic (the README's picture is
-regenerated from it by `make pictures`)."""
+a map's agent template as clusters (and in them, each use of a sub-workflow or template), and a
+legend cluster drawing each edge style used. Every id and label is a quoted, escaped DOT
+string; the text is deterministic (the README's picture is regenerated from it by
+`make pictures`)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ EDGE_STYLE: dict[str, str] = {
 }
 CLUSTER_STYLE = 'style="rounded,dashed"; color="#999999";'
 AGENT_STYLE = 'style="rounded,filled"; color="#e07b00"; fillcolor="#fff7ee";'
+GROUP_STYLE = 'style="rounded"; color="#4a7ab5"; fontcolor="#4a7ab5";'
 
 
 def quote(text: str) -> str:
@@ -75,7 +77,7 @@ def render(view: View) -> str:
 
 def _cluster(view: View, cluster: ViewCluster, names: dict[str, str], pad: str,
              out: list[str]) -> None:
-    style = AGENT_STYLE if cluster.parent else CLUSTER_STYLE
+    style = {"agent": AGENT_STYLE, "group": GROUP_STYLE}.get(cluster.kind, CLUSTER_STYLE)
     out.append(f"{pad}subgraph {quote(names[cluster.key])} {{")
     out.append(f"{pad}  label={quote(cluster.label)}; {style}")
     for node in view.members(cluster.key):

@@ -3,6 +3,8 @@
 DOT and Mermaid draw the same view:
 - a cluster per phase (setup, main, map, reduce, merge) and, inside the map phase, one for the
   agent template, whose steps are nodes with their handlers and validations beside them;
+- inside those, a cluster per use of a sub-workflow or template the steps were inlined from
+  (the nodes' `group`), nested as the uses were;
 - a map's input pipeline (input, json_path, filter, sort_by, distinct, offset, max_items) as a
   source node feeding the map, and a PER_ITEM edge from the map into its agent template;
 - no barrier joining two phases (the clusters show the phases): its predecessors are joined to
@@ -46,9 +48,10 @@ EDGE_LABELS = {"on_failure": "on_failure", "on_success": "on_success", "per_item
 
 @dataclass(frozen=True, slots=True)
 class ViewCluster:
-    key: str  # a phase name, or the sub-plan name of a map's agent template
+    key: str  # a phase name, the sub-plan name of a map's agent template, or a group's path
     label: str
     parent: str = ""  # the enclosing cluster's key; "" at the top level
+    kind: str = "phase"  # phase | agent | group
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,7 @@ class _Placed:
 def build_view(plan: Plan, collapse_above: int = 200) -> View:
     plan = _materialised(plan)
     placed, clusters, edges = _place(plan)
+    placed, clusters = _grouped(placed, clusters)
     groups = reshape.groups([p.node for p in placed], collapse_above)
     dropped = {p.node.id for p in placed if reshape.joins_phases(p.node)}
     nodes = _nodes([p for p in placed if p.node.id not in dropped], groups)
@@ -158,7 +162,7 @@ def _place(plan: Plan) -> tuple[list[_Placed], list[ViewCluster], list[Edge]]:
         if key not in plan.subplans:
             continue
         agent = _materialised(plan.subplans[key])
-        agents[key] = ViewCluster(key, AGENT_CLUSTER, node.phase)
+        agents[key] = ViewCluster(key, AGENT_CLUSTER, node.phase, "agent")
         placed += [_Placed(n, key, agent.subplans) for n in agent.nodes]
         edges.append((input_id(node.id), node.id, "data"))
         edges += [(node.id, entry, "per_item")
@@ -171,3 +175,19 @@ def _place(plan: Plan) -> tuple[list[_Placed], list[ViewCluster], list[Edge]]:
         clusters.append(ViewCluster(phase, phase))
         clusters += [c for c in agents.values() if c.parent == phase]
     return placed, clusters, edges
+
+
+def _grouped(placed: list[_Placed], clusters: list[ViewCluster]
+             ) -> tuple[list[_Placed], list[ViewCluster]]:
+    """Each node moved into the clusters of its groups, created as first met (a group's
+    cluster before those nested in it)."""
+    groups: dict[str, ViewCluster] = {}
+    out: list[_Placed] = []
+    for item in placed:
+        parent = item.cluster
+        for label in item.node.params.group:
+            key = f"{parent}/{label}"
+            groups.setdefault(key, ViewCluster(key, label, parent, "group"))
+            parent = key
+        out.append(replace(item, cluster=parent) if parent != item.cluster else item)
+    return out, [*clusters, *groups.values()]

@@ -311,3 +311,57 @@ def test_the_readme_example(tmp_path: Path) -> None:
     main = files(tmp_path, **{"main.yml": example[:example.index("```")]})
     assert [n.label for n in compile_file(str(main)).nodes] == [
         "shell: echo hello team", "shell: echo hello world"]
+
+
+# --------------------------------------------------------- one problem, one diagnostic; unused
+
+
+def test_template_with_of_the_wrong_type_is_one_diagnostic(project: Path) -> None:
+    # A required parameter given a bad value is not also missing a value (P503).
+    main = files(project, **{"wf.yml": "template: {source: service-ci, with: {service: 7.5, "
+                                       "replicas: lots}}\n"})
+    found = validate_file(str(main))
+    assert [(d.code, d.span.file if d.span else None) for d in found] == [("P504", str(main))]
+    bad = files(project, **{"bad.yml": "template: {source: service-ci, with: {service: [a]}}\n"})
+    assert [d.code for d in validate_file(str(bad))] == ["P504"]
+
+
+def test_sub_workflow_with_of_the_wrong_type_is_one_diagnostic(tmp_path: Path) -> None:
+    main = files(tmp_path, **{"main.yml": """\
+        workflows:
+          w:
+            parameters: {n: {type: integer, required: true}}
+            commands: [{shell: "seq ${n}"}]
+        commands:
+          - workflow: w
+            with: {n: many}
+        """})
+    assert [d.code for d in validate_file(str(main))] == ["P504"]
+
+
+def test_unused_sub_workflows_are_checked_where_they_are_defined(tmp_path: Path) -> None:
+    files(tmp_path, **{"lib.yml": """\
+        workflows:
+          used: {commands: [{shell: ok}]}
+          unused:
+            commands:
+              - shell: ok
+              - workflow: nope
+              - shell: x
+                timout: 3
+        """})
+    main = files(tmp_path, **{"main.yml": """\
+        imports: [{path: lib.yml, alias: lib}]
+        workflows:
+          mine:
+            commands: [{shel: typo}]
+        commands:
+          - workflow: lib.used
+        """})
+    found = sorted((Path(d.span.file).name, d.span.line, d.code)  # type: ignore[union-attr]
+                   for d in problems(main))
+    assert found == [("lib.yml", 6, "P210"), ("lib.yml", 8, "P110"), ("main.yml", 4, "P110")]
+    lib_problem = next(d for d in problems(main) if d.code == "P110" and "lib" in str(d.span))
+    assert "workflows.unused.commands[2]" in lib_problem.message
+    assert f"imported by {main}:1" in lib_problem.message
+
