@@ -86,11 +86,13 @@ def driver_seconds(plan: Path, state: Path) -> float:
     """CPU seconds of one `prodigy exec` of `plan` in this process."""
     shutil.rmtree(state, ignore_errors=True)
     started = time.process_time()
-    try:
-        cli_main(["exec", str(plan), "--jobs", "2", "--state-dir", str(state), "--run-id", "b"])
+    try:  # main returns the exit code; a failed run would time less work than it claims
+        code = cli_main(["exec", str(plan), "--jobs", "2", "--state-dir", str(state),
+                         "--run-id", "b"])
     except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            raise
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    if code != 0:
+        raise SystemExit(f"prodigy exec {plan} failed with exit {code}")
     return time.process_time() - started
 
 

@@ -43,6 +43,7 @@ from prodigy.runtime.bounded_read import MIB, read_text_bounded
 from prodigy.runtime.errors import ProdigyError
 from prodigy.runtime.nodes import NODE_KINDS, StepParams
 from prodigy.runtime.ops.render import render, test
+from prodigy.runtime.span import Span
 
 MAX_VAR_BYTES = 64 * 1024
 SECRET_FILE_LIMIT = MIB  # a secrets or env file larger than this is refused, not read
@@ -56,10 +57,18 @@ _SENSITIVE = re.compile(
     r"pass(word|wd)?|pwd|token|api[_-]?key|secret|auth|bearer|private[_-]?key|ssh[_-]?key|"
     r"access[_-]?key|credential", re.IGNORECASE)
 _DOTENV = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+# An assignment whose name _DOTENV refused (`1X=`, `A-B=`, `=v`): the name's group, to point at.
+_BAD_ASSIGNMENT = re.compile(r"^(\s*(?:export\s+)?)([^=#]*?)\s*=")
 
 
 class SetupError(ProdigyError):
-    """The run cannot start: a secret or env file is missing, an env command failed."""
+    """The run cannot start: a secret or env file is missing, an env command failed. With a
+    span (a bad line of an env file), it is reported at that line under its own code."""
+
+    def __init__(self, message: str, code: str = "P506", span: Span | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.span = span
 
 
 @dataclass(frozen=True)
@@ -203,6 +212,19 @@ def read_secret(name: str, spec: Any, cwd: Path) -> str:
     raise SetupError(f"secret {name}: unknown provider {provider!r} (use env or file)")
 
 
+def _refuse_name(path: Path, number: int, line: str) -> None:
+    """P120 at a `NAME=value` line whose NAME the environment cannot hold (the spawner would
+    fail on it, with every command then running); a line with no `=` stays ignored."""
+    bad = _BAD_ASSIGNMENT.match(line)
+    if bad is None:
+        return
+    col, name = len(bad.group(1)) + 1, bad.group(2)
+    shown = repr(name) if len(name) <= 40 else f"{name[:40]!r}..."
+    raise SetupError(f"env file {path}: {shown} is not an environment variable name",
+                     code="P120", span=Span(str(path), number, col, number,
+                                            col + max(1, min(len(name), 80))))
+
+
 def load_env_file(path: Path) -> dict[str, str]:
     """A dotenv file: KEY=VALUE lines, optional `export`, quotes, `#` comments."""
     try:
@@ -210,11 +232,12 @@ def load_env_file(path: Path) -> dict[str, str]:
     except OSError as exc:
         raise SetupError(f"env file {path}: {exc.strerror}") from None
     out: dict[str, str] = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         match = _DOTENV.match(line)
         if match is None:
+            _refuse_name(path, number, line)
             continue
         key, value = match.groups()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":

@@ -234,7 +234,7 @@ class StateDir:
         if run_id in self._locks:
             return True
         try:
-            fd = os.open(self.run_dir(run_id) / "lock", os.O_RDWR)
+            fd = os.open(self.run_dir(run_id) / "lock", os.O_RDONLY)  # flock needs no write
         except FileNotFoundError:
             return False
         except OSError as exc:
@@ -413,6 +413,22 @@ class CheckpointStore:
 
     def close(self) -> None:
         self.cache.close()
+
+    @classmethod
+    def for_reading(cls, directory: Path) -> CheckpointStore:
+        """The store opened without writing a byte (`store_readonly.py`), for commands that
+        only read it (`dlq list`, `runs show`, `report`): they work on a read-only state dir."""
+        from prodigy.runtime.store_readonly import ReadOnlyCache
+
+        store = cls.__new__(cls)
+        store.cache, store.directory = ReadOnlyCache(directory), directory
+        store._in_files, store._filed = set(), {}
+        store._inline_limit = store.cache.disk_min_file_size
+        version = store.cache.get("store_version")
+        if version not in (None, STORE_VERSION):
+            raise CheckpointError(f"checkpoint store {directory} has version {version}; this "
+                                  f"prodigy reads {STORE_VERSION} (delete the cache dir)")
+        return store
 
     @staticmethod
     def _key(run_id: str, node_id: str) -> str:

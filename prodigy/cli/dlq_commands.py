@@ -77,7 +77,7 @@ def _entries(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]] | int
     try:  # a damaged run record, store or entry is the state's fault: exit 2, naming it
         if state.read_run(args.run_id) is None:
             return invalid_input(f"no run {args.run_id!r} in {state.root} (see `prodigy runs`)")
-        store = CheckpointStore(state.cache_dir)
+        store = CheckpointStore.for_reading(state.cache_dir)
         try:
             store.expect_run(args.run_id)  # an emptied store is not an empty queue
             return state, store.dlq_entries(args.run_id)

@@ -211,7 +211,7 @@ def _show(args: argparse.Namespace, state: StateDir) -> ExitCode:
     for node_id, agent in usage["agents"].items():
         if node_id in seen.item_labels:
             agent["item_label"] = seen.item_labels[node_id]
-    store = CheckpointStore(state.cache_dir)
+    store = CheckpointStore.for_reading(state.cache_dir)
     try:
         store.expect_run(args.run_id)
         queued, total = failed_items(store, args.run_id)

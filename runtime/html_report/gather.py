@@ -72,7 +72,7 @@ def gather(state: StateDir, record: RunRecord) -> RunData:
     timeline = build_timeline(events, running=running, now=now)
     finished = [e for e in events if e.get("event") == "run_finished"]
     usage = from_events(events)
-    store = CheckpointStore(state.cache_dir)
+    store = CheckpointStore.for_reading(state.cache_dir)
     try:
         failures = tuple(store.dlq_entries(record.run_id))
     finally:

@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~12 s: pre-commit builds its hook env
 
 GOOD = "- shell: echo hello\n"
 BAD = "- shell: echo hello\n  timout: 5\n"

@@ -19,6 +19,9 @@ from prodigy.runtime.plan import FORMAT_VERSION, Plan, fingerprint
 TERM_IGNORING_CHILD = (f"{sys.executable} -c \"import os, signal, time; "
                        "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
                        "open('pid', 'w').write(str(os.getpid())); time.sleep(60)\"")
+# A command's pause until the test touches `go` in its working dir (20 s at most): the test
+# sees the command mid-way for certain, and waits no longer than it has to.
+UNTIL_GO = "for k in $(seq 1000); do [ -f go ] && break; sleep 0.02; done"
 
 Node = tuple[str, str, dict[str, Any]]  # id, kind, params
 Edge = tuple[str, str, str]  # src, dst, kind

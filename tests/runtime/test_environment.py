@@ -106,3 +106,19 @@ def test_map_results_never_reach_the_environment() -> None:
                              "map.results_file": "/x/results.json"})
     assert exported == {"PRODIGY_VAR_map_total": "1",
                         "PRODIGY_VAR_map_results_file": "/x/results.json"}
+
+
+@pytest.mark.parametrize(("line", "col", "name"), [("1X=2", 1, "'1X'"),
+                                                   ("export A-B = 3", 8, "'A-B'"),
+                                                   ("  =4", 3, "''"), ("A B=5", 1, "'A B'")])
+def test_an_invalid_dotenv_name_is_p120_at_its_line(tmp_path: Path, line: str, col: int,
+                                                     name: str) -> None:
+    path = tmp_path / ".env"
+    path.write_text(f"# ok\nGOOD=1\n{line}\n")
+    with pytest.raises(SetupError) as caught:
+        environment.build({"env_files": [".env"]}, "r", tmp_path, {})
+    assert caught.value.code == "P120" and f"{name} is not an environment variable" in str(
+        caught.value)
+    assert caught.value.span is not None
+    assert (caught.value.span.file, caught.value.span.line, caught.value.span.col) == (
+        str(path), 3, col)

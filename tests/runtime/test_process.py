@@ -13,7 +13,7 @@ from prodigy.runtime.executors import process
 from prodigy.runtime.executors.process import run_command
 from prodigy.runtime.masking import Masker
 
-from .conftest import TERM_IGNORING_CHILD
+from .conftest import TERM_IGNORING_CHILD, UNTIL_GO
 
 # Real processes, signals and pipes: `make unit` leaves them to `make test`.
 pytestmark = pytest.mark.process
@@ -58,13 +58,14 @@ def test_timeout_kills_the_whole_group_including_a_term_ignoring_grandchild(
 def test_log_is_written_while_the_command_runs(tmp_path: Path) -> None:
     seen: list[str] = []
     thread = threading.Thread(target=lambda: seen.append(
-        run(tmp_path, "echo first; sleep 1.5; echo second", timeout=10).stdout))
+        run(tmp_path, f"echo first; {UNTIL_GO}; echo second", timeout=20).stdout))
     thread.start()
     log = tmp_path / "node.log"
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and "first" not in (log.read_text() if log.exists() else ""):
         time.sleep(0.05)
     assert "first" in log.read_text() and "second" not in log.read_text()
+    (tmp_path / "go").touch()
     thread.join()
     assert "second" in log.read_text()
 

@@ -16,7 +16,7 @@ from prodigy.runtime.executors.pool import LocalExecutor
 from prodigy.runtime.masking import Masker
 from prodigy.runtime.ops import OPS, Task
 
-from .conftest import TERM_IGNORING_CHILD
+from .conftest import TERM_IGNORING_CHILD, UNTIL_GO
 
 # Real processes, signals and pipes: `make unit` leaves them to `make test`.
 pytestmark = [pytest.mark.process,
@@ -212,7 +212,7 @@ def test_a_log_exists_once_there_is_output_or_a_failure(where: Path,
 
 def test_output_reaches_the_log_while_the_command_runs(where: Path,
                                                        executor: LocalExecutor) -> None:
-    future = executor.submit(task(where, "echo first; sleep 2; echo second", node="s"))
+    future = executor.submit(task(where, f"echo first; {UNTIL_GO}; echo second", node="s"))
     log = where.parent / "logs" / "s.log"
     deadline = time.monotonic() + 20
     while not (log.exists() and "first" in log.read_text()):
@@ -220,6 +220,7 @@ def test_output_reaches_the_log_while_the_command_runs(where: Path,
         executor.poll()
         time.sleep(0.02)
     assert not future.done()
+    (where / "go").touch()
     assert future.result(timeout=30).output == "first\nsecond\n"
 
 
