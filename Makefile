@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit golden schemas pictures bench clean
+.PHONY: run test lint unit golden schemas pictures bench bench-peers fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,9 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest --durations=10
 
-# The fast loop (seconds): no end-to-end and no real-process executor tests.
+# The fast loop (seconds): no end-to-end, real-process executor or slow tests.
 unit: $(STAMP)
-	$(BIN)/pytest -m "not e2e and not process"
+	$(BIN)/pytest -m "not e2e and not process and not slow"
 
 golden: $(STAMP)
 	UPDATE_GOLDEN=1 $(BIN)/pytest tests -k "golden or readme"
@@ -53,6 +53,18 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_compile.py
 	$(BIN)/python bench/bench_exec.py
 	$(BIN)/python bench/bench_map.py
+
+# prodigy against xargs, GNU parallel (from the system, skipped where absent), Dask and Snakemake
+# on the same work; replaces the "Peers (issue 19)" section of bench/RESULTS.md. The defaults take
+# 15-25 minutes on a quiet 2-core box; BENCH_PEERS_ARGS="--sizes 1000 --repeat 1" for a quick look.
+bench-peers: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python bench/bench_peers.py $(BENCH_PEERS_ARGS)
+
+# Hostile workflow files through the real validate and compile for FUZZ_SECONDS (default 60);
+# fails on any exit 3, any input over 10 s or 1 GiB (kept in build/fuzz-failures/).
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz_hostile.py
 
 clean:
 	rm -rf build dist *.egg-info .prodigy

@@ -92,6 +92,7 @@ class FrameSpec:
     item_label: str | None = None  # how people see the item (loops/work_items.item_label)
     first_attempt: int = 1  # attempt number of the frame's first tries (agent retries)
     forced: bool = False  # run every node even if its checkpoint matches (its loop is forced)
+    lane: int = 0  # its loop's executor lane (`Task.lane`), when the loop sends items ahead
 
 
 class Frame:
@@ -259,7 +260,7 @@ class Frame:
         log = f"{self.host.log_dir}/{safe_name(self.gid(node.id))}.log"
         return Task(self.host.run_id, self.gid(node.id), node.kind, node.label, tries, inputs,
                     env, prepared.cwd or str(self.spec.cwd), log, self.host.masker,
-                    read_output=node.id in self.tpl.readers)
+                    read_output=node.id in self.tpl.readers, lane=self.spec.lane)
 
     def reuse(self, node_id: str) -> None:
         record = self.records[self.gid(node_id)]

@@ -166,6 +166,7 @@ class Run:
         self.frames: list[Frame] = [self.main]
         self.loops: list[Loop] = []  # the loops running
         self.futures: dict[TaskFuture, tuple[Any, str, Task]] = {}
+        self.lane_failures: dict[int, int] = {}  # lane -> its failed commands harvested
         self.outbox: list[tuple[Any, str, Task]] = []  # tasks waiting for this round's commit
         self.timers: list[tuple[float, int, Frame, str, Task]] = []
         self.writes: list[Any] = []  # store records of this round (nodes, items, DLQ)
@@ -412,6 +413,13 @@ class Run:
     def _harvest(self, future: TaskFuture) -> None:
         owner, tag, task = self.futures.pop(future)
         self.agents.finished(owner, task)
+        if task.lane:
+            if future.cancelled() and isinstance(owner, Frame):
+                owner.sched.interrupt(tag)  # dropped from its loop's lane unstarted
+                self._settle()
+                return
+            if getattr(future, "lane_failure", False):  # the loop answers it (`resume_lane`)
+                self.lane_failures[task.lane] = self.lane_failures.get(task.lane, 0) + 1
         try:
             result = future.result()
         except Exception as exc:  # the backend lost the task (a worker died): a node failure

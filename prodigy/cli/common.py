@@ -11,8 +11,6 @@ import argparse
 import contextlib
 import enum
 import re
-import secrets
-import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -240,10 +238,15 @@ def run_and_report(plan: Plan, state: StateDir, options: RunOptions, *, run_id: 
         return RunResult(ExitCode.LOCKED)
     except PlanError as exc:
         return RunResult(invalid_plan(exc, source))
-    except (SetupError, ExecutorUnavailable, CheckpointError) as exc:
+    except SetupError as exc:  # a bad env-file line is pointed at in its own file
+        return RunResult(invalid_input(str(exc), code=exc.code, span=exc.span) if exc.span
+                         else invalid_input(f"{source}: {exc}", code="P506"))
+    except (ExecutorUnavailable, CheckpointError) as exc:
         return RunResult(invalid_input(f"{source}: {exc}", code="P506"))
     if outcome.status is RunStatus.INTERRUPTED:
         # 128 + the signal, as a shell reports it; a budget stop (no signal) is a Ctrl-C's.
+        import signal  # here: `validate`, which imports this module, never runs anything
+
         terminated = outcome.signal == signal.SIGTERM
         return RunResult(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED, outcome)
     if outcome.status is not RunStatus.SUCCEEDED:
@@ -354,6 +357,8 @@ def _confirm(question: str) -> bool:
 
 
 def new_run_id() -> str:
+    import secrets  # here: it loads hashlib and random, which `validate` has no use for
+
     return f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 

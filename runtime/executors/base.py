@@ -38,6 +38,9 @@ class TaskFuture(Protocol):
 class Executor(Protocol):
     name: str
     capacity: int
+    # Whether it holds a lane's limit itself where the limit costs nothing (`set_lane`): only
+    # then does a loop send items ahead of its window.
+    lanes: bool
 
     def submit(self, task: Task) -> TaskFuture: ...
 
@@ -58,6 +61,19 @@ class Executor(Protocol):
 
     def stop_queued(self) -> None: ...
 
+    def set_lane(self, lane: int, limit: int) -> None:
+        """Run at most `limit` tasks of `lane` (`Task.lane`) at once, however many it holds."""
+        ...
+
+    def drop_lane(self, lane: int) -> None:
+        """Tasks of `lane` not started yet never start: their futures end cancelled."""
+        ...
+
+    def resume_lane(self, lane: int, seen: int) -> None:
+        """A failed task of a lane pauses it (its future's `lane_failure` is set); the loop,
+        having seen `seen` such futures, lets it go on."""
+        ...
+
     def shutdown(self, *, cancel: bool = False) -> None: ...
 
 
@@ -73,11 +89,22 @@ class FuturesDriveThemselves:
                        return_when=FIRST_COMPLETED)
         return set(done)
 
+    lanes = False  # loops keep their items within their window here: no lane is ever set
+
     def warm_up(self, kinds: Collection[str]) -> None:
         return None
 
     def poll(self) -> None:
         return None
+
+    def set_lane(self, lane: int, limit: int) -> None:
+        raise NotImplementedError(f"{type(self).__name__} keeps no lanes")
+
+    def drop_lane(self, lane: int) -> None:
+        raise NotImplementedError(f"{type(self).__name__} keeps no lanes")
+
+    def resume_lane(self, lane: int, seen: int) -> None:
+        raise NotImplementedError(f"{type(self).__name__} keeps no lanes")
 
 
 def run_task(task: Task) -> NodeResult:

@@ -18,7 +18,9 @@ The executor has no thread: whoever waits drives it (`wait`, or a future's `resu
 epoll loop over the spawner's reports and the workers' sockets. A helper thread would fight
 the run loop for the GIL. Tasks start in submission order; the spawner holds the commands
 sent ahead and refills its slots itself, so a command ending and the next one starting never
-wait for the driver's bookkeeping.
+wait for the driver's bookkeeping. A loop whose items are single commands sends them ahead too,
+in a lane (`set_lane`) whose limit the spawner holds (a worker task of a lane waits here for
+the lane's room instead).
 """
 
 from __future__ import annotations
@@ -71,10 +73,11 @@ class _Future:
     and reads it, so it needs none of `concurrent.futures.Future`'s lock and condition, which
     cost more per node than the rest of its bookkeeping; waiting drives the executor."""
 
-    __slots__ = ("_error", "_executor", "_result", "settled")
+    __slots__ = ("_error", "_executor", "_result", "lane_failure", "settled")
 
     def __init__(self, executor: LocalExecutor) -> None:
         self._executor = executor
+        self.lane_failure = False  # a command of a lane that failed (it paused the lane)
         self._result: NodeResult | None = None
         self._error: BaseException | None = None
         self.settled = False
@@ -122,6 +125,12 @@ class LocalExecutor:
         # faster than 8 on 5,000 short commands (bench/RESULTS.md).
         self.capacity = 16 * jobs
         self._direct = direct and spawn.direct_spawn_available()
+        self.lanes = self._direct
+        self._lane_limits: dict[int, int] = {}
+        # The spawner pauses a lane at each failure of one of its commands until the loop,
+        # having seen it, goes on (`resume_lane`): how many failures the loop has seen.
+        self._lane_seen: dict[int, int] = {}
+        self._dropped_lanes: set[int] = set()
         self._spawner = spawn.SpawnerClient()
         self._pending: deque[tuple[_Job, Command | None]] = deque()
         self._sent: dict[int, _Job] = {}  # commands the spawner has, queued or running
@@ -134,6 +143,9 @@ class LocalExecutor:
 
     def submit(self, task: Task) -> _Future:
         future = _Future(self)
+        if task.lane in self._dropped_lanes:  # its loop stopped starting items
+            future.set_exception(CancelledError("stopped before it started"))
+            return future
         op = OPS.get(task.kind)
         command = None
         if self._direct and op is not None and op.command is not None:
@@ -225,6 +237,8 @@ class LocalExecutor:
                 continue
             if len(self._sent) + self._busy_workers >= self.jobs:
                 break  # the spawner may hold every free slot: wait for one of its results
+            if job.task.lane and not self._lane_has_room(job.task.lane):
+                break  # its lane is full (or paused): one of the lane's tasks must end first
             conn = next((c for c, j in self._workers.items() if j is None), None)
             if conn is None:
                 if self._workers:
@@ -255,12 +269,54 @@ class LocalExecutor:
 
     def _send_command(self, job: _Job, command: Command) -> None:
         self._start_spawner()
-        self._sent[self._spawner.run(command)] = job
+        self._sent[self._spawner.run(command, job.task.lane)] = job
 
     def _start_spawner(self) -> None:
         if not self._spawner.started:
             self._spawner.start(self.jobs - self._busy_workers)
+            for lane, limit in self._lane_limits.items():  # a new spawner knows none
+                self._spawner.set_lane(lane, limit, self._lane_seen.get(lane, 0))
             self._selector.register(self._spawner, selectors.EVENT_READ, self._spawner)
+
+    # --- lanes -------------------------------------------------------------------------------
+
+    def set_lane(self, lane: int, limit: int) -> None:
+        self._lane_limits[lane] = limit
+        if self._spawner.started:
+            self._spawner.set_lane(lane, limit, self._lane_seen.get(lane, 0))
+
+    def resume_lane(self, lane: int, seen: int) -> None:
+        """The loop has seen `seen` failed commands of the lane (futures marked
+        `lane_failure`) and goes on: once that is all of them, the spawner starts its
+        commands again."""
+        if seen > self._lane_seen.get(lane, 0):
+            self._lane_seen[lane] = seen
+            if self._spawner.started:
+                self._spawner.set_lane(lane, self._lane_limits[lane], seen)
+
+    def drop_lane(self, lane: int) -> None:
+        self._dropped_lanes.add(lane)
+        kept: deque[tuple[_Job, Command | None]] = deque()
+        for queued in self._pending:
+            if queued[0].task.lane == lane:
+                queued[0].future.set_exception(CancelledError("stopped before it started"))
+            else:
+                kept.append(queued)
+        self._pending = kept
+        if self._spawner.started and any(j.task.lane == lane for j in self._sent.values()):
+            self._spawner.drop(lane)
+            self._spawner.flush()  # its answer comes as a report: those futures end cancelled
+
+    def _lane_has_room(self, lane: int) -> bool:
+        """Whether a worker task of `lane` may start: fewer of its tasks than its limit are
+        sent on (queued in the spawner, or running). Loops send only plain commands ahead, so
+        this is a safety net (a task whose inputs are malformed goes to a worker to fail)."""
+        busy = (sum(job.task.lane == lane for job in self._sent.values())
+                + sum(job is not None and job.task.lane == lane
+                      for job in self._workers.values()))
+        return busy < self._lane_limits.get(lane, self.jobs)
+
+
 
     # --- the event loop ----------------------------------------------------------------------
 
@@ -308,6 +364,9 @@ class LocalExecutor:
             except Exception as exc:  # a bug in the op: a failed node, never a hung run
                 result = NodeResult(ok=False, message=job.task.masker.mask(
                     f"internal error: {exc!r}"))
+            # The spawner paused its lane on this failure: the loop answers once it saw it.
+            job.future.lane_failure = bool(job.task.lane) and report.result is not None \
+                and report.result.exit_code != 0
             job.future.set_result(result)
 
     def _answered(self, conn: Connection) -> None:

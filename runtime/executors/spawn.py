@@ -59,7 +59,7 @@ class SpawnerClient:
         self._ids = 0
         self._tags = 0
         self.limit = 0
-        self.dropping = False
+        self.dropping = 0  # drops asked for and not answered yet
         self.urgent = False  # the outbox holds a message that must not wait (limit, drop)
 
     @property
@@ -83,8 +83,8 @@ class SpawnerClient:
         os.set_blocking(self.fileno(), False)
         self.set_limit(limit)
 
-    def run(self, command: Command) -> int:
-        """Queue `command`; its tag, by which `receive` reports it."""
+    def run(self, command: Command, lane: int = 0) -> int:
+        """Queue `command` (in `lane`, if not 0); its tag, by which `receive` reports it."""
         overlay = command.env
         key = (id(overlay), command.clear_env)
         known = self._envs.pop(key, None)
@@ -98,7 +98,7 @@ class SpawnerClient:
             self._outbox += frame(("forget", forgotten))
         self._tags += 1
         self._outbox += frame(("run", self._tags, list(command.argv), known[1], command.cwd,
-                               command.log_path, command.header, command.timeout))
+                               command.log_path, command.header, command.timeout, lane))
         return self._tags
 
     def set_limit(self, limit: int) -> None:
@@ -107,10 +107,15 @@ class SpawnerClient:
             self._outbox += frame(("limit", limit))
             self.urgent = True
 
-    def drop(self) -> None:
-        """Ask the spawner to forget its queue; `dropping` stays true until it has."""
-        self.dropping = True
-        self._outbox += frame(("drop",))
+    def set_lane(self, lane: int, limit: int, seen: int) -> None:
+        self._outbox += frame(("lane", lane, limit, seen))
+        self.urgent = True
+
+    def drop(self, lane: int | None = None) -> None:
+        """Ask the spawner to forget its queue (that lane's part of it); `dropping` stays true
+        until it has."""
+        self.dropping += 1
+        self._outbox += frame(("drop", lane))
         self.urgent = True
 
     def flush(self) -> None:
@@ -136,7 +141,7 @@ class SpawnerClient:
         out: list[Finished] = []
         for message in unframe(self._inbox):
             if message[0] == "dropped":
-                self.dropping = False
+                self.dropping = max(0, self.dropping - 1)
                 out.extend(Finished(tag, None) for tag in message[1])
                 continue
             _, tag, exit_code, duration, tail, note, failure, started_at = message
@@ -148,7 +153,8 @@ class SpawnerClient:
         proc, self._proc = self._proc, None
         # A spawner started after this one knows no environment and runs one at a time until
         # told otherwise: nothing said to this one carries over.
-        self.dropping = self.urgent = False
+        self.dropping = 0
+        self.urgent = False
         self._envs.clear()
         self._inbox.clear()
         self._outbox.clear()

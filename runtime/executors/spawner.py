@@ -6,8 +6,9 @@ bare interpreter against ~600 us from one holding prodigy's runtime (bench/bench
 which made the driver spend about half of a run of short commands waiting there. So the
 driver does not start these commands itself: it sends them ahead to this process, which
 imports only the standard library, keeps its slots full on its own, and reports each command
-when it ends. The driver's bookkeeping then never sits between one command ending and the
-next one starting.
+when it ends. A loop whose items are single commands sends its items ahead too, as a lane:
+this process then also holds the loop's own limit (a map's `max_parallel`), so an item ending
+and the next one starting never wait for the driver either.
 
 Each command gets a new session (a process group of its own), stdin from /dev/null, and one
 pipe for stdout and stderr, which this process copies to the node's log (as output arrives,
@@ -26,9 +27,14 @@ Protocol: marshal frames with a 4-byte length, both ways (both ends run the same
 interpreter). Driver -> spawner:
     ("env", env_id, clear, {name: value})   an environment overlay, sent once, used by id
     ("forget", env_id)   an overlay no command will use any more
-    ("run", tag, argv, env_id, cwd, log_path, header, timeout)   queue a command
+    ("run", tag, argv, env_id, cwd, log_path, header, timeout, lane)   queue a command
     ("limit", n)    run at most n at once (the driver shares its slots with pool workers)
-    ("drop",)       forget the queued commands; answered by ("dropped", [tags])
+    ("lane", lane, n, seen)   run at most n commands of this lane at once (0: no lane). A
+                    command of a lane that fails pauses the lane: none of its commands start
+                    until the driver, having seen `seen` failures of it (all there were), says
+                    it goes on (it may instead drop it: a failure policy stops the loop)
+    ("drop", lane)  forget the queued commands (of that lane; None: all of them); answered by
+                    ("dropped", [tags])
     end of input    the driver is done or dead: stop the running groups, then exit
 Spawner -> driver:
     ("done", tag, exit_code, duration, tail, timeout_note, failure, started_at)
@@ -117,13 +123,15 @@ def group_alive(pgid: int) -> bool:
 class Running:
     """One started command, and its output on the way to its log."""
 
-    __slots__ = ("deadline", "exit_code", "header", "kill_at", "log_error", "log_fd", "log_path",
-                 "out_fd",
+    __slots__ = ("deadline", "exit_code", "header", "kill_at", "lane", "log_error", "log_fd",
+                 "log_path", "out_fd",
                  "pid", "pidfd", "popen", "reported", "started", "started_at", "tag", "tail",
                  "timeout")
 
-    def __init__(self, tag: int, log_path: str, header: str, timeout: float | None) -> None:
+    def __init__(self, tag: int, log_path: str, header: str, timeout: float | None,
+                 lane: int = 0) -> None:
         self.tag, self.log_path, self.header, self.timeout = tag, log_path, header, timeout
+        self.lane = lane
         self.started = time.monotonic()
         self.started_at = time.time()
         self.deadline = None if timeout is None else self.started + timeout
@@ -148,6 +156,10 @@ class Spawner:
         self.cwd = os.getcwd()
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every command's stdin
         self.limit = 1
+        self.lane_limits: dict[int, int] = {}  # lane -> how many of its commands may run
+        self.lane_running: dict[int, int] = {}
+        self.lane_failed: dict[int, int] = {}  # lane -> its commands that failed so far
+        self.lane_seen: dict[int, int] = {}  # ... of which the driver has seen this many
         self.queue: deque[tuple[tuple[Any, ...], Any]] = deque()  # (message, its env)
         self.running: dict[int, Running] = {}  # pidfd -> command
         self.streams: dict[int, Running] = {}  # watched pipe read end -> its command
@@ -182,9 +194,16 @@ class Spawner:
                 del self.envs[message[1]]
             elif kind == "limit":
                 self.limit = message[1]
+            elif kind == "lane":
+                _, lane, limit, seen = message
+                self.lane_limits[lane], self.lane_seen[lane] = limit, seen
             elif kind == "drop":
-                dropped = [m[1] for m, _ in self.queue]
-                self.queue.clear()
+                lane = message[1]
+                dropped = [m[1] for m, _ in self.queue if lane is None or m[8] == lane]
+                if lane is None:
+                    self.queue.clear()
+                else:
+                    self.queue = deque(q for q in self.queue if q[0][8] != lane)
                 self.send(("dropped", dropped))
 
     def environment(self, clear: bool, overlay: dict[str, str]) -> tuple[Any, dict[str, str]]:
@@ -224,12 +243,28 @@ class Spawner:
     # --- commands ----------------------------------------------------------------------------
 
     def fill(self) -> None:
-        while self.queue and len(self.running) < self.limit and not self.closing:
-            self.launch(self.queue.popleft())
+        if not self.lane_limits:
+            while self.queue and len(self.running) < self.limit and not self.closing:
+                self.launch(self.queue.popleft())
+            return
+        # In order, passing over commands whose lane is full (the queue is short: the driver
+        # keeps a few dozen commands here at most).
+        index = 0
+        while index < len(self.queue) and len(self.running) < self.limit and not self.closing:
+            lane = self.queue[index][0][8]
+            if lane and (self.lane_running.get(lane, 0) >= self.lane_limits.get(lane, 1 << 30)
+                         or self.lane_failed.get(lane, 0) > self.lane_seen.get(lane, 0)):
+                index += 1  # full, or paused by a failure the driver has not answered yet
+                continue
+            queued = self.queue[index]
+            del self.queue[index]
+            self.launch(queued)
 
     def launch(self, queued: tuple[tuple[Any, ...], Any]) -> None:
-        (_, tag, argv, _, cwd, log_path, header, timeout), (env, found) = queued
-        proc = Running(tag, log_path, header, timeout)
+        (_, tag, argv, _, cwd, log_path, header, timeout, lane), (env, found) = queued
+        proc = Running(tag, log_path, header, timeout, lane)
+        if lane:
+            self.lane_running[lane] = self.lane_running.get(lane, 0) + 1
         name = argv[0]
         if isinstance(env, str):
             self.refuse(proc, f"cannot start {name!r}: {env}")
@@ -275,6 +310,7 @@ class Spawner:
         with contextlib.suppress(OSError):
             self.write_log(proc, (message + "\n").encode())
         self.close_log(proc)
+        self.release(proc, failed=True)
         self.send(("done", proc.tag, 127, time.monotonic() - proc.started, "", "", message,
                    proc.started_at))
 
@@ -389,8 +425,16 @@ class Spawner:
         tail = proc.tail.decode("utf-8", errors="replace")
         proc.tail = bytearray()
         exit_code = proc.exit_code if proc.exit_code is not None else -signal.SIGKILL
+        self.release(proc, failed=exit_code != 0)
         self.send(("done", proc.tag, exit_code, time.monotonic() - proc.started, tail, note,
                    proc.log_error, proc.started_at))
+
+    def release(self, proc: Running, failed: bool) -> None:
+        """Its lane's slot is free again (the command ended, or could not start)."""
+        if proc.lane:
+            self.lane_running[proc.lane] -= 1
+            if failed:
+                self.lane_failed[proc.lane] = self.lane_failed.get(proc.lane, 0) + 1
 
     def next_timeout(self) -> float | None:
         now = time.monotonic()

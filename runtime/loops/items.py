@@ -6,6 +6,13 @@ that run them are not built up front. At most `window` items run at once (a map'
 new frame is created only when one ends, so a 100,000-item map holds a handful of frames and
 one compact result per finished item, whatever its size.
 
+Sending ahead: when an item is one plain command (a body of one shell step nobody reads,
+no secrets to mask, no per-item deadline), up to AHEAD_PER_SLOT frames a slot are made at
+once and their commands wait in the executor (`Executor.set_lane`), which holds the loop's
+window itself: an item ending and the next starting then never wait for the driver, which
+otherwise sits between every two items of a short-command loop. Items still queued when the
+loop stops starting new ones (a failure policy, a spend limit) are dropped unstarted.
+
 The driver keeps no per-item state beyond counts: a finished item's result entry goes to its
 record and to `collect` (a map spools them to a file), so memory stays flat.
 
@@ -21,6 +28,7 @@ whatever their records say.
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,7 +39,7 @@ from prodigy.runtime.frame import Frame
 from prodigy.runtime.loops.base import PROGRESS_S, FrameOutcome, Loop, outcome_of
 from prodigy.runtime.loops.work_items import item_label
 from prodigy.runtime.loops.workdir import AgentDir, agent_dir
-from prodigy.runtime.ops import Prepared
+from prodigy.runtime.ops import OPS, Prepared
 from prodigy.runtime.store import ItemRecord, ItemStatus
 from prodigy.runtime.usage import Spend
 
@@ -39,6 +47,11 @@ if TYPE_CHECKING:
     from prodigy.runtime.run import Run
 
 REUSE_BATCH = 2000  # recorded items checked per round, so a huge resume stays responsive
+# Items made ahead of the window, per slot of it, when they can be sent ahead: the executor's
+# queue must outlast the driver's round (a batched commit may hold it ~50 ms: 16 a slot kept
+# a 2-slot loop of 3 ms commands busy; bench/RESULTS.md).
+AHEAD_PER_SLOT = 16
+_LANES = itertools.count(1)  # lane ids, unique in the process (one executor may serve runs)
 
 
 @dataclass(slots=True)
@@ -74,6 +87,8 @@ class ItemLoop(Loop):
                        or self.gid in self.host.options.retry_items)
         self.last_progress = time.monotonic()
         self.concluded = False
+        self.lane = 0  # its executor lane, when it sends items ahead
+        self.ahead = 0  # frames it may make beyond its window
 
     # --- subclass hooks --------------------------------------------------------------------
 
@@ -109,6 +124,11 @@ class ItemLoop(Loop):
     def frame_options(self, index: int, attempt: int) -> dict[str, Any]:
         return {}
 
+    def ahead_allowed(self) -> bool:
+        """Whether the subclass's items may be made before a slot is free for them (no
+        per-item worktree or deadline: both would start with the frame)."""
+        return True
+
     def conclude(self) -> None:
         raise NotImplementedError
 
@@ -130,6 +150,7 @@ class ItemLoop(Loop):
 
     def set_items(self, items: list[Any]) -> None:
         self.items, self.total = items, len(items)
+        self._open_lane()
         # The window it claims is what runs: when `--jobs` holds it below what the workflow
         # asks for, the event says both.
         asked = self.parallelism()
@@ -140,13 +161,39 @@ class ItemLoop(Loop):
                               retry=len(self.retry_set) or None)
         self.pump()
 
+    def _open_lane(self) -> None:
+        executor = self.host.executor
+        if (executor is None or not executor.lanes or self.host.masker
+                or not self.ahead_allowed()):
+            return
+        tpl = self.host.template(self.body)
+        if len(tpl.nodes) != 1 or tpl.readers:
+            return
+        node = next(iter(tpl.nodes.values()))
+        if (OPS[node.kind].command is None or tpl.graph.on_failure or tpl.graph.on_exit
+                or self.host.phase_remaining(node.phase) is not None):
+            return
+        window = self.window()
+        self.lane = next(_LANES)
+        executor.set_lane(self.lane, window)
+        self.ahead = max(0, min(self.host.capacity, AHEAD_PER_SLOT * window) - window)
+
     def pump(self) -> None:
         if self.items is None or self.concluded:
             return
+        if self.lane:
+            executor = self.host.executor
+            assert executor is not None
+            if self.halt is not None:  # what waits in its lane does not start
+                executor.drop_lane(self.lane)
+                self.lane = 0
+            else:  # a failure paused the lane; this loop has seen it and goes on
+                executor.resume_lane(self.lane, self.host.lane_failures.get(self.lane, 0))
         budget = REUSE_BATCH
         now = time.monotonic()
+        room = self.window() + self.ahead
         while (not self.stopping and self.halt is None
-               and len(self.running) + self.starting < self.window() and budget > 0):
+               and len(self.running) + self.starting < room and budget > 0):
             due = self._next_due(now)
             if due is None:
                 break
@@ -209,7 +256,8 @@ class ItemLoop(Loop):
         item_id = self.item_id(index)
         frame = self.spawn(self.body, item_id, self.item_vars(index), checkpoint=False,
                            cwd=workdir.path, item=item_id, item_label=self.label(index),
-                           first_attempt=attempt, **self.frame_options(index, attempt))
+                           first_attempt=attempt, lane=self.lane,
+                           **self.frame_options(index, attempt))
         self.running[frame] = ItemRun(index, attempt, time.time(), workdir)
 
     def frame_finished(self, frame: Frame) -> None:
@@ -244,4 +292,5 @@ class ItemLoop(Loop):
                               succeeded=self.counts["succeeded"], failed=self.counts["failed"],
                               skipped=self.counts["skipped"] or None,
                               reused=self.counts["reused"] or None,
-                              running=len(self.running), final=final or None)
+                              running=min(len(self.running), self.window()),
+                              final=final or None)

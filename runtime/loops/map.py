@@ -255,6 +255,11 @@ class MapLoop(ItemLoop):
     def may_start(self, now: float) -> bool:
         return self.breaker is None or self.breaker.allow(now)
 
+    def ahead_allowed(self) -> bool:
+        p = self.params
+        per_agent = p.agent_timeout_s and p.timeout_policy in ("per_agent", "hybrid")
+        return self.worktrees is None and not per_agent and self.breaker is None
+
     def frame_options(self, index: int, attempt: int) -> dict[str, Any]:
         p = self.params
         limit = p.agent_timeout_s

@@ -68,6 +68,9 @@ class Task:
     log_path: str
     masker: Masker
     read_output: bool = False  # a later node reads this node's output: keep stdout/stderr apart
+    # A loop sending its items ahead (`Executor.set_lane`): the executor runs at most the
+    # lane's limit of its tasks at once. 0: none.
+    lane: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,177 @@
+"""Loops sending their items ahead: the executor's lanes (`LocalExecutor.set_lane`), where the
+spawner holds a loop's own limit, and the loops that use them (`loops/items.py`).
+
+Concurrency is checked with `mkdir`, which is atomic: a command that finds the lock taken
+exits 9, so any overlap fails a command instead of depending on timing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prodigy.runtime.executors import spawn
+from prodigy.runtime.executors.pool import LocalExecutor
+from prodigy.runtime.masking import Masker
+from prodigy.runtime.ops import Task
+from prodigy.runtime.store import RunStatus
+
+pytestmark = [pytest.mark.process,
+              pytest.mark.skipif(not spawn.direct_spawn_available(), reason="no pidfd_open")]
+
+ALONE = "mkdir lock || exit 9; sleep 0.05; echo {n} >> ran; rmdir lock"
+
+
+@pytest.fixture
+def executor() -> Iterator[LocalExecutor]:
+    made = LocalExecutor(jobs=3)
+    yield made
+    made.shutdown()
+
+
+def task(where: Path, command: str, node: str, lane: int = 0, **fields: Any) -> Task:
+    return Task("r1", node, "shell", f"shell: {command}", 1,
+                {"command": command, "shell": "sh", "timeout": None}, {}, str(where),
+                str(where / "logs" / f"{node}.log"), Masker(), lane=lane, **fields)
+
+
+def test_a_lane_runs_no_more_than_its_limit_while_other_tasks_use_the_free_slots(
+        tmp_path: Path, executor: LocalExecutor) -> None:
+    executor.set_lane(7, 1)
+    lane = [executor.submit(task(tmp_path, ALONE.format(n=n), f"l{n}", lane=7))
+            for n in range(5)]
+    other = executor.submit(task(tmp_path, "touch other", "other"))
+    executor.wait([other], 10)
+    assert other.done() and other.result().ok
+    assert not all(f.done() for f in lane)  # it did not wait for the lane's queue
+    for future in lane:
+        assert future.result().ok, future.result().message
+    assert sorted((tmp_path / "ran").read_text().split()) == [str(n) for n in range(5)]
+
+
+def test_worker_tasks_of_a_lane_keep_its_limit_too(tmp_path: Path,
+                                                   executor: LocalExecutor) -> None:
+    executor.set_lane(3, 1)  # read_output: not a plain command, so pool workers run them
+    futures = [executor.submit(task(tmp_path, ALONE.format(n=n), f"w{n}", lane=3,
+                                    read_output=True)) for n in range(3)]
+    for future in futures:
+        assert future.result().ok, future.result().message
+
+
+def test_dropping_a_lane_cancels_what_did_not_start_and_what_comes_later(
+        tmp_path: Path, executor: LocalExecutor) -> None:
+    executor.set_lane(5, 1)
+    first = executor.submit(task(tmp_path, "touch started; sleep 0.3; touch first", "a", lane=5))
+    queued = [executor.submit(task(tmp_path, f"touch never{n}", f"q{n}", lane=5))
+              for n in range(3)]
+    other = executor.submit(task(tmp_path, "touch other", "other"))
+    while not (tmp_path / "started").exists():
+        executor.wait([first], 0.01)
+    executor.drop_lane(5)
+    assert first.result().ok and other.result().ok
+    executor.wait(queued, 10)
+    assert all(f.cancelled() for f in queued)
+    assert executor.submit(task(tmp_path, "touch later", "later", lane=5)).cancelled()
+    assert not list(tmp_path.glob("never*")) and not (tmp_path / "later").exists()
+
+
+MAP = """\
+name: lanes
+mode: mapreduce
+map:
+  input: items.json
+  max_parallel: {parallel}
+  agent_template:
+    - shell: "{command}"
+"""
+
+FOREACH = """\
+name: lanes
+commands:
+  - foreach:
+      foreach: "cat items.txt"
+      parallel: {parallel}
+      do:
+        - shell: "{command}"
+"""
+
+
+def compile_text(tmp_path: Path, text: str, items: int) -> Any:
+    from prodigy.compiler.pipeline import compile_file
+
+    names = [f"i{n}" for n in range(items)]
+    (tmp_path / "items.json").write_text(json.dumps(names))
+    (tmp_path / "items.txt").write_text("\n".join(names) + "\n")
+    (tmp_path / "wf.yml").write_text(text)
+    return compile_file(str(tmp_path / "wf.yml"))
+
+
+def test_a_map_sent_ahead_keeps_max_parallel_below_jobs(run_plan: Any, tmp_path: Path) -> None:
+    command = "mkdir lock || exit 9; sleep 0.02; echo ${item} >> ran; rmdir lock"
+    plan = compile_text(tmp_path, MAP.format(parallel=1, command=command), 12)
+    outcome, events, _ = run_plan(plan, executor="local", jobs=3)
+    assert outcome.status is RunStatus.SUCCEEDED
+    assert len((tmp_path / "ran").read_text().split()) == 12
+    progress = [e for e in events if e["event"] == "loop_progress"]
+    assert all(e["running"] <= 1 for e in progress)  # the window, not the frames made ahead
+
+
+def test_a_failed_foreach_item_stops_the_items_waiting_in_its_lane(run_plan: Any,
+                                                                   tmp_path: Path) -> None:
+    # Item 2 fails; without continue_on_error no item after it may start, although up to
+    # AHEAD_PER_SLOT of them were already waiting in the lane.
+    command = 'echo ${item} >> ran; sleep 0.02; test ${item} != i2'
+    plan = compile_text(tmp_path, FOREACH.format(parallel=1, command=command), 40)
+    outcome, events, _ = run_plan(plan, executor="local", jobs=2)
+    assert outcome.status is RunStatus.FAILED
+    assert (tmp_path / "ran").read_text().split() == ["i0", "i1", "i2"]
+    failed = [e for e in events if e["event"] == "item_failed"]
+    assert [e["item_label"] for e in failed] == ["i2"]
+    # The dropped items have no record: a resume runs them.
+    (tmp_path / "wf.yml").write_text(FOREACH.format(parallel=1, command="echo ${item} >> ran"))
+    from prodigy.compiler.pipeline import compile_file
+
+    outcome, _, _ = run_plan(compile_file(str(tmp_path / "wf.yml")), executor="local",
+                             jobs=2, resume=True)
+    assert outcome.status is RunStatus.SUCCEEDED
+
+
+def test_a_failure_pauses_the_lane_until_the_loop_has_seen_it(tmp_path: Path,
+                                                              executor: LocalExecutor) -> None:
+    executor.set_lane(4, 1)
+    failing = executor.submit(task(tmp_path, "exit 3", "f", lane=4))
+    after = executor.submit(task(tmp_path, "touch after", "a", lane=4))
+    executor.wait([failing], 10)
+    assert failing.done() and failing.lane_failure  # type: ignore[attr-defined]
+    executor.wait([after], 0.3)
+    assert not after.done() and not (tmp_path / "after").exists()  # paused
+    executor.resume_lane(4, 1)
+    assert after.result().ok and (tmp_path / "after").exists()
+
+
+@pytest.mark.parametrize("policy, ran, status", [
+    # the default: a failed item goes to the DLQ and the others all run
+    ("", 12, RunStatus.SUCCEEDED),
+    # the second failure stops the map (one is allowed): nothing queued behind it starts
+    ("error_policy: {max_failures: 1}", 6, RunStatus.FAILED),
+])
+def test_a_map_goes_on_or_stops_after_a_failure_as_its_policy_says(
+        run_plan: Any, tmp_path: Path, policy: str, ran: int, status: RunStatus) -> None:
+    command = "echo ${item} >> ran; test ${item} != i2 && test ${item} != i5"
+    text = MAP.format(parallel=1, command=command) + policy + "\n"
+    outcome, _, _ = run_plan(compile_text(tmp_path, text, 12), executor="local", jobs=2)
+    assert outcome.status is status
+    assert len((tmp_path / "ran").read_text().split()) == ran
+
+
+def test_a_retried_item_runs_again_in_its_lane(run_plan: Any, tmp_path: Path) -> None:
+    # i2 fails once (no marker yet), then succeeds: every item ends up done.
+    command = "echo ${item} >> ran; test ${item} != i2 || test -e marker || (touch marker; exit 1)"
+    text = MAP.format(parallel=1, command=command) + (
+        "error_policy:\n  on_item_failure: retry\n  retry_config:\n    attempts: 2\n")
+    outcome, _, _ = run_plan(compile_text(tmp_path, text, 12), executor="local", jobs=2)
+    assert outcome.status is RunStatus.SUCCEEDED
+    assert sorted((tmp_path / "ran").read_text().split()).count("i2") == 2
