@@ -122,11 +122,29 @@ class Frame:
         # Params object id -> (params, what it prepared to, its inputs' canonical JSON), for
         # ops whose prepare is pure, reached with the frame's own scope (see Op.pure_prepare).
         self.prepared_memo: dict[int, tuple[Any, Prepared, str]] = {}
+        # An item sent ahead of its loop's window (`loops/items.py`) waits in the executor:
+        # its `node_started` is held back until the loop counts it among those running.
+        self.queued = False
+        self.held_start: tuple[str, dict[str, Any]] | None = None  # (node, event fields)
+
+    def release_start(self) -> None:
+        """The item is among its loop's running ones now: say that it started."""
+        self.queued = False
+        held, self.held_start = self.held_start, None
+        if held is not None:
+            self._emit(EventType.NODE_STARTED, held[0], **held[1])
 
     def gid(self, node_id: str) -> str:
         return self.prefix + node_id
 
     def _emit(self, event: EventType, node_id: str, **fields: Any) -> None:
+        if self.held_start is not None and event is not EventType.NODE_STARTED:
+            # It ran (or was dropped unstarted) before its loop counted it as running: its
+            # start comes first, or, dropped, neither its start nor its end is news.
+            held, self.held_start = self.held_start, None
+            if fields.get("status") == "interrupted":
+                return
+            self._emit(EventType.NODE_STARTED, held[0], **held[1])
         if self.spec.item is not None:
             fields["item"] = self.spec.item
             fields["item_label"] = self.spec.item_label
@@ -169,9 +187,13 @@ class Frame:
             self.host.start_loop(self, node_id, prepared, fresh)
             return
         task = self.task(node, prepared)
-        self._emit(EventType.NODE_STARTED, node_id, label=node.label, kind=node.kind,
-                   attempt=attempt, key=self.keys[node_id], why=decision.explain(),
-                   log=task.log_path if op.checkpointed else None)
+        started = {"label": node.label, "kind": node.kind, "attempt": attempt,
+                   "key": self.keys[node_id], "why": decision.explain(),
+                   "log": task.log_path if op.checkpointed else None}
+        if self.queued:
+            self.held_start = (node_id, started)
+        else:
+            self._emit(EventType.NODE_STARTED, node_id, **started)
         if op.inline:
             self.complete(node_id, op.run(task), checkpoint=False)
         else:

@@ -326,7 +326,9 @@ class Run:
                 self._reap_jobs()
                 continue
             assert self.executor is not None
-            for future in self.executor.wait(list(self.futures), timeout):
+            done = self.executor.wait(list(self.futures), timeout)
+            # In submission order: items a lane started one after another are reported so.
+            for future in [f for f in self.futures if f in done] if len(done) > 1 else done:
                 self._harvest(future)
             self._reap_jobs()
             self.agents.poll(self.futures.values())

@@ -11,7 +11,10 @@ no secrets to mask, no per-item deadline), up to AHEAD_PER_SLOT frames a slot ar
 once and their commands wait in the executor (`Executor.set_lane`), which holds the loop's
 window itself: an item ending and the next starting then never wait for the driver, which
 otherwise sits between every two items of a short-command loop. Items still queued when the
-loop stops starting new ones (a failure policy, a spend limit) are dropped unstarted.
+loop stops starting new ones (a failure policy, a spend limit) are dropped unstarted; a
+failed command pauses the lane until the loop has seen it, so none starts behind a failure
+that stops the loop. An item sent ahead is said to start (`node_started`) when the loop
+counts it among the window's, in the order the executor starts them, not when it was queued.
 
 The driver keeps no per-item state beyond counts: a finished item's result entry goes to its
 record and to `collect` (a map spools them to a file), so memory stays flat.
@@ -30,6 +33,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +93,9 @@ class ItemLoop(Loop):
         self.concluded = False
         self.lane = 0  # its executor lane, when it sends items ahead
         self.ahead = 0  # frames it may make beyond its window
+        # Frames made ahead, oldest first: the executor starts them in this order as the
+        # window frees, so the loop says they started then (not when they were queued).
+        self.sent_ahead: deque[Frame] = deque()
 
     # --- subclass hooks --------------------------------------------------------------------
 
@@ -258,11 +265,18 @@ class ItemLoop(Loop):
                            cwd=workdir.path, item=item_id, item_label=self.label(index),
                            first_attempt=attempt, lane=self.lane,
                            **self.frame_options(index, attempt))
+        if self.lane and len(self.running) >= self.window():
+            frame.queued = True
+            self.sent_ahead.append(frame)
         self.running[frame] = ItemRun(index, attempt, time.time(), workdir)
 
     def frame_finished(self, frame: Frame) -> None:
         super().frame_finished(frame)
         run = self.running.pop(frame)
+        if frame.queued:  # it ended before the loop counted it as running (or was dropped)
+            self.sent_ahead.remove(frame)
+        while self.sent_ahead and len(self.running) - len(self.sent_ahead) < self.window():
+            self.sent_ahead.popleft().release_start()
         run.spend = frame.spend
         outcome = outcome_of(frame)
         run.workdir.cleanup()
@@ -292,5 +306,5 @@ class ItemLoop(Loop):
                               succeeded=self.counts["succeeded"], failed=self.counts["failed"],
                               skipped=self.counts["skipped"] or None,
                               reused=self.counts["reused"] or None,
-                              running=min(len(self.running), self.window()),
+                              running=len(self.running) - len(self.sent_ahead),
                               final=final or None)

@@ -117,6 +117,17 @@ def test_a_map_sent_ahead_keeps_max_parallel_below_jobs(run_plan: Any, tmp_path:
     assert len((tmp_path / "ran").read_text().split()) == 12
     progress = [e for e in events if e["event"] == "loop_progress"]
     assert all(e["running"] <= 1 for e in progress)  # the window, not the frames made ahead
+    # Each item is said to start when it is one of the window's, and before it ends.
+    open_items: set[str] = set()
+    most = 0
+    for event in (e for e in events if e.get("item")):
+        if event["event"] == "node_started":
+            open_items.add(event["node"])
+            most = max(most, len(open_items))
+        elif event["event"] == "node_finished":
+            assert event["node"] in open_items, event
+            open_items.remove(event["node"])
+    assert most == 1 and not open_items
 
 
 def test_a_failed_foreach_item_stops_the_items_waiting_in_its_lane(run_plan: Any,
