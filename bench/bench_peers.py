@@ -50,6 +50,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench_user_path import FOREACH, MAP  # the same workflow files as the user-path bench
 from peers_report import Measure, write_results
 
 BIN = Path(sys.executable).parent
@@ -90,24 +91,6 @@ rule all:
 rule touch:
     output: "out/{item}"
     shell: "touch out/{wildcards.item}"
-"""
-FOREACH = """\
-name: bench-foreach
-commands:
-  - foreach:
-      foreach: {items}
-      parallel: 2
-      do:
-        - shell: "touch out/${{item:sh}}"
-"""
-MAP = """\
-name: bench-map
-mode: mapreduce
-map:
-  input: items.json
-  max_parallel: 2
-  agent_template:
-    - shell: "touch out/${item:sh}"
 """
 PRODIGY = [str(BIN / "prodigy"), "run", "--jobs", "2", "--in-place", "-y"]
 COMMANDS = {

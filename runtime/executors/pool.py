@@ -77,7 +77,7 @@ class _Future:
 
     def __init__(self, executor: LocalExecutor) -> None:
         self._executor = executor
-        self.lane_failure = False  # a command of a lane that failed (it paused the lane)
+        self.lane_failure = False  # a task of a lane that failed (it paused the lane)
         self._result: NodeResult | None = None
         self._error: BaseException | None = None
         self.settled = False
@@ -130,6 +130,7 @@ class LocalExecutor:
         # The spawner pauses a lane at each failure of one of its commands until the loop,
         # having seen it, goes on (`resume_lane`): how many failures the loop has seen.
         self._lane_seen: dict[int, int] = {}
+        self._lane_failed: dict[int, int] = {}  # lane -> its failed tasks (either path)
         self._dropped_lanes: set[int] = set()
         self._spawner = spawn.SpawnerClient()
         self._pending: deque[tuple[_Job, Command | None]] = deque()
@@ -275,7 +276,8 @@ class LocalExecutor:
         if not self._spawner.started:
             self._spawner.start(self.jobs - self._busy_workers)
             for lane, limit in self._lane_limits.items():  # a new spawner knows none
-                self._spawner.set_lane(lane, limit, self._lane_seen.get(lane, 0))
+                self._spawner.set_lane(lane, limit, self._lane_seen.get(lane, 0),
+                                     self._lane_failed.get(lane, 0))
             self._selector.register(self._spawner, selectors.EVENT_READ, self._spawner)
 
     # --- lanes -------------------------------------------------------------------------------
@@ -283,7 +285,8 @@ class LocalExecutor:
     def set_lane(self, lane: int, limit: int) -> None:
         self._lane_limits[lane] = limit
         if self._spawner.started:
-            self._spawner.set_lane(lane, limit, self._lane_seen.get(lane, 0))
+            self._spawner.set_lane(lane, limit, self._lane_seen.get(lane, 0),
+                                     self._lane_failed.get(lane, 0))
 
     def resume_lane(self, lane: int, seen: int) -> None:
         """The loop has seen `seen` failed commands of the lane (futures marked
@@ -292,7 +295,9 @@ class LocalExecutor:
         if seen > self._lane_seen.get(lane, 0):
             self._lane_seen[lane] = seen
             if self._spawner.started:
-                self._spawner.set_lane(lane, self._lane_limits[lane], seen)
+                self._spawner.set_lane(lane, self._lane_limits[lane], seen,
+                                     self._lane_failed.get(lane, 0))
+            self._fill()  # a worker task of the lane may go now
 
     def drop_lane(self, lane: int) -> None:
         self._dropped_lanes.add(lane)
@@ -308,9 +313,12 @@ class LocalExecutor:
             self._spawner.flush()  # its answer comes as a report: those futures end cancelled
 
     def _lane_has_room(self, lane: int) -> bool:
-        """Whether a worker task of `lane` may start: fewer of its tasks than its limit are
-        sent on (queued in the spawner, or running). Loops send only plain commands ahead, so
-        this is a safety net (a task whose inputs are malformed goes to a worker to fail)."""
+        """Whether a worker task of `lane` may start: the lane is not paused by a failure the
+        loop has not seen yet, and fewer of its tasks than its limit are sent on (queued in the
+        spawner, or running). A lane's tasks go one way: all to the spawner, or (a step whose
+        output is captured, say) all to workers, where the driver holds the lane itself."""
+        if self._lane_failed.get(lane, 0) > self._lane_seen.get(lane, 0):
+            return False
         busy = (sum(job.task.lane == lane for job in self._sent.values())
                 + sum(job is not None and job.task.lane == lane
                       for job in self._workers.values()))
@@ -365,9 +373,15 @@ class LocalExecutor:
                 result = NodeResult(ok=False, message=job.task.masker.mask(
                     f"internal error: {exc!r}"))
             # The spawner paused its lane on this failure: the loop answers once it saw it.
-            job.future.lane_failure = bool(job.task.lane) and report.result is not None \
-                and report.result.exit_code != 0
+            self._lane_failure(job, report.result is not None and report.result.exit_code != 0)
             job.future.set_result(result)
+
+    def _lane_failure(self, job: _Job, failed: bool) -> None:
+        """Mark a failed task of a lane: the lane waits (in the spawner, or here for worker
+        tasks) until the loop has seen the failure (`resume_lane`)."""
+        if job.task.lane and failed:
+            job.future.lane_failure = True
+            self._lane_failed[job.task.lane] = self._lane_failed.get(job.task.lane, 0) + 1
 
     def _answered(self, conn: Connection) -> None:
         if conn not in self._workers:
@@ -378,6 +392,8 @@ class LocalExecutor:
             self._lost(conn)
             return
         job, self._workers[conn] = self._workers[conn], None  # idle again
+        if job is not None:  # before the slot refills: a failure holds its lane at once
+            self._lane_failure(job, not result.ok)
         if conn in self._doomed:  # its pool lost a worker: loky is stopping the rest of it
             self._drop(conn)
         self._workers_changed()
@@ -412,6 +428,7 @@ class LocalExecutor:
         with contextlib.suppress(OSError):
             conn.close()
         if job is not None and not job.future.done():
+            self._lane_failure(job, True)
             job.future.set_exception(RuntimeError("the pool worker running it died"))
 
     # --- the pool ----------------------------------------------------------------------------

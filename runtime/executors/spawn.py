@@ -107,8 +107,8 @@ class SpawnerClient:
             self._outbox += frame(("limit", limit))
             self.urgent = True
 
-    def set_lane(self, lane: int, limit: int, seen: int) -> None:
-        self._outbox += frame(("lane", lane, limit, seen))
+    def set_lane(self, lane: int, limit: int, seen: int, failed: int) -> None:
+        self._outbox += frame(("lane", lane, limit, seen, failed))
         self.urgent = True
 
     def drop(self, lane: int | None = None) -> None:

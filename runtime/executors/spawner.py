@@ -29,10 +29,12 @@ interpreter). Driver -> spawner:
     ("forget", env_id)   an overlay no command will use any more
     ("run", tag, argv, env_id, cwd, log_path, header, timeout, lane)   queue a command
     ("limit", n)    run at most n at once (the driver shares its slots with pool workers)
-    ("lane", lane, n, seen)   run at most n commands of this lane at once (0: no lane). A
-                    command of a lane that fails pauses the lane: none of its commands start
-                    until the driver, having seen `seen` failures of it (all there were), says
-                    it goes on (it may instead drop it: a failure policy stops the loop)
+    ("lane", lane, n, seen, failed)   run at most n commands of this lane at once (0: no
+                    lane). A command of a lane that fails pauses the lane: none of its
+                    commands start until the driver, having seen `seen` failures of it (all
+                    there were), says it goes on (it may instead drop it: a failure policy
+                    stops the loop). `failed`: the lane's failures before this process started
+                    (a spawner that replaced a dead one counts on from there)
     ("drop", lane)  forget the queued commands (of that lane; None: all of them); answered by
                     ("dropped", [tags])
     end of input    the driver is done or dead: stop the running groups, then exit
@@ -195,8 +197,9 @@ class Spawner:
             elif kind == "limit":
                 self.limit = message[1]
             elif kind == "lane":
-                _, lane, limit, seen = message
+                _, lane, limit, seen, failed = message
                 self.lane_limits[lane], self.lane_seen[lane] = limit, seen
+                self.lane_failed.setdefault(lane, failed)
             elif kind == "drop":
                 lane = message[1]
                 dropped = [m[1] for m, _ in self.queue if lane is None or m[8] == lane]

@@ -163,6 +163,7 @@ def test_a_failure_pauses_the_lane_until_the_loop_has_seen_it(tmp_path: Path,
     assert after.result().ok and (tmp_path / "after").exists()
 
 
+@pytest.mark.parametrize("capture", [False, True], ids=["spawner", "worker"])
 @pytest.mark.parametrize("policy, ran, status", [
     # the default: a failed item goes to the DLQ and the others all run
     ("", 12, RunStatus.SUCCEEDED),
@@ -170,9 +171,14 @@ def test_a_failure_pauses_the_lane_until_the_loop_has_seen_it(tmp_path: Path,
     ("error_policy: {max_failures: 1}", 6, RunStatus.FAILED),
 ])
 def test_a_map_goes_on_or_stops_after_a_failure_as_its_policy_says(
-        run_plan: Any, tmp_path: Path, policy: str, ran: int, status: RunStatus) -> None:
+        run_plan: Any, tmp_path: Path, policy: str, ran: int, status: RunStatus,
+        capture: bool) -> None:
+    # A captured output makes the step a pool worker's task: the driver holds its lane then.
     command = "echo ${item} >> ran; test ${item} != i2 && test ${item} != i5"
     text = MAP.format(parallel=1, command=command) + policy + "\n"
+    if capture:
+        text = text.replace(' && test ${item} != i5"', ' && test ${item} != i5"\n'
+                            '      capture: said')
     outcome, _, _ = run_plan(compile_text(tmp_path, text, 12), executor="local", jobs=2)
     assert outcome.status is status
     assert len((tmp_path / "ran").read_text().split()) == ran
@@ -186,3 +192,29 @@ def test_a_retried_item_runs_again_in_its_lane(run_plan: Any, tmp_path: Path) ->
     outcome, _, _ = run_plan(compile_text(tmp_path, text, 12), executor="local", jobs=2)
     assert outcome.status is RunStatus.SUCCEEDED
     assert sorted((tmp_path / "ran").read_text().split()).count("i2") == 2
+
+
+def test_a_spawner_that_replaced_a_dead_one_counts_the_lanes_failures_on(
+        tmp_path: Path, executor: LocalExecutor) -> None:
+    import os
+    import signal
+
+    executor.set_lane(9, 1)
+    first = executor.submit(task(tmp_path, "exit 1", "f1", lane=9))
+    assert not first.result().ok and first.lane_failure  # type: ignore[attr-defined]
+    executor.resume_lane(9, 1)
+    spawner = executor._spawner._proc
+    assert spawner is not None
+    os.kill(spawner.pid, signal.SIGKILL)
+    spawner.wait()
+    probe = executor.submit(task(tmp_path, "true", "probe"))  # how the executor learns of it
+    with pytest.raises(RuntimeError, match="starting commands died"):
+        probe.result()
+    # The new spawner knows the lane had one failure, seen: the next failure pauses it again.
+    second = executor.submit(task(tmp_path, "exit 1", "f2", lane=9))
+    after = executor.submit(task(tmp_path, "touch after", "a", lane=9))
+    assert not second.result().ok and second.lane_failure  # type: ignore[attr-defined]
+    executor.wait([after], 0.3)
+    assert not after.done() and not (tmp_path / "after").exists()
+    executor.resume_lane(9, 2)
+    assert after.result().ok
