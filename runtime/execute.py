@@ -144,6 +144,10 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
                     break
                 made = _commits_since(workspace, record.iterations[iteration - 1]["start"])
                 record.iterations[iteration - 1]["commits"] = made
+                # What it ran: the summary counts every iteration's, a resumed run's included.
+                ran = outcome_of_run(run, status, 0.0, store)
+                record.iterations[iteration - 1].update(
+                    counts=ran.counts, steps=ran.steps, items=ran.items)
                 state.write_run(record)
                 if made == 0 or iteration >= limit:
                     if made == 0:
@@ -155,6 +159,8 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
             executor.shutdown()
         assert store is not None
         outcome = outcome_of_run(run, status, time.monotonic() - started, store)
+        if phase == "main":  # with -n: what every iteration ran, not only the last
+            outcome = _over_iterations(outcome, record.iterations, iteration)
         record.status, record.finished_at = status, time.time()
         if phase == "main":  # a merge phase's few nodes are not the run's counts
             record.counts = outcome.counts
@@ -184,6 +190,25 @@ def _workspace(plan: Plan, state: StateDir, run_id: str, cwd: Path, record: RunR
     except (GitError, OSError) as exc:
         raise environment.SetupError(f"cannot make the run's git worktree: {exc}") from None
     return opened.workspace, opened.notes
+
+
+def _over_iterations(outcome: RunOutcome, iterations: list[dict[str, Any]],
+                     last: int) -> RunOutcome:
+    """The outcome with the counts of every iteration (`-n`), not only of the last (number
+    `last`, whose counts `outcome` has): each earlier one, in this process or before a
+    resume, kept its counts in the run record."""
+    earlier = [i for n, i in enumerate(iterations, 1) if n != last and "counts" in i]
+    if not earlier:
+        return outcome
+
+    def total(field: str) -> dict[str, int]:
+        out = dict(getattr(outcome, field) or {})
+        for iteration in earlier:
+            for name, count in (iteration.get(field) or {}).items():
+                out[name] = out.get(name, 0) + count
+        return dict(sorted(out.items()))
+
+    return replace(outcome, counts=total("counts"), steps=total("steps"), items=total("items"))
 
 
 def _head(workspace: Workspace) -> str | None:

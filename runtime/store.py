@@ -161,7 +161,8 @@ class RunRecord:
     attempts: int = 1  # how many times the run was started (run + resumes)
     workspace: dict[str, str] = field(default_factory=dict)  # runtime/git/workspace.py
     merge: dict[str, Any] = field(default_factory=dict)  # how merging it back went
-    iterations: list[dict[str, Any]] = field(default_factory=list)  # `-n`: start, commits
+    # `-n`: each iteration's start commit, commits made, and what it ran (the summary's counts)
+    iterations: list[dict[str, Any]] = field(default_factory=list)
     max_iterations: int = 0  # `-n` (0: not set yet), kept so a resume iterates as far
     spend: dict[str, Any] = field(default_factory=dict)  # agents' cost and tokens (usage.py)
 

@@ -336,6 +336,8 @@ def test_max_iterations_outside_git_runs_every_iteration_with_its_number(
     assert outcome.status is ok
     # Outside git there are no commits to tell progress by: every iteration runs.
     assert (tmp_path / "seen").read_text() == "1 1\n2 2\n3 3\n"
+    # The summary counts what every iteration ran, not only the last one.
+    assert outcome.steps == {"succeeded": 3} and outcome.counts == {"succeeded": 3}
 
 
 def test_merge_phase_nodes_are_not_run_without_a_worktree(run_plan: Any,
