@@ -44,6 +44,7 @@ from typing import Any
 from prodigy.runtime.errors import ExecutorUnavailable
 from prodigy.runtime.executors import spawn, spawner
 from prodigy.runtime.executors.base import TaskFuture, run_task
+from prodigy.runtime.executors.lanes import Lanes
 from prodigy.runtime.executors.process import (
     compact_log,
     groups_with,
@@ -126,12 +127,7 @@ class LocalExecutor:
         self.capacity = 16 * jobs
         self._direct = direct and spawn.direct_spawn_available()
         self.lanes = self._direct
-        self._lane_limits: dict[int, int] = {}
-        # The spawner pauses a lane at each failure of one of its commands until the loop,
-        # having seen it, goes on (`resume_lane`): how many failures the loop has seen.
-        self._lane_seen: dict[int, int] = {}
-        self._lane_failed: dict[int, int] = {}  # lane -> its failed tasks (either path)
-        self._dropped_lanes: set[int] = set()
+        self._lanes = Lanes()
         self._spawner = spawn.SpawnerClient()
         self._pending: deque[tuple[_Job, Command | None]] = deque()
         self._sent: dict[int, _Job] = {}  # commands the spawner has, queued or running
@@ -144,7 +140,7 @@ class LocalExecutor:
 
     def submit(self, task: Task) -> _Future:
         future = _Future(self)
-        if task.lane in self._dropped_lanes:  # its loop stopped starting items
+        if task.lane in self._lanes.dropped:  # its loop stopped starting items
             future.set_exception(CancelledError("stopped before it started"))
             return future
         op = OPS.get(task.kind)
@@ -275,32 +271,29 @@ class LocalExecutor:
     def _start_spawner(self) -> None:
         if not self._spawner.started:
             self._spawner.start(self.jobs - self._busy_workers)
-            for lane, limit in self._lane_limits.items():  # a new spawner knows none
-                self._spawner.set_lane(lane, limit, self._lane_seen.get(lane, 0),
-                                     self._lane_failed.get(lane, 0))
+            for lane, state in self._lanes.known.items():  # a new spawner knows none
+                self._spawner.set_lane(lane, state)
             self._selector.register(self._spawner, selectors.EVENT_READ, self._spawner)
 
     # --- lanes -------------------------------------------------------------------------------
 
     def set_lane(self, lane: int, limit: int) -> None:
-        self._lane_limits[lane] = limit
+        state = self._lanes.open(lane, limit)
         if self._spawner.started:
-            self._spawner.set_lane(lane, limit, self._lane_seen.get(lane, 0),
-                                     self._lane_failed.get(lane, 0))
+            self._spawner.set_lane(lane, state)
 
     def resume_lane(self, lane: int, seen: int) -> None:
         """The loop has seen `seen` failed commands of the lane (futures marked
         `lane_failure`) and goes on: once that is all of them, the spawner starts its
         commands again."""
-        if seen > self._lane_seen.get(lane, 0):
-            self._lane_seen[lane] = seen
+        state = self._lanes.resume(lane, seen)
+        if state is not None:
             if self._spawner.started:
-                self._spawner.set_lane(lane, self._lane_limits[lane], seen,
-                                     self._lane_failed.get(lane, 0))
+                self._spawner.set_lane(lane, state)
             self._fill()  # a worker task of the lane may go now
 
     def drop_lane(self, lane: int) -> None:
-        self._dropped_lanes.add(lane)
+        self._lanes.dropped.add(lane)
         kept: deque[tuple[_Job, Command | None]] = deque()
         for queued in self._pending:
             if queued[0].task.lane == lane:
@@ -317,12 +310,13 @@ class LocalExecutor:
         loop has not seen yet, and fewer of its tasks than its limit are sent on (queued in the
         spawner, or running). A lane's tasks go one way: all to the spawner, or (a step whose
         output is captured, say) all to workers, where the driver holds the lane itself."""
-        if self._lane_failed.get(lane, 0) > self._lane_seen.get(lane, 0):
-            return False
+        state = self._lanes.known.get(lane)
+        if state is None:
+            return True
         busy = (sum(job.task.lane == lane for job in self._sent.values())
                 + sum(job is not None and job.task.lane == lane
                       for job in self._workers.values()))
-        return busy < self._lane_limits.get(lane, self.jobs)
+        return not state.paused and busy < state.limit
 
 
 
@@ -381,7 +375,7 @@ class LocalExecutor:
         tasks) until the loop has seen the failure (`resume_lane`)."""
         if job.task.lane and failed:
             job.future.lane_failure = True
-            self._lane_failed[job.task.lane] = self._lane_failed.get(job.task.lane, 0) + 1
+            self._lanes.failure(job.task.lane)
 
     def _answered(self, conn: Connection) -> None:
         if conn not in self._workers:

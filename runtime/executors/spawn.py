@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from prodigy.runtime.executors.lanes import Lane
 from prodigy.runtime.executors.process import KILL_GRACE_S, ProcessResult
 from prodigy.runtime.executors.spawner import TAIL_BYTES, frame, unframe
 from prodigy.runtime.ops.base import Command
@@ -107,8 +108,8 @@ class SpawnerClient:
             self._outbox += frame(("limit", limit))
             self.urgent = True
 
-    def set_lane(self, lane: int, limit: int, seen: int, failed: int) -> None:
-        self._outbox += frame(("lane", lane, limit, seen, failed))
+    def set_lane(self, lane: int, state: Lane) -> None:
+        self._outbox += frame(state.spawner_message(lane))
         self.urgent = True
 
     def drop(self, lane: int | None = None) -> None:
