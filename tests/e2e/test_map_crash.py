@@ -102,3 +102,51 @@ def test_ctrl_c_mid_map_exits_130_and_resume_finishes(tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 2, 2, 1]
     assert (tmp_path / "reduce.txt").read_text() == "5 1 6\n"
+
+
+# One command an item: the map sends items ahead into the spawner's lane (runtime/loops/items.py).
+SENT_AHEAD = WORKFLOW.replace('''    - shell: "echo x >> ${item_id}.count"
+    - shell: "test ${item} != 3"
+    - shell: |
+        if [ ${item} -ge 4 ] && [ ${item} -le 5 ]; then
+          echo $$ > ${item_id}.pid
+          while [ ! -f release ]; do sleep 0.05; done
+        fi
+''', '''    - shell: |
+        echo x >> ${item_id}.count
+        if [ ${item} -ge 4 ] && [ ${item} -le 5 ]; then
+          echo $$ > ${item_id}.pid
+          while [ ! -f release ]; do sleep 0.05; done
+        fi
+        test ${item} != 3
+''')
+
+
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGINT"])
+def test_items_sent_ahead_survive_a_kill_or_ctrl_c(tmp_path: Path, stop: str) -> None:
+    # Item 6 waits in the spawner's lane behind the blocked 4 and 5 when the driver goes: it
+    # must not have started, and the resume runs it once; 4 and 5 run again (in flight).
+    assert SENT_AHEAD != WORKFLOW
+    (tmp_path / "wf.yml").write_text(SENT_AHEAD)
+    env = {**os.environ, "PRODIGY_KILL_GRACE_S": "1"}
+    driver = subprocess.Popen([sys.executable, "-m", "prodigy", "run", "wf.yml", "--run-id",
+                               "ahead", "--jobs", "2"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(tmp_path / "item_3.pid", timeout=30)
+        wait_for(tmp_path / "item_4.pid", timeout=30)
+        for _ in range(200):  # item 3's failure is committed (the DLQ is read-only safe)
+            listed = cli(tmp_path, "dlq", "list", "ahead", "--json")
+            if listed.returncode == 0 and json.loads(listed.stdout or "[]"):
+                break
+        driver.send_signal(getattr(signal, stop))
+        driver.wait(timeout=30)
+    finally:
+        driver.kill()
+    assert driver.returncode == (-9 if stop == "SIGKILL" else 130)
+    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 1, 1, 0]
+    (tmp_path / "release").touch()
+    resumed = cli(tmp_path, "resume", "ahead", "--jobs", "2", timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 2, 2, 1]
+    assert (tmp_path / "reduce.txt").read_text() == "5 1 6\n"
