@@ -7,14 +7,19 @@ stay cheap; `validate` in a pre-commit hook pays only for what it uses.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prodigy.cli.common import ExitCode, add_binding_options, parse_bindings, print_diagnostics
+from prodigy.cli.common import (
+    ExitCode,
+    add_binding_options,
+    import_frozen,
+    parse_bindings,
+    print_diagnostics,
+)
 
 if TYPE_CHECKING:
     from prodigy.runtime.diagnostics import Diagnostic
@@ -60,25 +65,8 @@ def _cli_diagnostic(message: str, code: str = "P501") -> Diagnostic:
     return Diagnostic(code, message, None)
 
 
-def _import_compiler() -> None:
-    """Load the compiler with the cyclic GC paused. The import allocates some 100,000
-    objects (115 dataclasses, networkx, lark), which sets off repeated full collections that
-    find nothing to free: ~6% of a `prodigy validate` of one file, which a pre-commit hook pays
-    on every commit. The files themselves are read with the GC on."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        import prodigy.compiler.pipeline  # noqa: F401
-    finally:
-        # What the import made lives as long as the process: frozen, later collections
-        # while the files are checked do not walk it again.
-        gc.freeze()
-        if enabled:
-            gc.enable()
-
-
 def run_validate(args: argparse.Namespace) -> int:
-    _import_compiler()
+    import_frozen("prodigy.compiler.pipeline")
     from prodigy.compiler.pipeline import validate_file
     from prodigy.runtime.diagnostics import Severity
 

@@ -21,6 +21,7 @@ from prodigy.cli.common import (
     MergeChoice,
     add_binding_options,
     enter_path,
+    import_frozen,
     invalid_input,
     invalid_plan,
     new_run_id,
@@ -195,6 +196,7 @@ def _exec_command(args: argparse.Namespace) -> ExitCode:
 def cmd_run(args: argparse.Namespace) -> ExitCode:
     import glob
 
+    import_frozen("prodigy.compiler.pipeline", "prodigy.runtime.execute")
     from prodigy.runtime.run_inputs import inputs_of
 
     if (moved := enter_path(args)) is not None:
@@ -359,6 +361,7 @@ def _execute(plan: Plan, args: argparse.Namespace, *, source: str, run_id: str |
              resume: bool, cwd: Path | None = None, bound: dict[str, str] | None = None,
              plan_text: str | None = None, store_plan: bool = True) -> ExitCode:
     """Check what only the run commands take (--jobs, --run-id, the run to resume), then run."""
+    import_frozen("prodigy.runtime.execute")  # `exec` and `resume` start here
     from prodigy.runtime.force import UnknownForceId
     from prodigy.runtime.force import resolve as resolve_force
     from prodigy.runtime.run import RunOptions
