@@ -275,15 +275,18 @@ class ItemLoop(Loop):
         run = self.running.pop(frame)
         if frame.queued:  # it ended before the loop counted it as running (or was dropped)
             self.sent_ahead.remove(frame)
-        while self.sent_ahead and len(self.running) - len(self.sent_ahead) < self.window():
-            self.sent_ahead.popleft().release_start()
         run.spend = frame.spend
         outcome = outcome_of(frame)
         run.workdir.cleanup()
         if outcome.interrupted or (self.host.interrupted and not outcome.ok):
             self.check_stopped()  # not recorded: it runs again on resume
-            return
-        self.item_done(run, outcome)
+        else:
+            self.item_done(run, outcome)
+        # The next ones queued run now, unless that item stopped the loop (then they are
+        # dropped unstarted, and nothing is said of them).
+        while (self.sent_ahead and self.halt is None and not self.stopping
+               and len(self.running) - len(self.sent_ahead) < self.window()):
+            self.sent_ahead.popleft().release_start()
 
     def collect(self, index: int, result: dict[str, Any]) -> None:
         """An item's result entry, as it finishes (or is found finished): kept by the map."""

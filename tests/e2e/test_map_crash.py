@@ -46,12 +46,18 @@ def count(root: Path, index: int) -> int:
     return len(path.read_text().split()) if path.exists() else 0
 
 
-def test_sigkill_mid_map_then_resume(tmp_path: Path) -> None:
-    (tmp_path / "wf.yml").write_text(WORKFLOW)
+def start(tmp_path: Path, workflow: str, run_id: str,
+          output: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    """The driver of `prodigy run` on `workflow`, two at a time, a short kill grace."""
+    (tmp_path / "wf.yml").write_text(workflow)
     env = {**os.environ, "PRODIGY_KILL_GRACE_S": "1"}
-    driver = subprocess.Popen([sys.executable, "-m", "prodigy", "run", "wf.yml", "--run-id",
-                               "crash", "--jobs", "2"], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, "-m", "prodigy", "run", "wf.yml", "--run-id",
+                             run_id, "--jobs", "2"], cwd=tmp_path, env=env, text=True,
+                            stdout=output, stderr=output)
+
+
+def test_sigkill_mid_map_then_resume(tmp_path: Path) -> None:
+    driver = start(tmp_path, WORKFLOW, "crash")
     try:
         # Item 4 starts only after item 3 failed and its DLQ entry was committed (a task is
         # sent after the round's records are in); items 4 and 5 then block until released.
@@ -84,11 +90,7 @@ def test_sigkill_mid_map_then_resume(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_mid_map_exits_130_and_resume_finishes(tmp_path: Path) -> None:
-    (tmp_path / "wf.yml").write_text(WORKFLOW)
-    env = {**os.environ, "PRODIGY_KILL_GRACE_S": "1"}
-    driver = subprocess.Popen([sys.executable, "-m", "prodigy", "run", "wf.yml", "--run-id",
-                               "int", "--jobs", "2"], cwd=tmp_path, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    driver = start(tmp_path, WORKFLOW, "int", output=subprocess.PIPE)
     try:
         wait_for(tmp_path / "item_4.pid", timeout=30)
         driver.send_signal(signal.SIGINT)
@@ -127,11 +129,7 @@ def test_items_sent_ahead_survive_a_kill_or_ctrl_c(tmp_path: Path, stop: str) ->
     # Item 6 waits in the spawner's lane behind the blocked 4 and 5 when the driver goes: it
     # must not have started, and the resume runs it once; 4 and 5 run again (in flight).
     assert SENT_AHEAD != WORKFLOW
-    (tmp_path / "wf.yml").write_text(SENT_AHEAD)
-    env = {**os.environ, "PRODIGY_KILL_GRACE_S": "1"}
-    driver = subprocess.Popen([sys.executable, "-m", "prodigy", "run", "wf.yml", "--run-id",
-                               "ahead", "--jobs", "2"], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = start(tmp_path, SENT_AHEAD, "ahead")
     try:
         wait_for(tmp_path / "item_3.pid", timeout=30)
         wait_for(tmp_path / "item_4.pid", timeout=30)

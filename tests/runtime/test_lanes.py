@@ -141,6 +141,9 @@ def test_a_failed_foreach_item_stops_the_items_waiting_in_its_lane(run_plan: Any
     assert (tmp_path / "ran").read_text().split() == ["i0", "i1", "i2"]
     failed = [e for e in events if e["event"] == "item_failed"]
     assert [e["item_label"] for e in failed] == ["i2"]
+    # Nothing is said of the dropped items: no start, no end.
+    said = {e.get("item_label") for e in events if e["event"].startswith("node_")}
+    assert said - {None} == {"i0", "i1", "i2"}
     # The dropped items have no record: a resume runs them.
     (tmp_path / "wf.yml").write_text(FOREACH.format(parallel=1, command="echo ${item} >> ran"))
     from prodigy.compiler.pipeline import compile_file
