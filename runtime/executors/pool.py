@@ -346,7 +346,11 @@ class LocalExecutor:
             stop_groups(orphans)
             lost, self._sent = list(self._sent.values()), {}
             for job in lost:
-                job.future.set_exception(RuntimeError("the process starting commands died"))
+                # A lane's command may not have started yet (items wait there ahead of their
+                # loop's window): cancelled, its loop puts the item back (`loops/items.py`).
+                job.future.set_exception(
+                    CancelledError("the process starting commands died") if job.task.lane
+                    else RuntimeError("the process starting commands died"))
             self._fill()
             return
         jobs = [(self._sent.pop(f.tag), f) for f in finished]

@@ -34,7 +34,7 @@ import heapq
 import itertools
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from prodigy.runtime.decide import checkpoint_key
@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from prodigy.runtime.run import Run
 
 REUSE_BATCH = 2000  # recorded items checked per round, so a huge resume stays responsive
+# How often an item whose command the executor lost (its spawner died) is put back before it
+# fails like any item whose command could not run.
+REQUEUE_LIMIT = 2
 # Items made ahead of the window, per slot of it, when they can be sent ahead: the executor's
 # queue must outlast the driver's round (a batched commit may hold it ~50 ms: 16 a slot kept
 # a 2-slot loop of 3 ms commands busy; bench/RESULTS.md).
@@ -96,6 +99,7 @@ class ItemLoop(Loop):
         # Frames made ahead, oldest first: the executor starts them in this order as the
         # window frees, so the loop says they started then (not when they were queued).
         self.sent_ahead: deque[Frame] = deque()
+        self.requeued: dict[int, int] = {}  # item -> times its lost command was put back
 
     # --- subclass hooks --------------------------------------------------------------------
 
@@ -278,7 +282,16 @@ class ItemLoop(Loop):
         run.spend = frame.spend
         outcome = outcome_of(frame)
         run.workdir.cleanup()
-        if outcome.interrupted or (self.host.interrupted and not outcome.ok):
+        if outcome.interrupted and self.lane and not self.stopping and self.halt is None:
+            # Not stopped by the run or the loop: the executor lost its command (queued or
+            # running) with its spawner. It runs again, a few times at most.
+            tries = self.requeued[run.index] = self.requeued.get(run.index, 0) + 1
+            if tries <= REQUEUE_LIMIT:
+                self.retry_later(run.index, run.attempt, 0.0)
+            else:
+                self.item_done(run, replace(outcome, interrupted=False,
+                                            message="the process starting commands died"))
+        elif outcome.interrupted or (self.host.interrupted and not outcome.ok):
             self.check_stopped()  # not recorded: it runs again on resume
         else:
             self.item_done(run, outcome)
