@@ -166,8 +166,8 @@ def dry_run(plan: Plan, *, state: StateDir, run_id: str | None, cwd: Path,
                                 dry_run=True)
     records: dict[str, NodeRecord] = {}
     graph = Graph.from_plan(plan)
-    if run_id and state.cache_dir.is_dir():
-        store = CheckpointStore(state.cache_dir)
+    if run_id and state.cache_dir.is_dir():  # read only: a dry run writes nothing
+        store = CheckpointStore.for_reading(state.cache_dir)
         try:
             records = store.load(run_id, graph.order)
         finally:

@@ -82,7 +82,7 @@ def test_dlq_list_and_show_read_a_read_only_state_dir(project: Path) -> None:
 
 @pytest.mark.parametrize("argv", [("runs", "list"), ("checkpoints", "list"),
                                   ("runs", "show", "m1"), ("runs", "show", "dead"),
-                                  ("logs", "m1")])
+                                  ("logs", "m1"), ("run", "wf.yml", "--resume", "m1", "--dry-run")])
 def test_run_state_reads_on_a_read_only_state_dir(project: Path, argv: tuple[str, ...]) -> None:
     done = _look(project, *argv)
     assert done.returncode == 0, done.stderr
