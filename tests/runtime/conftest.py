@@ -82,3 +82,17 @@ def run_plan(tmp_path: Path) -> Callable[..., Any]:
         return outcome, events, state
 
     return run
+
+
+@pytest.fixture(params=["posix_spawn", "popen"])
+def where(request: pytest.FixtureRequest, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A spawner test's step directory: the driver's own (the spawner uses posix_spawn) or
+    another one (it uses Popen, which can change directory)."""
+    from prodigy.runtime.executors import spawn
+
+    monkeypatch.setattr(spawn, "KILL_GRACE_S", 0.5)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work if request.param == "posix_spawn" else tmp_path)
+    return work

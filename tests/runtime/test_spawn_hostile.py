@@ -17,15 +17,6 @@ pytestmark = [pytest.mark.process,
               pytest.mark.skipif(not spawn.direct_spawn_available(), reason="no pidfd_open")]
 
 
-@pytest.fixture(params=["posix_spawn", "popen"])
-def where(request: pytest.FixtureRequest, tmp_path: Path,
-          monkeypatch: pytest.MonkeyPatch) -> Path:
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work if request.param == "posix_spawn" else tmp_path)
-    return work
-
-
 @pytest.fixture
 def executor() -> Iterator[LocalExecutor]:
     made = LocalExecutor(jobs=4)
