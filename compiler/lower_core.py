@@ -50,7 +50,9 @@ class Expansion:
     hole: str
     prefix: str  # `<step>.item.`
     items: tuple[str, ...]
-    lanes: int  # items running at once: item k starts after item k-lanes finished
+    # Lanes of plan edges: item k starts after item k-lanes finished (as many lanes as items:
+    # no edge between items, a pool's copies).
+    lanes: int
     alias: bool  # the body reads `${foreach.item}`: bind `foreach` too
     nodes: tuple[tuple[str, LNode], ...]
     edges: tuple[tuple[str, str, tuple[str, ...]], ...]

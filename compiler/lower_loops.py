@@ -5,8 +5,12 @@ A foreach over a literal list is expanded into one copy of its body per item, wi
 checkpoints on its own. The body is lowered once into a scratch graph; the graph keeps a single
 node standing for the copies (its `Expansion`), and plan building writes the copies (ids
 `<step>.item.<k>.<j>`) straight into the plan, their params sharing the body's encoded
-templates. Items run in `parallel` lanes: item k starts after item k-parallel finished, which
-bounds concurrency without runtime support. The loop ends at a barrier with the step's id.
+templates. The loop ends at a barrier with the step's id. A body of one node makes the copies
+a *pool*: each copy follows the loop's predecessors, names the barrier as its `pool`, and the
+barrier's `limit` (`parallel`) is how many the run starts at once, so the run can keep the
+next items waiting at the executor. A longer body runs in `parallel` lanes of plan edges
+instead: item k's entry follows item k-parallel's exits (a pool counts running nodes, which
+are not items then).
 
 A foreach becomes a `foreach` node with its body as a sub-plan instead when its items come
 from a command, or when the step needs one node to stand for the whole loop (a gate, a
@@ -79,14 +83,20 @@ def lower_expanded(low: Lowering, step: Step, loop: Foreach, base: str, scope: S
     alias = "foreach" in low.roots_read
     low.roots_read |= read_before
     _retarget(low, pending_mark, hole, join)
-    low.add(join, BarrierParams(closes="foreach"), scope, step.label or
-            f"foreach: {len(items)} items", loop.span)
+    pooled = _poolable(scratch, kind) and bool(items)
+    lanes = max(loop.parallel, 1)
+    if pooled:
+        # Every copy hangs off the loop's predecessors; the run holds `parallel` at once.
+        lanes, node = len(items), scratch.nodes[first]["node"]
+        scratch.nodes[first]["node"] = replace(node, params=replace(node.params, pool=join))
+    low.add(join, BarrierParams(closes="foreach", limit=max(loop.parallel, 1) if pooled else 0),
+            scope, step.label or f"foreach: {len(items)} items", loop.span)
     entry = join
     if first is None or not items:
         low.connect(preds, join, kind)
     else:
         group = f"{base}.item.*"
-        expansion = _expansion(scratch, hole, f"{base}.item.", items, loop.parallel, alias,
+        expansion = _expansion(scratch, hole, f"{base}.item.", items, lanes, alias,
                                first, exits)
         low.add(group, BarrierParams(closes="items"), scope, f"{len(items)} items",
                 loop.span, expansion)
@@ -101,6 +111,14 @@ def lower_expanded(low: Lowering, step: Step, loop: Foreach, base: str, scope: S
     return entry, join, low.publish(scope, join, (), step.id).bind(carried)
 
 
+def _poolable(scratch: nx.DiGraph, kind: EdgeKind) -> bool:
+    """Whether the copies can be a pool: the body is one node (a pool counts nodes running,
+    which is items running only then) and the loop is on a main line (a handler body's
+    entry must be one node)."""
+    own = [n for n, attrs in scratch.nodes(data=True) if "node" in attrs]
+    return len(own) == 1 and kind in (SEQ, EdgeKind.PHASE)
+
+
 def _expansion(scratch: nx.DiGraph, hole: str, prefix: str, items: tuple[str, ...],
                lanes: int, alias: bool, entry: str, exits: tuple[str, ...]) -> Expansion:
     own = [n for n, attrs in scratch.nodes(data=True) if "node" in attrs]
@@ -110,7 +128,7 @@ def _expansion(scratch: nx.DiGraph, hole: str, prefix: str, items: tuple[str, ..
     for src, dst, kinds in scratch.edges(data=True):
         entry_kinds = tuple(sorted(kinds))
         (edges if "node" in scratch.nodes[src] else inbound).append((src, dst, entry_kinds))
-    return Expansion(hole, prefix, items, max(lanes, 1), alias,
+    return Expansion(hole, prefix, items, lanes, alias,
                      tuple((n, scratch.nodes[n]["node"]) for n in order), tuple(sorted(edges)),
                      tuple(sorted(inbound)), entry, exits)
 

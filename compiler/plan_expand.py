@@ -20,11 +20,12 @@ from json.encoder import encode_basestring
 from typing import Any, TypeVar, overload
 
 from prodigy.compiler.lower_core import Expansion, LNode
-from prodigy.runtime.nodes import NodeParams, field_names, params_to_json
+from prodigy.runtime.nodes import NodeParams, field_names
 from prodigy.runtime.plan import (
     PlanNode,
     canonical_json,
     fingerprint,
+    fingerprinted,
     node_line,
     written_params,
 )
@@ -60,7 +61,7 @@ def _proto(rel: str, lnode: LNode, hole: str) -> _Proto:
     # A marker string stands in for the bindings, so the encoded text can be split there.
     marked = replace(params, bindings=_SENTINEL)  # type: ignore[arg-type]
     prefix, suffix = _split(canonical_json({"kind": params.kind,
-                                            "params": params_to_json(marked)}))
+                                            "params": fingerprinted(marked)}))
     line = node_line('""', params.kind, canonical_json(written_params(marked)), "", lnode.label,
                      lnode.phase, lnode.span)
     line_head, line_tail = _split(line[line.index('"kind":'):])

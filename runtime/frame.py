@@ -37,6 +37,7 @@ from prodigy.runtime.decide import (
     plan_digest,
 )
 from prodigy.runtime.events import EventType
+from prodigy.runtime.frame_pools import FramePools
 from prodigy.runtime.git import changes
 from prodigy.runtime.map_results import RESULTS_FILE, inject
 from prodigy.runtime.node_vars import published, reads_step, step_variables
@@ -122,29 +123,35 @@ class Frame:
         # Params object id -> (params, what it prepared to, its inputs' canonical JSON), for
         # ops whose prepare is pure, reached with the frame's own scope (see Op.pure_prepare).
         self.prepared_memo: dict[int, tuple[Any, Prepared, str]] = {}
-        # An item sent ahead of its loop's window (`loops/items.py`) waits in the executor:
-        # its `node_started` is held back until the loop counts it among those running.
-        self.queued = False
-        self.held_start: tuple[str, dict[str, Any]] | None = None  # (node, event fields)
+        # An item sent ahead of its loop's window (`loops/items.py`), or a pool's node sent
+        # ahead of the pool's (`frame_pools.py`), waits in the executor: its `node_started`
+        # is held back until it is counted among those running.
+        self.queued = False  # the frame is such an item: hold its node's start
+        self.held: dict[str, dict[str, Any]] = {}  # node -> its node_started fields
+        self.pools = FramePools(self) if tpl.graph.limits else None
 
-    def release_start(self) -> None:
-        """The item is among its loop's running ones now: say that it started."""
-        self.queued = False
-        held, self.held_start = self.held_start, None
-        if held is not None:
-            self._emit(EventType.NODE_STARTED, held[0], **held[1])
+    def release_start(self, node_id: str | None = None) -> None:
+        """The node (any node, for an item) is among those running now: say that it
+        started."""
+        if node_id is None:
+            self.queued = False
+        for held in [node_id] if node_id is not None else list(self.held):
+            started = self.held.pop(held, None)
+            if started is not None:
+                self._emit(EventType.NODE_STARTED, held, **started)
 
     def gid(self, node_id: str) -> str:
         return self.prefix + node_id
 
     def _emit(self, event: EventType, node_id: str, **fields: Any) -> None:
-        if self.held_start is not None and event is not EventType.NODE_STARTED:
-            # It ran (or was dropped unstarted) before its loop counted it as running: its
-            # start comes first, or, dropped, neither its start nor its end is news.
-            held, self.held_start = self.held_start, None
+        if self.held and event is not EventType.NODE_STARTED and node_id in self.held:
+            # It ran (or was dropped unstarted) before it was counted as running: its start
+            # comes first, or, dropped, its start is no news (nor its end, if interrupted).
+            started = self.held.pop(node_id)
             if fields.get("status") == "interrupted":
                 return
-            self._emit(EventType.NODE_STARTED, held[0], **held[1])
+            if event is not EventType.NODE_SKIPPED:
+                self._emit(EventType.NODE_STARTED, node_id, **started)
         if self.spec.item is not None:
             fields["item"] = self.spec.item
             fields["item_label"] = self.spec.item_label
@@ -190,8 +197,8 @@ class Frame:
         started = {"label": node.label, "kind": node.kind, "attempt": attempt,
                    "key": self.keys[node_id], "why": decision.explain(),
                    "log": task.log_path if op.checkpointed else None}
-        if self.queued:
-            self.held_start = (node_id, started)
+        if self.queued or (self.pools is not None and self.pools.hold(node_id)):
+            self.held[node_id] = started
         else:
             self._emit(EventType.NODE_STARTED, node_id, **started)
         if op.inline:
@@ -282,7 +289,8 @@ class Frame:
         log = f"{self.host.log_dir}/{safe_name(self.gid(node.id))}.log"
         return Task(self.host.run_id, self.gid(node.id), node.kind, node.label, tries, inputs,
                     env, prepared.cwd or str(self.spec.cwd), log, self.host.masker,
-                    read_output=node.id in self.tpl.readers, lane=self.spec.lane)
+                    read_output=node.id in self.tpl.readers,
+                    lane=self.spec.lane or (self.pools.lane_of(node.id) if self.pools else 0))
 
     def reuse(self, node_id: str) -> None:
         record = self.records[self.gid(node_id)]
@@ -309,6 +317,8 @@ class Frame:
             self.host.spent(Budget.of(node.params), mine, node.label)
             if not result.ok and self.host.budget_stop is not None:
                 self.sched.interrupt(node_id)  # no retry past the limit: resume runs it
+                if self.pools is not None:
+                    self.pools.ended(node_id)
                 return
         if result.timed_out and self.spec.deadline is not None \
                 and time.monotonic() >= self.spec.deadline - 0.05:
@@ -332,6 +342,19 @@ class Frame:
         self.complete(node_id, result)
 
     def complete(self, node_id: str, result: NodeResult, checkpoint: bool = True) -> None:
+        self._complete(node_id, result, checkpoint)
+        if self.pools is not None:  # after the scheduler knows: a failure starts nothing more
+            self.pools.ended(node_id)
+
+    def lost(self, node_id: str) -> None:
+        """The executor gave the node's task back unstarted (dropped, or lost with the
+        process that was to start it)."""
+        if self.pools is not None and node_id in self.tpl.graph.pools:
+            self.pools.lost(node_id)
+        else:
+            self.sched.interrupt(node_id)
+
+    def _complete(self, node_id: str, result: NodeResult, checkpoint: bool) -> None:
         node = self.tpl.nodes[node_id]
         checkpoint = checkpoint and OPS[node.kind].checkpointed and self.spec.checkpoint
         if result.variables:  # a step's: `last.*`, `ID.exit_code` (`node_vars.py`)

@@ -70,6 +70,9 @@ class NodeParams:
     # The sub-workflows and templates the step was inlined from, outermost first (`workflow
     # build`, `template ci`): the pictures draw each as a cluster; the run does not read it.
     group: tuple[str, ...] = dataclasses.field(default=(), metadata={"late": True})
+    # The foreach loop (its closing barrier's id) whose items this node is one of, when the
+    # items run at most that barrier's `limit` at once: the run holds the limit, not edges.
+    pool: str = dataclasses.field(default="", metadata={"late": True})
 
 
 NODE_KINDS: dict[str, type[NodeParams]] = {}
@@ -322,6 +325,9 @@ class BarrierParams(NodeParams):
     """A join: the end of a phase (`setup`, `main`, `map`, `reduce`) or of an expanded foreach."""
 
     closes: str  # What it closes: setup, main, map, reduce, or foreach.
+    # A foreach's `parallel`: at most this many of the nodes whose `pool` is this barrier run
+    # at once (0: the barrier holds no pool).
+    limit: Count = late(0)
 
 
 # --- loops and expansions (bodies are sub-plans in Plan.subplans) ----------------------------

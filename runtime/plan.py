@@ -28,8 +28,11 @@ Execution semantics of the graph (the compiler lowers to this; the runtime imple
   verify) with a GATE edge; those nodes are also chained to the gate and to each other by
   SEQUENCE edges.
 - A foreach over a literal list is expanded by the compiler: nodes `<step>.item.<k>.*` with
-  `item`/`index`/`total` in their `bindings`; item k's entry follows item k-parallel's exit
-  (SEQUENCE), and the loop ends at a `barrier` that has the step's id.
+  `item`/`index`/`total` in their `bindings`, and the loop ends at a `barrier` that has the
+  step's id. A body of one node is a *pool*: every copy follows the loop's predecessors and
+  names the barrier as its `pool`; at most the barrier's `limit` (`parallel`) of them run at
+  once. A longer body runs in lanes: item k's entry follows item k-parallel's exits
+  (SEQUENCE).
 - DATA: `src` publishes a variable `dst` reads (see StepParams for what a node publishes).
   A reference from inside a sub-plan to a value produced outside it is drawn to the node that
   owns the sub-plan. A node never gets a DATA edge from the node whose body it is in.
@@ -299,14 +302,20 @@ def canonical_json(value: object) -> str:
 
 
 def fingerprint(params: NodeParams) -> str:
-    """Hash of a node's canonical params (all of them, defaults included, but `group`): the
-    basis of its content-addressed checkpoint key. `group` only says which sub-workflow or
-    template a step was inlined from (for pictures): moving a step into one is no reason to
-    run it again."""
+    """Hash of a node's canonical params (all of them, defaults included, but `group` and
+    `pool`): the basis of its content-addressed checkpoint key. `group` only says which
+    sub-workflow or template a step was inlined from (for pictures), `pool` which loop holds
+    how many run at once: neither is a reason to run a step again."""
+    body = canonical_json({"kind": params.kind, "params": fingerprinted(params)})
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def fingerprinted(params: NodeParams) -> dict[str, Any]:
+    """The params a fingerprint hashes, as JSON data (see `fingerprint`)."""
     fields = params_to_json(params)
     fields.pop("group", None)
-    body = canonical_json({"kind": params.kind, "params": fields})
-    return hashlib.sha256(body.encode()).hexdigest()
+    fields.pop("pool", None)
+    return fields
 
 
 @runtime_checkable

@@ -330,6 +330,11 @@ class Run:
             # In submission order: items a lane started one after another are reported so.
             for future in [f for f in self.futures if f in done] if len(done) > 1 else done:
                 self._harvest(future)
+            for frame in self.frames:
+                if frame.pools is not None:
+                    frame.pools.release()
+            for loop in self.loops:
+                loop.release()
             self._reap_jobs()
             self.agents.poll(self.futures.values())
             if self.writes and self.unsaved_since is None:
@@ -377,6 +382,9 @@ class Run:
         """Hand finished frames back to their loops and complete the nodes of finished loops.
         Returns whether anything changed (which may have made more nodes ready)."""
         changed = False
+        for frame in self.frames:
+            if frame.pools is not None:
+                frame.pools.pump()
         for frame in self.frames[1:]:
             if frame.done or not frame.sched.finished:
                 continue
@@ -417,7 +425,7 @@ class Run:
         self.agents.finished(owner, task)
         if task.lane:
             if future.cancelled() and isinstance(owner, Frame):
-                owner.sched.interrupt(tag)  # dropped from its loop's lane unstarted
+                owner.lost(tag)  # dropped from its lane unstarted, or lost with the spawner
                 self._settle()
                 return
             if getattr(future, "lane_failure", False):  # the loop answers it (`resume_lane`)

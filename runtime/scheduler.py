@@ -24,6 +24,11 @@ the node is attempted again until it has run `max_attempts` times in total, and 
 becomes HANDLED (or FAILED with `fail_workflow`). The handler runs between attempts, not after
 the last one (N attempts, N-1 handler runs), unless there is only one attempt. on_exit_code
 bodies never change whether the node failed.
+
+Pools: nodes whose `pool` names a barrier with a `limit` (the copies of a literal foreach's
+one-node body) run at most that many at once; the others of the pool stay READY meanwhile.
+The run may raise a pool's `allowance` when the executor holds the limit itself (a lane) and
+it sends nodes ahead; `requeue` and `drop` answer for nodes the executor gave back unstarted.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from prodigy.runtime.nodes import HandlerParams
+from prodigy.runtime.errors import PlanError
+from prodigy.runtime.nodes import BarrierParams, HandlerParams
 from prodigy.runtime.plan import EdgeKind, Plan
 
 DEPENDENCY_EDGES = frozenset({EdgeKind.SEQUENCE, EdgeKind.DATA, EdgeKind.PHASE, EdgeKind.GATE})
@@ -119,6 +125,8 @@ class Graph:
     bodies: dict[str, tuple[str, ...]]  # entry -> entry plus its body, in plan order
     owner_entry: dict[str, str]  # body member -> its entry
     policies: dict[str, HandlerPolicy]  # handler entry -> policy
+    pools: dict[str, str]  # pooled node -> its pool (a barrier)
+    limits: dict[str, int]  # pool -> how many of its nodes run at once
 
     @classmethod
     def from_plan(cls, plan: Plan) -> Graph:
@@ -146,7 +154,13 @@ class Graph:
                 trigger[edge.dst] = (edge.src, Trigger.SUCCESS)
         on_exit: dict[str, dict[int, str]] = {}
         policies: dict[str, HandlerPolicy] = {}
+        pools: dict[str, str] = {}
+        limits: dict[str, int] = {}
         for node in plan.nodes:
+            if node.params.pool:
+                pools[node.id] = node.params.pool
+            elif isinstance(node.params, BarrierParams) and node.params.limit:
+                limits[node.id] = node.params.limit
             for code, target in (getattr(node.params, "on_exit_code", None) or {}).items():
                 on_exit.setdefault(node.id, {})[int(code)] = target
                 trigger[target] = (node.id, Trigger.EXIT_CODE)
@@ -155,6 +169,10 @@ class Graph:
                                                   node.params.fail_workflow,
                                                   node.params.handler_failure_fatal,
                                                   node.params.timeout_s)
+        for member, pool in pools.items():
+            if pool not in limits:
+                raise PlanError(f"node {member!r}: its pool {pool!r} is not a barrier of the "
+                                "plan with a limit")
         index = {n: i for i, n in enumerate(order)}
         bodies: dict[str, tuple[str, ...]] = {}
         owner_entry: dict[str, str] = {}
@@ -170,7 +188,7 @@ class Graph:
                    {k: tuple(dict.fromkeys(v)) for k, v in dependents.items()},
                    {k: tuple(v) for k, v in gates.items()}, on_failure,
                    {k: tuple(v) for k, v in on_success.items()}, on_exit, trigger, bodies,
-                   owner_entry, policies)
+                   owner_entry, policies, pools, limits)
 
 
 def _body(entry: str, dependents: dict[str, list[str]],
@@ -206,6 +224,11 @@ class Scheduler:
         self._handling: dict[str, str] = {}  # handler entry -> the owner it is handling
         self._open: dict[str, int] = {}  # handler entry -> body members not yet terminal
         self._ready: deque[str] = deque()
+        # A pool's ready nodes wait apart: `pop_ready` hands out at most `allowance` of them
+        # at once (its limit, or more when the run sends them ahead to an executor lane).
+        self._pool_ready: dict[str, deque[str]] = {p: deque() for p in graph.limits}
+        self._pool_busy: dict[str, int] = dict.fromkeys(graph.limits, 0)
+        self.allowance: dict[str, int] = dict(graph.limits)
         self._transitions: list[Transition] = []
         for node in graph.order:
             self._check_ready(node)
@@ -214,21 +237,31 @@ class Scheduler:
 
     @property
     def finished(self) -> bool:
-        return self.running == 0 and not self._ready
+        return self.running == 0 and not self._ready and not any(self._pool_ready.values())
 
     def has_ready(self) -> bool:
-        return bool(self._ready)
+        return bool(self._ready) or any(
+            queue and self._pool_busy[pool] < self.allowance[pool]
+            for pool, queue in self._pool_ready.items())
 
     def pop_ready(self, limit: int | None = None) -> list[str]:
-        """Hand out ready nodes, in the order they became ready, and mark them RUNNING."""
+        """Hand out ready nodes, in the order they became ready (a pool's within the pool's
+        allowance, before the others), and mark them RUNNING."""
         out: list[str] = []
+        for pool, queue in self._pool_ready.items():
+            while (queue and self._pool_busy[pool] < self.allowance[pool]
+                   and (limit is None or len(out) < limit)):
+                self._pool_busy[pool] += 1
+                self._start(queue.popleft(), out)
         while self._ready and (limit is None or len(out) < limit):
-            node = self._ready.popleft()
-            self.state[node] = NodeState.RUNNING
-            self.attempts[node] += 1
-            self.running += 1
-            out.append(node)
+            self._start(self._ready.popleft(), out)
         return out
+
+    def _start(self, node: str, out: list[str]) -> None:
+        self.state[node] = NodeState.RUNNING
+        self.attempts[node] += 1
+        self.running += 1
+        out.append(node)
 
     def pop_transitions(self) -> list[Transition]:
         """State changes since the last call, except plain successes (the loop knows those)."""
@@ -295,6 +328,21 @@ class Scheduler:
         self._set(node, NodeState.INTERRUPTED, Reason.INTERRUPTED, None)
         self._settle()
 
+    def requeue(self, node: str) -> None:
+        """A running node whose command the executor lost before it could finish (its
+        spawner died): ready again, as if it had not started."""
+        self._release(node)
+        self.attempts[node] -= 1
+        self.state[node] = NodeState.READY
+        self._enqueue(node)
+
+    def drop(self, node: str) -> None:
+        """A node handed out but dropped unstarted by the executor once the plan stopped (a
+        failure stopped the run): it ends as the other unstarted nodes did."""
+        self._release(node)
+        self._set(node, NodeState.SKIPPED, self.stopped or Reason.RUN_FAILED, None)
+        self._settle()
+
     def stop(self, reason: Reason) -> None:
         """Start nothing more: unstarted nodes end SKIPPED, or NOT_RUN in an idle body."""
         if self.stopped is None:
@@ -302,6 +350,8 @@ class Scheduler:
         if reason is Reason.INTERRUPTED:
             self._draining.clear()
         self._ready = deque(n for n in self._ready if self._drains(n))
+        for pool, queue in self._pool_ready.items():
+            self._pool_ready[pool] = deque(n for n in queue if self._drains(n))
         for node in self.graph.order:
             if self.state[node] in (NodeState.WAITING, NodeState.READY) and not self._drains(node):
                 entry = self.graph.owner_entry.get(node)
@@ -320,6 +370,13 @@ class Scheduler:
     def _release(self, node: str) -> None:
         if self.state[node] is NodeState.RUNNING:
             self.running -= 1
+            pool = self.graph.pools.get(node)
+            if pool is not None:
+                self._pool_busy[pool] -= 1
+
+    def _enqueue(self, node: str) -> None:
+        pool = self.graph.pools.get(node)
+        (self._ready if pool is None else self._pool_ready[pool]).append(node)
 
     def _set(self, node: str, state: NodeState, reason: Reason | None, cause: str | None) -> None:
         self.state[node] = state
@@ -353,7 +410,7 @@ class Scheduler:
             self._resolve(node, NodeState.SKIPPED, Reason.GATE_CLOSED, closed[0])
             return
         self.state[node] = NodeState.READY
-        self._ready.append(node)
+        self._enqueue(node)
 
     def _activate(self, entry: str) -> None:
         self._active.add(entry)
@@ -410,7 +467,7 @@ class Scheduler:
         policy = self.graph.policies.get(entry, HandlerPolicy())
         if self.attempts[owner] < policy.max_attempts and self.stopped is None:
             self.state[owner] = NodeState.READY
-            self._ready.append(owner)
+            self._enqueue(owner)
             self._transitions.append(Transition(owner, NodeState.READY, None, entry))
         else:
             self._end_attempts(owner, entry)

@@ -9,7 +9,23 @@ lane's waiting tasks instead, and none of them has started behind the failure.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+
+# Tasks sent ahead of a lane's limit, per slot of it: the executor's queue must outlast the
+# driver's round (a batched commit may hold it ~50 ms: 16 a slot kept a 2-slot loop of 3 ms
+# commands busy; bench/RESULTS.md).
+AHEAD_PER_SLOT = 16
+# How often a task whose command the executor lost (its spawner died) is put back before it
+# fails like any task whose command could not run.
+REQUEUE_LIMIT = 2
+LOST_MESSAGE = "the process starting commands died"
+_IDS = itertools.count(1)
+
+
+def new_lane() -> int:
+    """A lane id unique in the process (one executor may serve several runs)."""
+    return next(_IDS)
 
 
 @dataclass(slots=True)

@@ -44,7 +44,7 @@ from typing import Any
 from prodigy.runtime.errors import ExecutorUnavailable
 from prodigy.runtime.executors import spawn, spawner
 from prodigy.runtime.executors.base import TaskFuture, run_task
-from prodigy.runtime.executors.lanes import Lanes
+from prodigy.runtime.executors.lanes import LOST_MESSAGE, Lanes
 from prodigy.runtime.executors.process import (
     compact_log,
     groups_with,
@@ -349,8 +349,8 @@ class LocalExecutor:
                 # A lane's command may not have started yet (items wait there ahead of their
                 # loop's window): cancelled, its loop puts the item back (`loops/items.py`).
                 job.future.set_exception(
-                    CancelledError("the process starting commands died") if job.task.lane
-                    else RuntimeError("the process starting commands died"))
+                    CancelledError(LOST_MESSAGE) if job.task.lane
+                    else RuntimeError(LOST_MESSAGE))
             self._fill()
             return
         jobs = [(self._sent.pop(f.tag), f) for f in finished]

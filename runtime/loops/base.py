@@ -155,6 +155,10 @@ class Loop:
     def pump(self) -> None:
         return None
 
+    def release(self) -> None:
+        """After a batch of results: say which items sent ahead run now (`loops/items.py`)."""
+        return None
+
     def frame_finished(self, frame: Frame) -> None:
         self.live.discard(frame)
 

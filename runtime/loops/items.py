@@ -31,7 +31,6 @@ whatever their records say.
 from __future__ import annotations
 
 import heapq
-import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodigy.runtime.decide import checkpoint_key
 from prodigy.runtime.events import EventType
+from prodigy.runtime.executors.lanes import AHEAD_PER_SLOT, LOST_MESSAGE, REQUEUE_LIMIT, new_lane
 from prodigy.runtime.frame import Frame
 from prodigy.runtime.loops.base import PROGRESS_S, FrameOutcome, Loop, outcome_of
 from prodigy.runtime.loops.work_items import item_label
@@ -51,14 +51,6 @@ if TYPE_CHECKING:
     from prodigy.runtime.run import Run
 
 REUSE_BATCH = 2000  # recorded items checked per round, so a huge resume stays responsive
-# How often an item whose command the executor lost (its spawner died) is put back before it
-# fails like any item whose command could not run.
-REQUEUE_LIMIT = 2
-# Items made ahead of the window, per slot of it, when they can be sent ahead: the executor's
-# queue must outlast the driver's round (a batched commit may hold it ~50 ms: 16 a slot kept
-# a 2-slot loop of 3 ms commands busy; bench/RESULTS.md).
-AHEAD_PER_SLOT = 16
-_LANES = itertools.count(1)  # lane ids, unique in the process (one executor may serve runs)
 
 
 @dataclass(slots=True)
@@ -185,7 +177,7 @@ class ItemLoop(Loop):
                 or self.host.phase_remaining(node.phase) is not None):
             return
         window = self.window()
-        self.lane = next(_LANES)
+        self.lane = new_lane()
         executor.set_lane(self.lane, window)
         self.ahead = max(0, min(self.host.capacity, AHEAD_PER_SLOT * window) - window)
 
@@ -290,13 +282,16 @@ class ItemLoop(Loop):
                 self.retry_later(run.index, run.attempt, 0.0)
             else:
                 self.item_done(run, replace(outcome, interrupted=False,
-                                            message="the process starting commands died"))
+                                            message=LOST_MESSAGE))
         elif outcome.interrupted or (self.host.interrupted and not outcome.ok):
             self.check_stopped()  # not recorded: it runs again on resume
         else:
             self.item_done(run, outcome)
-        # The next ones queued run now, unless that item stopped the loop (then they are
-        # dropped unstarted, and nothing is said of them).
+
+    def release(self) -> None:
+        # The next ones queued run now, unless an item stopped the loop (then they are dropped
+        # unstarted, and nothing is said of them). Only once the whole batch of results is
+        # in: a failure reported with the success that freed a slot paused the lane first.
         while (self.sent_ahead and self.halt is None and not self.stopping
                and len(self.running) - len(self.sent_ahead) < self.window()):
             self.sent_ahead.popleft().release_start()

@@ -114,6 +114,16 @@ def test_a_collapsed_foreach_names_its_first_items(tmp_path: Path) -> None:
         "main.0: foreach \u00d7 250 items", "items: i0, i1, i2, i3, \u2026", "shell: x"]
 
 
+def test_a_pooled_foreach_says_how_many_items_run_at_once(tmp_path: Path) -> None:
+    # Its copies all follow the step before (no lane edges): the loop's node says the limit.
+    view = view_of(tmp_path, "- shell: a\n- foreach: {foreach: [x, y, z], parallel: 2, "
+                             "do: [{shell: 'echo ${item}'}]}\n")
+    labels = {n.id: n.label for n in view.nodes}
+    assert labels["main.1"] == "foreach: 3 items\nup to 2 items at a time"
+    assert {(e.src, e.dst) for e in view.edges if e.dst.startswith("main.1.item.")} == {
+        ("main.0", f"main.1.item.{k}.0") for k in range(3)}
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_one_edge_per_pair_of_nodes_and_none_dangling(path: Path) -> None:
     view = build_view(compile_file(str(path)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,54 @@ def test_literal_foreach_expands_in_lanes(tmp_path: Path) -> None:
     assert len(commands) == 1
     assert all(n.fingerprint == fingerprint(n.params) for n in plan.nodes)
     assert len({n.fingerprint for n in items}) == 10
+
+
+def test_a_one_step_literal_foreach_is_a_pool(tmp_path: Path) -> None:
+    # Copies of a one-node body hang off the loop's predecessors and name the barrier as
+    # their pool; the barrier's limit is `parallel` (the run holds it, not lane edges).
+    plan = plan_of(tmp_path, """
+        - shell: "echo start"
+        - foreach:
+            foreach: [a, b, c, d, e]
+            parallel: 2
+            do:
+              - shell: "echo ${item}"
+        - shell: "echo end"
+        """)
+    copies = [n for n in plan.nodes if ".item." in n.id]
+    assert [n.params.pool for n in copies] == ["main.1"] * 5
+    assert plan.node("main.1").params.limit == 2  # type: ignore[attr-defined]
+    found = edges(plan)
+    assert {(e[0], e[1]) for e in found if e[1] in {n.id for n in copies}} == {
+        ("main.0", n.id) for n in copies}
+    assert {e[0] for e in found if e[1] == "main.1"} == {n.id for n in copies}
+    # the pool is where, not what: a copy's fingerprint leaves it out
+    assert all(n.fingerprint == fingerprint(n.params) for n in plan.nodes)
+    bare = [replace(n.params, pool="") for n in copies]
+    assert [fingerprint(p) for p in bare] == [n.fingerprint for n in copies]
+    assert loads(plan.dumps()) == plan
+
+
+def test_a_sequential_one_step_foreach_is_a_pool_of_one(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, """
+        - foreach: {foreach: [a, b, c], do: [{shell: "echo ${item}"}]}
+        """)
+    assert plan.node("main.0").params.limit == 1  # type: ignore[attr-defined]
+    assert not [e for e in plan.edges if ".item." in e.src and ".item." in e.dst]
+
+
+def test_a_foreach_entering_an_exit_code_body_keeps_its_lane_edges(tmp_path: Path) -> None:
+    # The body's entry must be one node: a foreach that starts it stays chained, no pool.
+    plan = plan_of(tmp_path, """
+        - shell: "exit 3"
+          on_exit_code:
+            3:
+              foreach: {foreach: [a, b, c], do: [{shell: "echo ${item}"}]}
+        """)
+    copies = [n for n in plan.nodes if ".item." in n.id]
+    assert copies and not any(n.params.pool for n in copies)
+    chained = {(e.src, e.dst) for e in plan.edges if ".item." in e.src and ".item." in e.dst}
+    assert len(chained) == len(copies) - 1
 
 
 def test_expanded_copies_write_exactly_the_lines_of_their_nodes(tmp_path: Path) -> None:

@@ -56,8 +56,9 @@ def test_an_option_at_its_default_does_not_change_the_fingerprint() -> None:
 
 
 def test_the_late_claude_fields_are_these() -> None:
-    # and `group`, which every kind has (where a composed step was inlined from)
-    assert {name for name, _ in late_defaults(ClaudeParams)} == CLAUDE_LATE | {"group"}
+    # and `group` and `pool`, which every kind has (where a composed step was inlined from,
+    # which foreach holds how many run at once)
+    assert {name for name, _ in late_defaults(ClaudeParams)} == CLAUDE_LATE | {"group", "pool"}
     assert dict(late_defaults(ClaudeParams))["allowed_tools"] == []  # compared as JSON
 
 

@@ -275,3 +275,61 @@ def test_any_dag_terminates_and_respects_dependencies(case: Any, limit: int) -> 
     assert s.failed == bool(failing & set(started))
     if not s.failed:
         assert len(started) == len(nodes)
+
+
+# --- pools: the copies of a one-step literal foreach -----------------------------------------
+
+
+def pool(size: int, limit: int) -> Scheduler:
+    copies = [sh(f"i{n}", "x", pool="loop") for n in range(size)]
+    barrier = ("loop", "barrier", {"closes": "foreach", "limit": limit})
+    edges = [(c[0], "loop", "sequence") for c in copies]
+    return sched([*copies, barrier, sh("after", "x")], [*edges, ("loop", "after", "sequence")])
+
+
+def test_a_pool_hands_out_at_most_its_limit() -> None:
+    s = pool(5, 2)
+    assert s.pop_ready() == ["i0", "i1"]
+    assert not s.has_ready() and not s.finished
+    s.succeed("i0")
+    assert s.pop_ready() == ["i2"]
+    s.fail("i1", exit_code=1)  # a failure frees its place too (and here stops the plan)
+    assert s.pop_ready() == [] and s.state["i3"] is S.SKIPPED
+    s.succeed("i2")
+    assert s.finished and not s.leftovers()
+
+
+def test_a_pool_s_allowance_lets_more_out_ahead() -> None:
+    s = pool(6, 2)
+    s.allowance["loop"] = 4
+    assert s.pop_ready() == ["i0", "i1", "i2", "i3"]
+    assert s.pop_ready(1) == []
+    s.succeed("i0")
+    assert s.pop_ready() == ["i4"]
+
+
+def test_a_pool_node_requeued_runs_again_and_one_dropped_ends_skipped() -> None:
+    s = pool(3, 3)
+    assert s.pop_ready() == ["i0", "i1", "i2"]
+    s.requeue("i1")  # its command was lost with the spawner
+    assert s.state["i1"] is S.READY and s.attempts["i1"] == 0
+    assert s.pop_ready() == ["i1"] and s.attempts["i1"] == 1
+    s.fail("i0", exit_code=1)
+    s.drop("i1")  # the executor gave it back unstarted after the failure
+    assert (s.state["i1"], s.reason["i1"]) == (S.SKIPPED, Reason.RUN_FAILED)
+    s.succeed("i2")
+    assert s.finished and not s.leftovers() and s.state["after"] is S.SKIPPED
+
+
+def test_drained_pool_runs_every_copy_then_the_barrier() -> None:
+    order = drain(pool(7, 3))
+    assert order[:7] == [f"i{n}" for n in range(7)] and order[7:] == ["loop", "after"]
+
+
+def test_a_pool_naming_no_limited_barrier_is_a_plan_error() -> None:
+    import pytest
+
+    from prodigy.runtime.errors import PlanError
+
+    with pytest.raises(PlanError, match="pool 'nowhere'"):
+        sched([sh("a", "x", pool="nowhere")], [])
