@@ -98,3 +98,21 @@ def test_a_group_does_not_change_a_steps_fingerprint() -> None:
     node = next(n for n in compile_file(str(WORKFLOW)).nodes if n.params.group)
     assert fingerprint(node.params) == fingerprint(replace(node.params, group=()))
     assert fingerprint(node.params) == node.fingerprint
+
+
+def test_a_group_does_not_change_the_fingerprint_of_a_foreach_copy(tmp_path: Path) -> None:
+    # The copies of an expanded foreach are fingerprinted from the body's prototype text:
+    # it leaves the group (and the pool) out as `fingerprint` does.
+    from dataclasses import replace
+
+    from prodigy.runtime.plan import fingerprint
+
+    (tmp_path / "wf.yml").write_text(
+        "workflows:\n  each:\n    commands:\n"
+        "      - foreach: {foreach: [a, b], do: [{shell: 'echo ${item}'}]}\n"
+        "commands:\n  - workflow: each\n")
+    copies = [n for n in compile_file(str(tmp_path / "wf.yml")).nodes if ".item." in n.id]
+    assert copies and all(n.params.group == ("workflow each",) for n in copies)
+    for node in copies:
+        bare = replace(node.params, group=(), pool="")
+        assert node.fingerprint == fingerprint(node.params) == fingerprint(bare)
