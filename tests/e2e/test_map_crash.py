@@ -148,3 +148,50 @@ def test_items_sent_ahead_survive_a_kill_or_ctrl_c(tmp_path: Path, stop: str) ->
     assert resumed.returncode == 0, resumed.stderr
     assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 2, 2, 1]
     assert (tmp_path / "reduce.txt").read_text() == "5 1 6\n"
+
+
+# A literal foreach of one step: its copies are a pool sent ahead into a lane (frame_pools.py).
+POOL = """\
+name: pool-crash
+commands:
+  - foreach:
+      foreach: ["0", "1", "2", "3", "4", "5"]
+      parallel: 2
+      do:
+        - shell: |
+            echo x >> item_${item}.count
+            if [ ${item} -ge 3 ] && [ ${item} -le 4 ]; then
+              echo $$ > item_${item}.pid
+              while [ ! -f release ]; do sleep 0.05; done
+            fi
+  - shell: "echo done > after.txt"
+"""
+
+
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGINT"])
+def test_a_foreach_pool_sent_ahead_survives_a_kill_or_ctrl_c(tmp_path: Path, stop: str) -> None:
+    # Copy 5 waits in the lane behind the blocked 3 and 4 when the driver goes: it never
+    # started, and the resume runs it once; 3 and 4 run again (in flight), 0-2 not at all.
+    driver = start(tmp_path, POOL, "pool")
+    try:
+        wait_for(tmp_path / "item_3.pid", timeout=30)
+        wait_for(tmp_path / "item_4.pid", timeout=30)
+        # The lane started 3 and 4 without waiting for the driver: wait until 0-2 are
+        # committed (a copy that ended but is not recorded yet would rightly run again).
+        done = [f"main.0.item.{k}.0" for k in range(3)]
+        for _ in range(200):
+            shown = cli(tmp_path, "runs", "show", "pool", "--json")
+            nodes = json.loads(shown.stdout).get("nodes", {}) if shown.returncode == 0 else {}
+            if all(nodes.get(node) == "succeeded" for node in done):
+                break
+        driver.send_signal(getattr(signal, stop))
+        driver.wait(timeout=30)
+    finally:
+        driver.kill()
+    assert driver.returncode == (-9 if stop == "SIGKILL" else 130)
+    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 1, 1, 0]
+    (tmp_path / "release").touch()
+    resumed = cli(tmp_path, "resume", "pool", "--jobs", "2", timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 2, 2, 1]
+    assert (tmp_path / "after.txt").read_text() == "done\n"
