@@ -4,8 +4,8 @@ A pool (the copies of a one-node foreach body; see `scheduler.py`) runs at most 
 nodes at once. Held by the scheduler alone, every item ending has to reach the driver before
 the next one starts, which is most of the cost of a loop of short commands. When the node is
 one plain command (a shell step nobody reads, without handlers, secrets to mask or a time
-limit counted from before it starts), the pool gets an executor lane instead, as a loop's
-items do (`loops/items.py`): the lane holds the limit, the scheduler hands out up to
+limit counted from before it starts) in the main plan, the pool gets an executor lane, as a
+loop's items do (`loops/items.py`): the lane holds the limit, the scheduler hands out up to
 AHEAD_PER_SLOT nodes a slot, and the spawner starts the next as soon as one ends.
 
 What the lane keeps, in order: a node sent ahead says it started (`node_started`) only when
@@ -64,7 +64,9 @@ class FramePools:
         frame, host = self.frame, self.frame.host
         executor, graph = host.executor, frame.tpl.graph
         node = frame.tpl.nodes[node_id]  # every member is a copy of one body node
-        if (executor is None or not executor.lanes or host.masker or frame.spec.lane
+        # Only the main plan's: a sub-plan's frames come and go an item at a time, and a lane
+        # each would pile up in the executor (the scheduler holds their pools).
+        if (executor is None or not executor.lanes or host.masker or frame is not host.main
                 or frame.spec.deadline is not None or node_id in frame.tpl.readers
                 or OPS[node.kind].command is None or node_id in graph.on_failure
                 or node_id in graph.on_exit or host.phase_remaining(node.phase) is not None):

@@ -177,3 +177,29 @@ def test_a_pool_run_by_workers_or_masked_keeps_its_limit(
     assert outcome.status is RunStatus.SUCCEEDED
     assert bool(lanes_opened) is not secret
     assert said(events) == (1, set())
+
+
+def test_a_pool_in_a_sub_plan_is_held_by_the_scheduler(run_plan: Any, tmp_path: Path,
+                                                      lanes_opened: list[Any]) -> None:
+    # A sub-plan's frames come and go an item at a time: their pools get no lane (one each
+    # would pile up in the executor), and the limit still holds.
+    from prodigy.compiler.pipeline import compile_file
+
+    (tmp_path / "wf.yml").write_text("""\
+name: nested
+commands:
+  - foreach:
+      foreach: "printf 'a\\\\nb\\\\n'"
+      do:
+        - foreach:
+            foreach: [x, y, z]
+            do:
+              - shell: "mkdir lock || exit 9; sleep 0.02; echo ${item} >> ran; rmdir lock"
+""")
+    plan = compile_file(str(tmp_path / "wf.yml"))
+    assert plan.node("main.0").kind == "foreach"
+    body = plan.subplans["main.0.do"]
+    assert any(n.params.pool for n in body.nodes)
+    outcome, _, _ = run_plan(plan, executor="local", jobs=3)
+    assert outcome.status is RunStatus.SUCCEEDED and not lanes_opened
+    assert (tmp_path / "ran").read_text().split() == ["x", "y", "z"] * 2
