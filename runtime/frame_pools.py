@@ -65,8 +65,12 @@ class FramePools:
         executor, graph = host.executor, frame.tpl.graph
         node = frame.tpl.nodes[node_id]  # every member is a copy of one body node
         # Only the main plan's: a sub-plan's frames come and go an item at a time, and a lane
-        # each would pile up in the executor (the scheduler holds their pools).
+        # each would pile up in the executor (the scheduler holds their pools). Not a step
+        # that retries: its next attempt would queue behind the items after it, which must
+        # wait for it (`parallel: 1` keeps items in order). Not once the plan stopped (a body
+        # run on an exit code still drains: nothing may drop its items).
         if (executor is None or not executor.lanes or host.masker or frame is not host.main
+                or frame.sched.stopped is not None or getattr(node.params, "retry", None)
                 or frame.spec.deadline is not None or node_id in frame.tpl.readers
                 or OPS[node.kind].command is None or node_id in graph.on_failure
                 or node_id in graph.on_exit or host.phase_remaining(node.phase) is not None):

@@ -340,7 +340,7 @@ class Scheduler:
         """A node handed out but dropped unstarted by the executor once the plan stopped (a
         failure stopped the run): it ends as the other unstarted nodes did."""
         self._release(node)
-        self._set(node, NodeState.SKIPPED, self.stopped or Reason.RUN_FAILED, None)
+        self._resolve(node, NodeState.SKIPPED, self.stopped or Reason.RUN_FAILED)
         self._settle()
 
     def stop(self, reason: Reason) -> None:

@@ -321,6 +321,31 @@ def test_a_pool_node_requeued_runs_again_and_one_dropped_ends_skipped() -> None:
     assert s.finished and not s.leftovers() and s.state["after"] is S.SKIPPED
 
 
+def test_a_copy_dropped_in_a_draining_body_still_lets_its_barrier_run() -> None:
+    # A body chosen by an exit code runs on after the failure stopped the plan; a copy the
+    # executor gave back unstarted resolves (skipped), so the rest of the body completes.
+    copies = [sh(f"i{n}", "x", pool="loop") for n in range(3)]
+    nodes = [sh("a", "exit 3", on_exit_code={"3": "b"}), sh("b", "x"), *copies,
+             ("loop", "barrier", {"closes": "foreach", "limit": 2}), sh("c", "x")]
+    edges = [("a", "b", "on_exit_code"), *[("b", c[0], "sequence") for c in copies],
+             *[(c[0], "loop", "sequence") for c in copies], ("loop", "c", "sequence")]
+    s = sched(nodes, edges)
+    assert s.pop_ready() == ["a"]
+    s.fail("a", exit_code=3)
+    assert s.pop_ready() == ["b"]
+    s.succeed("b")
+    assert s.pop_ready() == ["i0", "i1"]
+    s.drop("i0")
+    s.succeed("i1")
+    assert s.pop_ready() == ["i2"]
+    s.succeed("i2")
+    assert s.pop_ready() == ["loop"]
+    s.succeed("loop")
+    assert s.pop_ready() == ["c"]  # the body's last step
+    s.succeed("c")
+    assert s.finished and not s.leftovers() and s.failed
+
+
 def test_drained_pool_runs_every_copy_then_the_barrier() -> None:
     order = drain(pool(7, 3))
     assert order[:7] == [f"i{n}" for n in range(7)] and order[7:] == ["loop", "after"]
