@@ -398,7 +398,8 @@ class Frame:
                             self.deps[node_id], RecordStatus.DONE, self.sched.attempts[node_id],
                             self.host.masker.mask_data(self.results[node_id].to_record()),
                             handled, time.time())
-        self.records[record.node_id] = record
+        # Not kept in `records` (what the store had when the frame began): nothing reads a
+        # record this run wrote, and a 100,000-copy foreach would hold each one twice.
         return record
 
     def transition(self, change: Transition) -> None:
