@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,30 @@ def test_ctrl_c_mid_map_exits_130_and_resume_finishes(tmp_path: Path) -> None:
     assert (tmp_path / "reduce.txt").read_text() == "5 1 6\n"
 
 
+def stop_while_blocked_then_resume(tmp_path: Path, workflow: str, run_id: str, stop: str,
+                                   committed: Callable[[], bool]) -> None:
+    """Items 3 and 4 block and 5 waits in the lane behind them when the driver gets `stop`
+    (once `committed()` says 0-2 are recorded): 5 must not have started; the resume runs it
+    once, 3 and 4 again (in flight), 0-2 not at all."""
+    driver = start(tmp_path, workflow, run_id)
+    try:
+        wait_for(tmp_path / "item_3.pid", timeout=30)
+        wait_for(tmp_path / "item_4.pid", timeout=30)
+        for _ in range(200):
+            if committed():
+                break
+        driver.send_signal(getattr(signal, stop))
+        driver.wait(timeout=30)
+    finally:
+        driver.kill()
+    assert driver.returncode == (-9 if stop == "SIGKILL" else 130)
+    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 1, 1, 0]
+    (tmp_path / "release").touch()
+    resumed = cli(tmp_path, "resume", run_id, "--jobs", "2", timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 2, 2, 1]
+
+
 # One command an item: the map sends items ahead into the spawner's lane (runtime/loops/items.py).
 SENT_AHEAD = WORKFLOW.replace('''    - shell: "echo x >> ${item_id}.count"
     - shell: "test ${item} != 3"
@@ -129,24 +154,12 @@ def test_items_sent_ahead_survive_a_kill_or_ctrl_c(tmp_path: Path, stop: str) ->
     # Item 6 waits in the spawner's lane behind the blocked 4 and 5 when the driver goes: it
     # must not have started, and the resume runs it once; 4 and 5 run again (in flight).
     assert SENT_AHEAD != WORKFLOW
-    driver = start(tmp_path, SENT_AHEAD, "ahead")
-    try:
-        wait_for(tmp_path / "item_3.pid", timeout=30)
-        wait_for(tmp_path / "item_4.pid", timeout=30)
-        for _ in range(200):  # item 3's failure is committed (the DLQ is read-only safe)
-            listed = cli(tmp_path, "dlq", "list", "ahead", "--json")
-            if listed.returncode == 0 and json.loads(listed.stdout or "[]"):
-                break
-        driver.send_signal(getattr(signal, stop))
-        driver.wait(timeout=30)
-    finally:
-        driver.kill()
-    assert driver.returncode == (-9 if stop == "SIGKILL" else 130)
-    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 1, 1, 0]
-    (tmp_path / "release").touch()
-    resumed = cli(tmp_path, "resume", "ahead", "--jobs", "2", timeout=60)
-    assert resumed.returncode == 0, resumed.stderr
-    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 2, 2, 1]
+
+    def committed() -> bool:  # item 3's failure is in the DLQ (read-only safe)
+        listed = cli(tmp_path, "dlq", "list", "ahead", "--json")
+        return listed.returncode == 0 and bool(json.loads(listed.stdout or "[]"))
+
+    stop_while_blocked_then_resume(tmp_path, SENT_AHEAD, "ahead", stop, committed)
     assert (tmp_path / "reduce.txt").read_text() == "5 1 6\n"
 
 
@@ -172,26 +185,12 @@ commands:
 def test_a_foreach_pool_sent_ahead_survives_a_kill_or_ctrl_c(tmp_path: Path, stop: str) -> None:
     # Copy 5 waits in the lane behind the blocked 3 and 4 when the driver goes: it never
     # started, and the resume runs it once; 3 and 4 run again (in flight), 0-2 not at all.
-    driver = start(tmp_path, POOL, "pool")
-    try:
-        wait_for(tmp_path / "item_3.pid", timeout=30)
-        wait_for(tmp_path / "item_4.pid", timeout=30)
-        # The lane started 3 and 4 without waiting for the driver: wait until 0-2 are
-        # committed (a copy that ended but is not recorded yet would rightly run again).
-        done = [f"main.0.item.{k}.0" for k in range(3)]
-        for _ in range(200):
-            shown = cli(tmp_path, "runs", "show", "pool", "--json")
-            nodes = json.loads(shown.stdout).get("nodes", {}) if shown.returncode == 0 else {}
-            if all(nodes.get(node) == "succeeded" for node in done):
-                break
-        driver.send_signal(getattr(signal, stop))
-        driver.wait(timeout=30)
-    finally:
-        driver.kill()
-    assert driver.returncode == (-9 if stop == "SIGKILL" else 130)
-    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 1, 1, 0]
-    (tmp_path / "release").touch()
-    resumed = cli(tmp_path, "resume", "pool", "--jobs", "2", timeout=60)
-    assert resumed.returncode == 0, resumed.stderr
-    assert [count(tmp_path, i) for i in range(6)] == [1, 1, 1, 2, 2, 1]
+    def committed() -> bool:
+        # The lane started 3 and 4 without waiting for the driver: 0-2 must be committed (a
+        # copy that ended but is not recorded yet would rightly run again).
+        shown = cli(tmp_path, "runs", "show", "pool", "--json")
+        nodes = json.loads(shown.stdout).get("nodes", {}) if shown.returncode == 0 else {}
+        return all(nodes.get(f"main.0.item.{k}.0") == "succeeded" for k in range(3))
+
+    stop_while_blocked_then_resume(tmp_path, POOL, "pool", stop, committed)
     assert (tmp_path / "after.txt").read_text() == "done\n"

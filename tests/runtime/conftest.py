@@ -3,8 +3,12 @@ commands the process tests share."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -96,3 +100,39 @@ def where(request: pytest.FixtureRequest, tmp_path: Path,
     work.mkdir()
     monkeypatch.chdir(work if request.param == "posix_spawn" else tmp_path)
     return work
+
+
+def spawner_pids() -> list[int]:
+    """This process's spawner children (the executor's `python -m ...spawner`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"executors.spawner" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@contextmanager
+def spawner_killed_once(marker: Path) -> Iterator[None]:
+    """Around a run: SIGKILL this process's spawner once a command has touched `marker`."""
+    def kill_once() -> None:
+        for _ in range(3000):  # 30 s: a run that never gets there fails its own asserts
+            if marker.exists():
+                break
+            threading.Event().wait(0.01)
+        for pid in spawner_pids():
+            os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_once)
+    killer.start()
+    try:
+        yield
+    finally:
+        killer.join()

@@ -7,9 +7,6 @@ exits 9, so any overlap fails a command instead of depending on timing."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,7 @@ from prodigy.runtime.executors import spawn
 from prodigy.runtime.executors.pool import LocalExecutor
 from prodigy.runtime.store import RunStatus
 
-from .test_lanes import _spawner_pids
+from .conftest import spawner_killed_once
 
 pytestmark = [pytest.mark.process,
               pytest.mark.skipif(not spawn.direct_spawn_available(), reason="no pidfd_open")]
@@ -134,17 +131,8 @@ def test_copies_lost_with_a_dead_spawner_run_again(run_plan: Any, tmp_path: Path
     # a new spawner. Put back too often (here: never allowed), a copy fails saying why.
     monkeypatch.setattr(frame_pools, "REQUEUE_LIMIT", requeues)
     plan = compile_pool(tmp_path, "echo ${item} >> ran; touch started; sleep 0.1", 10)
-
-    def kill_once() -> None:
-        while not (tmp_path / "started").exists():
-            threading.Event().wait(0.01)
-        for pid in _spawner_pids():
-            os.kill(pid, signal.SIGKILL)
-
-    killer = threading.Thread(target=kill_once)
-    killer.start()
-    outcome, events, _ = run_plan(plan, executor="local", jobs=2)
-    killer.join()
+    with spawner_killed_once(tmp_path / "started"):
+        outcome, events, _ = run_plan(plan, executor="local", jobs=2)
     if not requeues:
         assert outcome.status is RunStatus.FAILED
         failed = [e for e in events if e["event"] == "node_finished"

@@ -19,6 +19,8 @@ from prodigy.runtime.masking import Masker
 from prodigy.runtime.ops import Task
 from prodigy.runtime.store import RunStatus
 
+from .conftest import spawner_killed_once
+
 pytestmark = [pytest.mark.process,
               pytest.mark.skipif(not spawn.direct_spawn_available(), reason="no pidfd_open")]
 
@@ -223,25 +225,6 @@ def test_a_spawner_that_replaced_a_dead_one_counts_the_lanes_failures_on(
     assert after.result().ok
 
 
-def _spawner_pids() -> list[int]:
-    """This process's spawner children (the executor's `python -m ...spawner`)."""
-    import os
-
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"executors.spawner" in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.parametrize("requeues", [2, 0])
 def test_items_lost_with_a_dead_spawner_run_again(run_plan: Any, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
@@ -249,26 +232,13 @@ def test_items_lost_with_a_dead_spawner_run_again(run_plan: Any, tmp_path: Path,
     # The spawner dies while one item runs and the rest wait in its lane: none of them is a
     # failure (no DLQ entry); each runs again on a new spawner. Put back too often (here:
     # never allowed), an item fails saying why.
-    import os
-    import signal
-    import threading
-
     from prodigy.runtime.loops import items
 
     monkeypatch.setattr(items, "REQUEUE_LIMIT", requeues)
     command = "echo ${item} >> ran; touch started; sleep 0.1"
     plan = compile_text(tmp_path, MAP.format(parallel=1, command=command), 10)
-
-    def kill_once() -> None:
-        while not (tmp_path / "started").exists():
-            threading.Event().wait(0.01)
-        for pid in _spawner_pids():
-            os.kill(pid, signal.SIGKILL)
-
-    killer = threading.Thread(target=kill_once)
-    killer.start()
-    outcome, _, _ = run_plan(plan, executor="local", jobs=2)
-    killer.join()
+    with spawner_killed_once(tmp_path / "started"):
+        outcome, _, _ = run_plan(plan, executor="local", jobs=2)
     if not requeues:
         assert outcome.failed_items_total >= 1
         assert all("starting commands died" in item["error"]
