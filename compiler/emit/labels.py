@@ -30,7 +30,8 @@ def node_label(node: PlanNode, subplans: Mapping[str, Plan]) -> str:
     if item:
         lines.append(item)
     if node.kind == "barrier" and params.limit:  # a foreach whose copies are a pool
-        lines.append(f"up to {params.limit} items at a time")
+        lines.append("one item at a time" if params.limit == 1
+                     else f"up to {params.limit} items at a time")
     if node.kind == "handler":
         lines += _handler_lines(params)
     if node.kind == "verify":

@@ -122,6 +122,8 @@ def test_a_pooled_foreach_says_how_many_items_run_at_once(tmp_path: Path) -> Non
     assert labels["main.1"] == "foreach: 3 items\nup to 2 items at a time"
     assert {(e.src, e.dst) for e in view.edges if e.dst.startswith("main.1.item.")} == {
         ("main.0", f"main.1.item.{k}.0") for k in range(3)}
+    one = view_of(tmp_path, "- foreach: {foreach: [x, y], do: [{shell: 'echo ${item}'}]}\n")
+    assert {n.id: n.label for n in one.nodes}["main.0"] == "foreach: 2 items\none item at a time"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
