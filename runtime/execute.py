@@ -64,6 +64,8 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
     workflow's `max_iterations`) runs the workflow up to that many times, stopping after an
     iteration that made no commits (outside git every iteration runs).
     """
+    # Written as compiled (lazily: a large foreach is its body plus the items), run as tuples.
+    written, plan = plan, plan.materialized()
     kinds = check_kinds(plan)
     started = time.monotonic()
     tag = environment.run_tag(state.root, run_id)
@@ -73,7 +75,7 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
     store: CheckpointStore | None = None
     run: Run | None = None
     try:
-        finished = _already_succeeded(state, run_id, plan, plan_text, store_plan, options,
+        finished = _already_succeeded(state, run_id, written, plan_text, store_plan, options,
                                       phase) if resume else None
         if finished is not None:
             if sink is not None:  # for --json; the event log and the record stay as they were
@@ -96,7 +98,7 @@ def execute(plan: Plan, *, state: StateDir, run_id: str, cwd: Path, options: Run
         try:  # from here on the executor may have started processes
             executor.warm_up(kinds)  # boots while the run's state is set up
             if store_plan:
-                atomic_write(state.plan_path(run_id), plan_text or plan.dumps())
+                atomic_write(state.plan_path(run_id), plan_text or written.dumps())
             state.write_run(record)
             store = CheckpointStore(state.cache_dir)
             store.open_run(run_id, resuming=resume)  # a resume whose records were lost stops

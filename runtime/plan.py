@@ -336,6 +336,17 @@ class Plan:
     subplans: Mapping[str, Plan] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
+    def materialized(self) -> Plan:
+        """The plan with its nodes and edges (its sub-plans' too) held as tuples. A compiled
+        plan's lazy views build a node each time it is read: cheap to write once, not to run
+        (a run reads every node several times)."""
+        if (type(self.nodes) is tuple and type(self.edges) is tuple
+                and all(sub.materialized() is sub for sub in self.subplans.values())):
+            return self
+        return dataclasses.replace(
+            self, nodes=tuple(self.nodes), edges=tuple(self.edges),
+            subplans={name: sub.materialized() for name, sub in self.subplans.items()})
+
     def node(self, node_id: str) -> PlanNode:
         for node in self.nodes:
             if node.id == node_id:

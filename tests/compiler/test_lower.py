@@ -216,6 +216,23 @@ def test_expanded_copies_write_exactly_the_lines_of_their_nodes(tmp_path: Path) 
     assert len([n for n in plan.nodes if ".item." in n.id]) == 4 * 3
 
 
+def test_a_run_reads_a_materialized_plan_equal_to_the_compiled_one(tmp_path: Path) -> None:
+    # `execute` writes the lazy plan and runs its tuple form: built once, equal node by node.
+    plan = plan_of(tmp_path, """
+        - foreach: {foreach: [a, b, c], parallel: 2, do: [{shell: "echo ${item}"}]}
+        - foreach:
+            foreach: "ls"
+            do:
+              - foreach: {foreach: [x, y], do: [{shell: "echo ${item}"}]}
+        """)
+    assert isinstance(plan.nodes, JsonLines)
+    ready = plan.materialized()
+    assert type(ready.nodes) is tuple and type(ready.edges) is tuple
+    assert all(type(sub.nodes) is tuple for sub in ready.subplans.values())
+    assert ready == plan and ready.dumps() == plan.dumps()
+    assert ready.materialized() is ready
+
+
 def test_literal_foreach_with_step_options_stays_one_node(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, """
         - foreach: {foreach: [a, b], do: [{shell: "echo ${item}"}]}
