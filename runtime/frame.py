@@ -224,7 +224,7 @@ class Frame:
         failure = self.failures.get(node.id)
         if failure is not None:
             variables.update(error_variables(failure))
-        if reads_step(node.fingerprint, node.params):
+        if reads_step(node.params):
             variables.update(step_variables(node.id, node.label))
         bindings = node.params.bindings
         if variables or bindings or self.spec.scope.get(RESULTS_FILE):

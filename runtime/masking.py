@@ -75,6 +75,9 @@ def variants(secret: str) -> set[str]:
     return {f for f in forms if f}
 
 
+_FLAT = (int, float, bool, type(None))  # JSON scalars but strings: nothing to mask
+
+
 class Masker:
     """Replaces secret values in text and in JSON-shaped data. Picklable (plain state)."""
 
@@ -124,7 +127,10 @@ class Masker:
         if isinstance(value, str):
             return self.mask(value)
         if isinstance(value, dict):
-            return {self.mask(str(k)): self.mask_data(v) for k, v in value.items()}
+            # Flat values inline: every event and record of every node comes through here.
+            mask, nested = self.mask, self.mask_data
+            return {mask(str(k)): mask(v) if type(v) is str
+                    else v if type(v) in _FLAT else nested(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.mask_data(v) for v in value]
         return value

@@ -14,24 +14,45 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
-from prodigy.runtime.nodes import NodeParams, StepParams, params_to_json
+from prodigy.runtime.nodes import NodeParams, StepParams, field_names, params_to_json
 from prodigy.runtime.plan import canonical_json
 
 # How a template reference to `step.name` / `step.index` looks in the params' JSON encoding.
 _READS_STEP = re.compile(r'\["step","(?:name|index)"')
-_SEEN: dict[str, bool] = {}  # fingerprint -> reads them; the same params, the same answer
+# (kind, ids of the params' fields but `bindings`) -> (the params, whether they read them).
+# The copies of a foreach body share their field values (bindings apart: values, never
+# templates), so one encoding answers for all of them; the params kept alive keep the ids
+# from being reused while the entry stands.
+_SEEN: dict[tuple[type, tuple[int, ...]], tuple[NodeParams, bool]] = {}
 
 
-def reads_step(fingerprint: str, params: NodeParams) -> bool:
-    hit = _SEEN.get(fingerprint)
-    if hit is None:
-        if len(_SEEN) > 8192:
-            _SEEN.clear()
-        hit = _SEEN[fingerprint] = bool(
-            _READS_STEP.search(canonical_json(params_to_json(params))))
-    return hit
+def reads_step(params: NodeParams) -> bool:
+    names = _template_fields(type(params))
+    values = tuple(getattr(params, name) for name in names)
+    key = (type(params), tuple(map(id, values)))
+    hit = _SEEN.get(key)
+    if hit is not None and all(getattr(hit[0], name) is value
+                               for name, value in zip(names, values, strict=True)):
+        return hit[1]
+    if len(_SEEN) > 8192:
+        _SEEN.clear()
+    found = bool(_READS_STEP.search(canonical_json(params_to_json(replace(params,
+                                                                          bindings={})))))
+    _SEEN[key] = (params, found)
+    return found
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _template_fields(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(name for name in field_names(cls) if name != "bindings")
+    return names
 
 
 def step_variables(node_id: str, label: str) -> dict[str, Any]:

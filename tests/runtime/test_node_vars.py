@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from prodigy.runtime import environment
 from prodigy.runtime.node_vars import published, reads_step, step_variables
 from prodigy.runtime.nodes import HandlerParams, ShellParams
-from prodigy.runtime.plan import fingerprint
 
 
 def test_a_step_publishes_last_and_its_ids_exit_code_unless_a_capture_did() -> None:
@@ -24,7 +24,13 @@ def test_a_step_publishes_last_and_its_ids_exit_code_unless_a_capture_did() -> N
 def test_step_name_and_index_are_bound_only_where_read() -> None:
     reads = ShellParams(command=("tpl", "echo ", ("var", ("step", "index"))))
     other = ShellParams(command=("tpl", "echo ", ("var", ("step", "files_changed"))))
-    assert reads_step(fingerprint(reads), reads) and not reads_step(fingerprint(other), other)
+    assert reads_step(reads) and not reads_step(other)
+    # Copies of a foreach body share their templates; their bindings (values) never count.
+    copies = [replace(reads, bindings={"item": ["step", "name"], "index": k}) for k in range(3)]
+    assert all(reads_step(copy) for copy in copies)
+    assert not reads_step(replace(other, bindings={"item": ["step", "name"]}))
+    rewritten = ShellParams(command=("tpl", "echo ", ("var", ("step", "name"))))
+    assert reads_step(rewritten)  # other template objects: looked at on their own
     assert step_variables("main.4.on_failure.1", "fix it") == {"step.name": "fix it",
                                                               "step.index": 1}
 
