@@ -112,6 +112,7 @@ class Frame:
         self.deps: dict[str, dict[str, str]] = {}
         self.own: dict[str, dict[str, Any]] = {}
         self.vis: dict[str, Visible] = {}
+        self.through: dict[str, Visible] = {}  # node -> what a node depending on it alone sees
         self.results: dict[str, NodeResult] = {}
         self.failures: dict[str, Failure] = {}
         self.reused: set[str] = set()
@@ -296,6 +297,7 @@ class Frame:
         record = self.records[self.gid(node_id)]
         result = NodeResult.from_record(record.result)
         self.own[node_id] = result.variables
+        self.through.pop(node_id, None)  # what follows it alone sees this now
         self.results[node_id] = result
         self.reused.add(node_id)
         self._emit(EventType.NODE_REUSED, node_id, label=self.tpl.nodes[node_id].label,
@@ -362,6 +364,7 @@ class Frame:
                                                          result.variables, result.exit_code))
         self.results[node_id] = result
         self.own[node_id] = result.variables
+        self.through.pop(node_id, None)  # what follows it alone sees this now
         if self.host.interrupted and not result.ok:
             self.sched.interrupt(node_id)
             return
@@ -387,6 +390,7 @@ class Frame:
             self.failures[entry] = failure
             for member in graph.bodies[entry]:
                 self.vis.pop(member, None)
+                self.through.pop(member, None)
         if self.sched.fail(node_id, exit_code=result.exit_code) is NodeState.HANDLING:
             self._emit(EventType.HANDLER_STARTED, node_id, label=node.label,
                        handler=self.gid(graph.on_failure[node_id]),
@@ -455,8 +459,19 @@ class Frame:
                 continue
             stack.pop()
             if top not in self.vis:
-                self.vis[top] = merge_visible(deps[top], self.vis, self.own, self.tpl.index)
+                self.vis[top] = self._merged(deps[top])
         return self.vis[node_id]
+
+    def _merged(self, deps: tuple[str, ...]) -> Visible:
+        if len(deps) != 1:
+            return merge_visible(deps, self.vis, self.own, self.tpl.index)
+        # One dependency: what it sees plus what it captured, the same for every node after
+        # it (a foreach's copies all follow the step before the loop): merged once, shared.
+        shared = self.through.get(deps[0])
+        if shared is None:
+            shared = self.through[deps[0]] = merge_visible(deps, self.vis, self.own,
+                                                           self.tpl.index)
+        return shared
 
     def variables_at(self, node_id: str) -> dict[str, Any]:
         """What a node sees: the frame's outer variables under those captured upstream."""

@@ -423,3 +423,21 @@ def test_on_failure_runs_between_attempts_not_after_the_last(
     [finished] = [e for e in events if e["event"] == "node_finished"
                   and e.get("status") == "handled"]
     assert finished["attempts"] == runs
+
+
+def test_a_step_after_a_retried_one_sees_its_last_output(run_plan: Any, tmp_path: Path) -> None:
+    # What a node depending on `n` alone sees is merged once and shared; `n`'s second attempt
+    # replaces it. Here the exit-code body saw the first attempt, the next step the second.
+    show = tpl("echo ", var("shell", "output"))  # the value ends its line: no redirection
+    plan = build_plan(
+        [sh("n", "echo x >> tries; c=$(wc -l < tries); echo out$c; test $c -ge 2",
+            on_exit_code={"1": "e"}),
+         ("h", "handler", {"max_attempts": 2}), sh("fix", "true"), sh("e", show),
+         sh("next", show)],
+        [("n", "h", "on_failure"), ("h", "fix", "sequence"), ("n", "e", "on_exit_code"),
+         ("n", "e", "data"), ("n", "next", "sequence")])
+    outcome, events, _ = run_plan(plan)
+    assert outcome.status is ok
+    said = {e["node"]: e["output"] for e in events_of(events, "node_finished")
+            if e["node"] in ("e", "next")}
+    assert said == {"e": "out1", "next": "out2"}
