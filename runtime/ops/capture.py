@@ -60,13 +60,26 @@ def git_head(cwd: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+_KEYS: dict[str, tuple[str, str, str, str]] = {}
+
+
+def _keys(kind: str) -> tuple[str, str, str, str]:
+    """`<kind>.output`, `.stderr`, `.exit_code`, `.success`: made once a kind, not once a node
+    (a run keeps every node's variables: 100,000 copies would hold 400,000 equal strings)."""
+    keys = _KEYS.get(kind)
+    if keys is None:
+        keys = _KEYS[kind] = (f"{kind}.output", f"{kind}.stderr", f"{kind}.exit_code",
+                              f"{kind}.success")
+    return keys
+
+
 def publish(task: Task, outcome: Outcome, head_before: str | None = None) -> NodeResult:
     inputs, kind = task.inputs, task.kind
     exit_code = outcome.exit_code
     ok, message = exit_code == 0 and not outcome.error, _message(outcome, inputs.get("timeout"))
-    out = {f"{kind}.output": outcome.stdout, f"{kind}.stderr": outcome.stderr,
-           f"{kind}.exit_code": exit_code, f"{kind}.success": exit_code == 0,
-           **outcome.variables}
+    output, stderr, code, success = _keys(kind)
+    out = {output: outcome.stdout, stderr: outcome.stderr, code: exit_code,
+           success: exit_code == 0, **outcome.variables}
     if inputs.get("step_id"):
         out[f"{inputs['step_id']}.output"] = outcome.stdout
     name = inputs.get("capture")
