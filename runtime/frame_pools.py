@@ -22,16 +22,23 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from prodigy.runtime.executors.lanes import (
-    AHEAD_PER_SLOT,
-    LOST_MESSAGE,
-    REQUEUE_LIMIT,
-    new_lane,
-)
+from prodigy.runtime.executors.lanes import LOST_MESSAGE, REQUEUE_LIMIT, new_lane, sent_ahead
 from prodigy.runtime.ops import OPS, NodeResult
 
 if TYPE_CHECKING:
-    from prodigy.runtime.frame import Frame
+    from prodigy.runtime.frame import Frame, Template
+    from prodigy.runtime.run import Run
+
+
+def plain_command(host: Run, tpl: Template, node_id: str) -> bool:
+    """Whether the node is one plain command the executor may hold ahead of its window (for
+    a pool here, for a loop's items in `loops/items.py`): the executor has lanes, nothing is
+    masked, the spawner can start it, nobody reads its output or reacts to its outcome (a
+    handler, an exit-code body), and no phase deadline counts from before it starts."""
+    executor, node = host.executor, tpl.nodes[node_id]
+    return (executor is not None and executor.lanes and not host.masker
+            and node_id not in tpl.readers and OPS[node.kind].command is not None
+            and host.phase_remaining(node.phase) is None)
 
 
 @dataclass(slots=True)
@@ -63,22 +70,20 @@ class FramePools:
     def _lane(self, pool: str, node_id: str) -> PoolLane:
         frame, host = self.frame, self.frame.host
         executor, graph = host.executor, frame.tpl.graph
-        node = frame.tpl.nodes[node_id]  # every member is a copy of one body node
+        params = frame.tpl.nodes[node_id].params  # every member is a copy of one body node
         # Only the main plan's: a sub-plan's frames come and go an item at a time, and a lane
         # each would pile up in the executor (the scheduler holds their pools). Not a step
         # that retries: its next attempt would queue behind the items after it, which must
         # wait for it (`parallel: 1` keeps items in order). Not once the plan stopped (a body
         # run on an exit code still drains: nothing may drop its items).
-        if (executor is None or not executor.lanes or host.masker or frame is not host.main
-                or frame.sched.stopped is not None or getattr(node.params, "retry", None)
-                or frame.spec.deadline is not None or node_id in frame.tpl.readers
-                or OPS[node.kind].command is None or node_id in graph.on_failure
-                or node_id in graph.on_exit or host.phase_remaining(node.phase) is not None):
+        if (executor is None or not plain_command(host, frame.tpl, node_id)
+                or frame is not host.main or frame.sched.stopped is not None
+                or getattr(params, "retry", None) or frame.spec.deadline is not None):
             return PoolLane(0)
         window = max(1, min(graph.limits[pool], host.slots))
         state = PoolLane(new_lane(), window)
         executor.set_lane(state.lane, window)
-        frame.sched.allowance[pool] = max(window, min(host.capacity, AHEAD_PER_SLOT * window))
+        frame.sched.allowance[pool] = sent_ahead(host.capacity, window)
         return state
 
     def hold(self, node_id: str) -> bool:

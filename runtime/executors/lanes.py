@@ -23,6 +23,12 @@ LOST_MESSAGE = "the process starting commands died"
 _IDS = itertools.count(1)
 
 
+def sent_ahead(capacity: int, window: int) -> int:
+    """How many of a lane's tasks to keep submitted: the window plus AHEAD_PER_SLOT a slot,
+    within what the executor takes at once."""
+    return max(window, min(capacity, AHEAD_PER_SLOT * window))
+
+
 def new_lane() -> int:
     """A lane id unique in the process (one executor may serve several runs)."""
     return next(_IDS)

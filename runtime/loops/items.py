@@ -38,12 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 from prodigy.runtime.decide import checkpoint_key
 from prodigy.runtime.events import EventType
-from prodigy.runtime.executors.lanes import AHEAD_PER_SLOT, LOST_MESSAGE, REQUEUE_LIMIT, new_lane
+from prodigy.runtime.executors.lanes import LOST_MESSAGE, REQUEUE_LIMIT, new_lane, sent_ahead
 from prodigy.runtime.frame import Frame
+from prodigy.runtime.frame_pools import plain_command
 from prodigy.runtime.loops.base import PROGRESS_S, FrameOutcome, Loop, outcome_of
 from prodigy.runtime.loops.work_items import item_label
 from prodigy.runtime.loops.workdir import AgentDir, agent_dir
-from prodigy.runtime.ops import OPS, Prepared
+from prodigy.runtime.ops import Prepared
 from prodigy.runtime.store import ItemRecord, ItemStatus
 from prodigy.runtime.usage import Spend
 
@@ -166,20 +167,14 @@ class ItemLoop(Loop):
 
     def _open_lane(self) -> None:
         executor = self.host.executor
-        if (executor is None or not executor.lanes or self.host.masker
-                or not self.ahead_allowed()):
-            return
         tpl = self.host.template(self.body)
-        if len(tpl.nodes) != 1 or tpl.readers:
-            return
-        node = next(iter(tpl.nodes.values()))
-        if (OPS[node.kind].command is None or tpl.graph.on_failure or tpl.graph.on_exit
-                or self.host.phase_remaining(node.phase) is not None):
+        if (executor is None or not self.ahead_allowed() or len(tpl.nodes) != 1
+                or not plain_command(self.host, tpl, next(iter(tpl.nodes)))):
             return
         window = self.window()
         self.lane = new_lane()
         executor.set_lane(self.lane, window)
-        self.ahead = max(0, min(self.host.capacity, AHEAD_PER_SLOT * window) - window)
+        self.ahead = sent_ahead(self.host.capacity, window) - window
 
     def pump(self) -> None:
         if self.items is None or self.concluded:
