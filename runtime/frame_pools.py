@@ -34,11 +34,14 @@ def plain_command(host: Run, tpl: Template, node_id: str) -> bool:
     """Whether the node is one plain command the executor may hold ahead of its window (for
     a pool here, for a loop's items in `loops/items.py`): the executor has lanes, nothing is
     masked, the spawner can start it, nobody reads its output or reacts to its outcome (a
-    handler, an exit-code body), and no phase deadline counts from before it starts."""
+    handler, an exit-code body), no phase deadline counts from before it starts, and it does
+    not retry (its next attempt would queue behind the items after it, which must wait for
+    it: `parallel: 1` keeps items in order)."""
     executor, node = host.executor, tpl.nodes[node_id]
     return (executor is not None and executor.lanes and not host.masker
             and node_id not in tpl.readers and OPS[node.kind].command is not None
-            and host.phase_remaining(node.phase) is None)
+            and host.phase_remaining(node.phase) is None
+            and not getattr(node.params, "retry", None))
 
 
 @dataclass(slots=True)
@@ -70,15 +73,13 @@ class FramePools:
     def _lane(self, pool: str, node_id: str) -> PoolLane:
         frame, host = self.frame, self.frame.host
         executor, graph = host.executor, frame.tpl.graph
-        params = frame.tpl.nodes[node_id].params  # every member is a copy of one body node
         # Only the main plan's: a sub-plan's frames come and go an item at a time, and a lane
-        # each would pile up in the executor (the scheduler holds their pools). Not a step
-        # that retries: its next attempt would queue behind the items after it, which must
-        # wait for it (`parallel: 1` keeps items in order). Not once the plan stopped (a body
-        # run on an exit code still drains: nothing may drop its items).
+        # each would pile up in the executor (the scheduler holds their pools). Not once the
+        # plan stopped (a body run on an exit code still drains: nothing may drop its items).
+        # Every member is a copy of one body node: one answers for all.
         if (executor is None or not plain_command(host, frame.tpl, node_id)
                 or frame is not host.main or frame.sched.stopped is not None
-                or getattr(params, "retry", None) or frame.spec.deadline is not None):
+                or frame.spec.deadline is not None):
             return PoolLane(0)
         window = max(1, min(graph.limits[pool], host.slots))
         state = PoolLane(new_lane(), window)

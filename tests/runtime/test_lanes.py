@@ -199,6 +199,19 @@ def test_a_retried_item_runs_again_in_its_lane(run_plan: Any, tmp_path: Path) ->
     assert sorted((tmp_path / "ran").read_text().split()).count("i2") == 2
 
 
+def test_a_sequential_foreach_whose_step_retries_keeps_its_items_in_order(
+        run_plan: Any, tmp_path: Path) -> None:
+    # i1 fails once and is retried: with items sent ahead, its second attempt would queue
+    # behind i2 and i3. A step that retries is not sent ahead; `parallel: 1` is an order.
+    command = ("echo ${item} >> ran; test ${item} != i1 || test -e marker || "
+               "(touch marker; exit 1)")
+    text = FOREACH.format(parallel=1, command=command) + (
+        "          retry: {attempts: 2, backoff: fixed, initial_delay: 0}\n")
+    outcome, _, _ = run_plan(compile_text(tmp_path, text, 4), executor="local", jobs=2)
+    assert outcome.status is RunStatus.SUCCEEDED
+    assert (tmp_path / "ran").read_text().split() == ["i0", "i1", "i1", "i2", "i3"]
+
+
 def test_a_spawner_that_replaced_a_dead_one_counts_the_lanes_failures_on(
         tmp_path: Path, executor: LocalExecutor) -> None:
     import os
