@@ -192,3 +192,15 @@ commands:
     outcome, _, _ = run_plan(plan, executor="local", jobs=3)
     assert outcome.status is RunStatus.SUCCEEDED and not lanes_opened
     assert (tmp_path / "ran").read_text().split() == ["x", "y", "z"] * 2
+
+
+def test_a_pool_on_dask_keeps_its_limit(run_plan: Any, tmp_path: Path,
+                                        lanes_opened: list[Any]) -> None:
+    # Dask has no lanes: the scheduler alone holds `parallel`, with three workers free.
+    pytest.importorskip("distributed")
+    command = "mkdir lock || exit 9; sleep 0.05; echo ${item} >> ran; rmdir lock"
+    outcome, events, _ = run_plan(compile_pool(tmp_path, command, 6), executor="dask", jobs=3)
+    assert outcome.status is RunStatus.SUCCEEDED and not lanes_opened
+    assert sorted((tmp_path / "ran").read_text().split()) == sorted(
+        [f"i{n}" for n in range(6)] + ["after"])
+    assert said(events) == (1, set())
